@@ -1,0 +1,1 @@
+"""The agent registry: roles, agents, credentials and their lifecycle."""

@@ -1,0 +1,100 @@
+"""Agents authenticate to the API with `Authorization: Bearer <key>`.
+
+Every request re-reads the key and its agent, so a revoked or expired key, or a key of
+an agent that is not active, is refused on the very next request, each with its own
+error code.
+"""
+
+from django.utils import timezone
+from rest_framework import authentication, status
+
+from agents.models import Agent, AgentAPIKey, AgentState
+from autonomy.api_errors import APIError
+from governance import ledger
+from governance.models import AuditEntry
+
+__all__ = ["AgentKeyAuthentication", "AgentPrincipal"]
+
+# Seconds between writes of a key's last-used time: one UPDATE per key per minute at most.
+LAST_USED_RESOLUTION = 60
+
+
+class AgentPrincipal:
+    """The `request.user` of an agent's request: not a Django user, never staff."""
+
+    is_agent = True
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, agent: Agent, key: AgentAPIKey):
+        self.agent = agent
+        self.key = key
+        self.business_unit_id = agent.business_unit_id
+
+    def ledger_actor(self) -> ledger.Actor:
+        return ledger.Actor(AuditEntry.ActorKind.AGENT, str(self.agent.pk), self.agent.slug)
+
+    def get_username(self) -> str:
+        return f"agent:{self.agent.slug}"
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.get_username()
+
+
+def _refuse(status_code: int, code: str, message: str) -> APIError:
+    return APIError(status_code, code, message)
+
+
+class AgentKeyAuthentication(authentication.BaseAuthentication):
+    """Bearer API keys of agents (djangorestframework-api-key hashes)."""
+
+    keyword = "Bearer"
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        if scheme not in ("Bearer", "Api-Key"):
+            return None
+        secret = secret.strip()
+        prefix, dot, _rest = secret.partition(".")
+        if not dot or not prefix:
+            raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
+        key = AgentAPIKey.objects.select_related("agent").filter(prefix=prefix).first()
+        if key is None or not key.is_valid(secret):
+            raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
+        if key.revoked:
+            raise _refuse(
+                status.HTTP_401_UNAUTHORIZED, "key_revoked", "This API key has been revoked."
+            )
+        if key.has_expired:
+            raise _refuse(status.HTTP_401_UNAUTHORIZED, "key_expired", "This API key has expired.")
+        agent = key.agent
+        if agent.state != AgentState.ACTIVE:
+            code = {
+                AgentState.SUSPENDED: "agent_suspended",
+                AgentState.RETIRED: "agent_retired",
+            }.get(agent.state, "agent_not_active")
+            raise _refuse(
+                status.HTTP_403_FORBIDDEN,
+                code,
+                f"Agent {agent.slug} is {agent.get_state_display().lower()}.",
+            )
+        now = timezone.now()
+        if (
+            key.last_used_at is None
+            or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION
+        ):
+            AgentAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return AgentPrincipal(agent, key), key

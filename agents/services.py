@@ -1,0 +1,223 @@
+"""State changes of agents and their keys. Each call is one transaction that writes the ledger.
+
+Callers (views, serializers, commands) pass the acting principal; these functions decide
+whether that principal may act and raise `NotAllowed` or `InvalidTransition` if not.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
+from governance import ledger
+from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
+
+__all__ = [
+    "TRANSITIONS",
+    "InvalidTransition",
+    "NotAllowed",
+    "issue_key",
+    "may_manage_keys",
+    "register_agent",
+    "revoke_key",
+    "transition",
+]
+
+
+class NotAllowed(Exception):
+    """The principal may not do this (views answer 404 or 403, as scope requires)."""
+
+
+class InvalidTransition(Exception):
+    """The agent is not in a state this transition starts from."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]
+    target: str
+    who: str  # "coe", "builder" (builders of the BU, the owner, COE), "supervisor" (+ COE)
+    needs_note: bool = False
+
+
+S = AgentState
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in [
+        Transition("submit", (S.DRAFT,), S.PENDING_REVIEW, "builder"),
+        Transition("approve", (S.PENDING_REVIEW,), S.ACTIVE, "coe"),
+        Transition("reject", (S.PENDING_REVIEW,), S.DRAFT, "coe", needs_note=True),
+        Transition("suspend", (S.ACTIVE,), S.SUSPENDED, "supervisor", needs_note=True),
+        Transition("resume", (S.SUSPENDED,), S.ACTIVE, "supervisor"),
+        Transition(
+            "retire", (S.DRAFT, S.PENDING_REVIEW, S.ACTIVE, S.SUSPENDED), S.RETIRED, "builder"
+        ),
+    ]
+}
+
+
+def _is_builder_of(user, agent_bu_id: int) -> bool:
+    return has_bu_perm(user, BUILD, agent_bu_id)
+
+
+def may(user, transition_name: str, agent: Agent) -> bool:
+    """Whether `user` may run this transition on `agent` (ignoring the current state)."""
+    t = TRANSITIONS[transition_name]
+    if getattr(user, "is_agent", False) or not user.is_authenticated:
+        return False
+    if is_coe(user):
+        return True
+    if t.who == "builder":
+        return agent.owner_id == user.pk or _is_builder_of(user, agent.business_unit_id)
+    if t.who == "supervisor":
+        return has_bu_perm(user, SUPERVISE, agent.business_unit_id)
+    return False
+
+
+def available_transitions(user, agent: Agent) -> list[Transition]:
+    """The transitions `user` could run on `agent` now, for buttons and API hints."""
+    return [
+        t for t in TRANSITIONS.values() if agent.state in t.sources and may(user, t.name, agent)
+    ]
+
+
+@transaction.atomic
+def register_agent(
+    user,
+    *,
+    slug: str,
+    name: str,
+    purpose: str,
+    business_unit,
+    role: AgentRole,
+    capabilities: list[str] | None = None,
+    autonomy_level: int | None = None,
+) -> Agent:
+    """A builder registers an agent in one of their business units; it awaits COE review."""
+    if not (is_coe(user) or _is_builder_of(user, business_unit.pk)):
+        raise NotAllowed("You can register agents only in your own business units.")
+    agent = Agent.objects.create(
+        slug=slug,
+        name=name,
+        purpose=purpose,
+        business_unit=business_unit,
+        owner=user,
+        role=role,
+        capabilities=capabilities or [],
+        autonomy_level=role.default_autonomy_level if autonomy_level is None else autonomy_level,
+        state=AgentState.PENDING_REVIEW,
+        state_changed_at=timezone.now(),
+    )
+    ledger.record(
+        "agent.registered",
+        ledger.Actor.of(user),
+        agent,
+        data={
+            "slug": slug,
+            "role": role.slug,
+            "owner": user.get_username(),
+            "autonomy_level": agent.autonomy_level,
+            "capabilities": agent.capabilities,
+            "state": agent.state,
+        },
+    )
+    return agent
+
+
+@transaction.atomic
+def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
+    """Move `agent` along its lifecycle; the row is locked so concurrent moves serialize."""
+    if name not in TRANSITIONS:
+        raise InvalidTransition(f"Unknown transition {name!r}.")
+    t = TRANSITIONS[name]
+    locked = Agent.objects.select_for_update().get(pk=agent.pk)
+    if not may(user, name, locked):
+        raise NotAllowed(f"You may not {name} this agent.")
+    if locked.state not in t.sources:
+        raise InvalidTransition(
+            f"Cannot {name} an agent that is {locked.get_state_display().lower()}; "
+            f"{name} applies to: {', '.join(AgentState(s).label.lower() for s in t.sources)}."
+        )
+    note = (note or "").strip()
+    if t.needs_note and not note:
+        raise InvalidTransition(f"A note is required to {name} an agent.")
+    before = locked.state
+    locked.state = t.target
+    locked.state_changed_at = timezone.now()
+    locked.save(update_fields=["state", "state_changed_at"])
+    revoked = 0
+    if t.target == AgentState.RETIRED:
+        revoked = _revoke_all(locked, user, reason="agent retired")
+    data = {"from": before, "to": locked.state, "note": note}
+    if revoked:
+        data["keys_revoked"] = revoked
+    ledger.record(f"agent.{name}", ledger.Actor.of(user), locked, data=data)
+    agent.state, agent.state_changed_at = locked.state, locked.state_changed_at
+    return locked
+
+
+def _revoke_all(agent: Agent, user, reason: str) -> int:
+    now = timezone.now()
+    return AgentAPIKey.objects.filter(agent=agent, revoked=False).update(
+        revoked=True, revoked_at=now
+    )
+
+
+def may_manage_keys(user, agent: Agent) -> bool:
+    """Owners, builders of the agent's business unit and COE manage its keys."""
+    return may(user, "retire", agent)
+
+
+@transaction.atomic
+def issue_key(
+    user, agent: Agent, *, name: str = "", expires_at: datetime | None = None
+) -> tuple[AgentAPIKey, str]:
+    """Create a key and return it with its secret, which is shown this once only."""
+    if user is not None and not may_manage_keys(user, agent):
+        raise NotAllowed("You may not manage this agent's keys.")
+    if agent.state == AgentState.RETIRED:
+        raise InvalidTransition("A retired agent cannot get new keys.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidTransition("The expiry must be in the future.")
+    actor = ledger.Actor.of(user) if user is not None else ledger.Actor.system("cli")
+    key, secret = AgentAPIKey.objects.create_key(
+        agent=agent,
+        name=(name or f"{agent.slug} key")[:50],
+        expiry_date=expires_at,
+        created_by=actor.name,
+    )
+    ledger.record(
+        "agent.key_issued",
+        actor,
+        agent,
+        data={
+            "key_prefix": key.prefix,
+            "name": key.name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return key, secret
+
+
+@transaction.atomic
+def revoke_key(user, key: AgentAPIKey) -> AgentAPIKey:
+    """Revoke a key at once; the very next request with it is refused."""
+    agent = key.agent
+    if not may_manage_keys(user, agent):
+        raise NotAllowed("You may not manage this agent's keys.")
+    locked = AgentAPIKey.objects.select_for_update().get(pk=key.pk)
+    if locked.revoked:
+        raise InvalidTransition("This key is already revoked.")
+    locked.revoked = True
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked", "revoked_at"])
+    ledger.record(
+        "agent.key_revoked",
+        ledger.Actor.of(user),
+        agent,
+        data={"key_prefix": locked.prefix, "name": locked.name},
+    )
+    return locked

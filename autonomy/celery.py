@@ -1,0 +1,11 @@
+"""The Celery app: Redis broker, settings from Django (CELERY_*), tasks autodiscovered."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autonomy.settings")
+
+app = Celery("autonomy")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,100 @@
+"""Run the whole product on one machine: embedded Redis, uvicorn, a Celery worker and beat.
+
+Prints the URL and the demo logins; Ctrl-C stops everything it started.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+from autonomy.embedded import embedded_redis
+
+DEMO_LOGINS_NOTE = "(password for every demo login: {password})"
+
+
+class Command(BaseCommand):
+    help = "Serve Autonomy OS with a worker, beat and (unless REDIS_URL is set) embedded Redis."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default="127.0.0.1")
+
+    def handle(self, *args, port, host, **options):
+        if os.environ.get("REDIS_URL"):
+            self._serve(os.environ["REDIS_URL"], host, port)
+            return
+        with embedded_redis() as url:
+            self._serve(url, host, port)
+
+    def _serve(self, redis_url: str, host: str, port: int) -> None:
+        from autonomy.demo import DEMO_PASSWORD, demo_logins
+
+        env = {**os.environ, "REDIS_URL": redis_url}
+        python = sys.executable
+        commands = {
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "autonomy.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "autonomy",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [python, "-m", "celery", "-A", "autonomy", "beat", "--loglevel", "WARNING"],
+        }
+        processes = {
+            name: subprocess.Popen(command, env=env)  # noqa: S603 - our own commands
+            for name, command in commands.items()
+        }
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"\nAutonomy OS is running at {url}"))
+        self.stdout.write(f"Redis: {redis_url}   API docs: {url}api/docs/")
+        self.stdout.write("Demo logins " + DEMO_LOGINS_NOTE.format(password=DEMO_PASSWORD) + ":")
+        for username, description in demo_logins():
+            self.stdout.write(f"  {username:<22} {description}")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with {process.returncode}; stopping.")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for process in processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            self.stdout.write("Stopped.")

@@ -1,0 +1,49 @@
+"""The home page and error pages (JSON under /api/, HTML elsewhere)."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from autonomy.api_errors import error_body
+from governance.scoping import business_units_for
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+@login_required
+def home(request):
+    """The signed-in person's start page: their business units and agents at a glance."""
+    from agents.models import Agent, AgentState
+    from governance.scoping import scope
+
+    agents = scope(Agent.objects.all(), request.user)
+    context = {
+        "business_units": business_units_for(request.user),
+        "agent_counts": {
+            "total": agents.count(),
+            "active": agents.filter(state=AgentState.ACTIVE).count(),
+            "pending_review": agents.filter(state=AgentState.PENDING_REVIEW).count(),
+            "suspended": agents.filter(state=AgentState.SUSPENDED).count(),
+        },
+    }
+    return render(request, "autonomy/home.html", context)
+
+
+def not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return render(request, "404.html", status=404)
+
+
+def forbidden(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+    return render(request, "403.html", status=403)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return render(request, "500.html", status=500)

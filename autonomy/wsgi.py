@@ -1,0 +1,9 @@
+"""WSGI entry point: HTTP pages and the REST API under gunicorn (threaded workers)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autonomy.settings")
+
+application = get_wsgi_application()

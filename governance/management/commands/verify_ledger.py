@@ -1,0 +1,49 @@
+"""Verify the ledger's hash chain (in the database or in an exported bundle), or export it."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from governance import ledger
+
+
+class Command(BaseCommand):
+    help = (
+        "Seal pending entries, then recompute the hash chain; exit 1 naming the first bad "
+        "entry. --export FILE writes a JSON Lines bundle; --file FILE verifies one offline."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--export", metavar="FILE", help="write a verifiable bundle")
+        parser.add_argument("--file", metavar="FILE", help="verify a bundle, not the database")
+        parser.add_argument("--no-seal", action="store_true", help="verify only; seal nothing")
+
+    def handle(self, *args, export=None, file=None, no_seal=False, **options):
+        if file:
+            try:
+                with open(file, encoding="utf-8") as stream:
+                    result = ledger.verify_bundle(stream)
+            except OSError as exc:
+                raise CommandError(f"Cannot read {file}: {exc}") from exc
+            return self._report(result, source=file)
+        if not no_seal:
+            ledger.seal_pending(wait=True)
+        result = ledger.verify_database()
+        if export:
+            if not result.ok:
+                self._report(result, source="database")
+            with open(export, "w", encoding="utf-8") as stream:
+                count = ledger.export_bundle(stream)
+            self.stdout.write(f"Exported {count} entries to {export}.")
+        return self._report(result, source="database")
+
+    def _report(self, result, source: str):
+        if result.ok:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Ledger OK ({source}): {result.checked} entries, head {result.head_hash[:16]}"
+                )
+            )
+            return
+        self.stderr.write(f"Ledger TAMPERED ({source}): {result.problem}")
+        sys.exit(1)

@@ -1,0 +1,144 @@
+"""Business units, memberships and the append-only audit ledger."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+__all__ = ["AuditEntry", "BusinessUnit", "LedgerSeal", "MemberRole", "Membership"]
+
+
+class BusinessUnit(models.Model):
+    """A tenant inside the enterprise: agents, people and policies belong to one."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("build_in_businessunit", "Register and manage agents in the business unit"),
+            ("supervise_businessunit", "Supervise the business unit's agents"),
+            ("audit_businessunit", "Read the business unit's ledger"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberRole(models.TextChoices):
+    BUILDER = "builder", "Builder"
+    SUPERVISOR = "supervisor", "Supervisor"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    """A person's role in one business unit; the object permissions follow from it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=MemberRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["business_unit__name", "user__username", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "business_unit", "role"], name="unique_membership_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} in {self.business_unit}"
+
+
+class AuditEntry(models.Model):
+    """One immutable fact: who did what to which object, and the data behind it.
+
+    Rows are only ever inserted (governance.ledger.record); the chain that makes them
+    tamper-evident lives in LedgerSeal, appended after commit by the sealer.
+    """
+
+    class ActorKind(models.TextChoices):
+        USER = "user", "Person"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    created_at = models.DateTimeField(db_index=True)
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True)
+    verb = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    # A plain reference, not a constraint: the ledger outlives anything it mentions.
+    business_unit = models.ForeignKey(
+        BusinessUnit,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    request_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["business_unit", "created_at"], name="audit_bu_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.actor_name} {self.verb} {self.object_type} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class LedgerSeal(models.Model):
+    """A chain position: entry N's content hash chained to seal N-1's hash.
+
+    Appended by the sealer after the entry commits, so writers never wait on each other
+    for the chain head. Rows are inserted once and never changed.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    entry = models.OneToOneField(
+        AuditEntry, on_delete=models.DO_NOTHING, db_constraint=False, related_name="seal"
+    )
+    content_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    chain_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.CheckConstraint(condition=Q(seq__gte=1), name="seal_seq_positive")]
+
+    def __str__(self) -> str:
+        return f"seal {self.seq} -> entry {self.entry_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("Ledger seals are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Ledger seals are append-only.")

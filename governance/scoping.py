@@ -1,0 +1,93 @@
+"""The one place that decides what a person or an agent may see.
+
+Every queryset that serves a person or an agent is built from `scope()`: lists,
+details, counts, form choice fields and the admin. Anything outside is a 404.
+Memberships grant guardian object permissions on business units; COE staff (the
+"COE" group, or superusers) see every business unit.
+"""
+
+from django.contrib.auth.models import Group
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from governance.models import BusinessUnit, MemberRole
+
+__all__ = [
+    "COE_GROUP",
+    "PERMS",
+    "business_units_for",
+    "coe_group",
+    "has_bu_perm",
+    "is_coe",
+    "scope",
+]
+
+COE_GROUP = "COE"
+
+VIEW = "governance.view_businessunit"
+BUILD = "governance.build_in_businessunit"
+SUPERVISE = "governance.supervise_businessunit"
+AUDIT = "governance.audit_businessunit"
+
+# The object permissions a membership role grants on its business unit.
+PERMS = {
+    MemberRole.BUILDER: [VIEW, BUILD],
+    MemberRole.SUPERVISOR: [VIEW, SUPERVISE],
+    MemberRole.AUDITOR: [VIEW, AUDIT],
+}
+
+
+def coe_group() -> Group:
+    """The global group of Centre of Excellence staff."""
+    group, _ = Group.objects.get_or_create(name=COE_GROUP)
+    return group
+
+
+def is_agent(principal) -> bool:
+    return bool(getattr(principal, "is_agent", False))
+
+
+def is_coe(user) -> bool:
+    """COE staff: superusers and members of the COE group (cached on the user object)."""
+    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
+        return False
+    cached = getattr(user, "_autonomy_is_coe", None)
+    if cached is None:
+        cached = user.is_superuser or user.groups.filter(name=COE_GROUP).exists()
+        user._autonomy_is_coe = cached
+    return cached
+
+
+def business_units_for(principal, perm: str = VIEW) -> QuerySet[BusinessUnit]:
+    """The business units on which `principal` holds `perm` (an agent: only its own, to view)."""
+    if principal is None or not principal.is_authenticated:
+        return BusinessUnit.objects.none()
+    if is_agent(principal):
+        if perm != VIEW:
+            return BusinessUnit.objects.none()
+        return BusinessUnit.objects.filter(pk=principal.business_unit_id)
+    if not principal.is_active:
+        return BusinessUnit.objects.none()
+    if is_coe(principal):
+        return BusinessUnit.objects.all()
+    return get_objects_for_user(
+        principal, perm, klass=BusinessUnit, accept_global_perms=False, with_superuser=False
+    )
+
+
+def has_bu_perm(principal, perm: str, business_unit_id: int | None) -> bool:
+    """Whether `principal` holds `perm` on that business unit."""
+    if business_unit_id is None:
+        return is_coe(principal)
+    return business_units_for(principal, perm).filter(pk=business_unit_id).exists()
+
+
+def scope(
+    queryset: QuerySet, principal, perm: str = VIEW, field: str = "business_unit"
+) -> QuerySet:
+    """`queryset` narrowed to the rows `principal` may see through `field`'s business unit."""
+    if principal is not None and is_coe(principal):
+        return queryset
+    if field == "pk" and queryset.model is BusinessUnit:
+        return queryset.filter(pk__in=business_units_for(principal, perm).values("pk"))
+    return queryset.filter(**{f"{field}__in": business_units_for(principal, perm).values("pk")})

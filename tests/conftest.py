@@ -1,0 +1,60 @@
+"""Shared fixtures: the personas, API clients, and markers for real services."""
+
+import os
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import make_world
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+HAS_REDIS = bool(os.environ.get("REDIS_URL"))
+
+requires_postgres = pytest.mark.skipif(
+    not ON_POSTGRES, reason="needs PostgreSQL: set DATABASE_URL (CI always does)"
+)
+requires_redis = pytest.mark.skipif(
+    not HAS_REDIS, reason="needs Redis: set REDIS_URL (make test starts an embedded one)"
+)
+
+
+def pytest_configure(config):
+    # Fast hashing in tests: passwords here protect nothing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db):
+    """Business units A and B with COE, builder A, supervisors A and B, an auditor of A,
+    and active agents A and B with one key each."""
+    return make_world()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def as_user():
+    """An API client signed in as a given user."""
+
+    def client_for(user):
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def as_agent():
+    """An API client that presents an agent's key."""
+
+    def client_for(secret: str):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return client_for

@@ -1,0 +1,1 @@
+"""Action types, connectors, the action gateway, the escalation inbox and workflow templates."""
