@@ -1,0 +1,25 @@
+"""What the navigation offers this person for agents: registration and the review queue."""
+
+from django import template
+
+from agents.models import Agent, AgentState
+from governance.scoping import BUILD, business_units_for, is_coe
+
+__all__ = ["agent_nav"]
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def agent_nav(context) -> dict:
+    """Whether the person may register agents, and (COE only) how many await review."""
+    user = context.get("user")
+    if user is None or not user.is_authenticated:
+        return {"can_register": False, "pending_review": None}
+    coe = is_coe(user)
+    return {
+        "can_register": coe or business_units_for(user, BUILD).exists(),
+        "pending_review": (
+            Agent.objects.filter(state=AgentState.PENDING_REVIEW).count() if coe else None
+        ),
+    }
