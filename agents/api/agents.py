@@ -1,0 +1,322 @@
+"""Agents over the API: scoped list and detail, registration by builders, lifecycle
+transitions and keys. Every change goes through agents.services."""
+
+from django.db import IntegrityError
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agents import services
+from agents.api.schema import AutonomyLevelField
+from agents.filtersets import AgentFilterSet
+from agents.models import Agent, AgentAPIKey, AgentRole, AutonomyLevel, validate_tags
+from autonomy.api_errors import APIError
+from governance.api.permissions import IsPerson
+from governance.api.scoping import ScopedQuerysetMixin
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.models import BusinessUnit
+from governance.scoping import BUILD, business_units_for, is_coe
+
+__all__ = [
+    "AgentKeySerializer",
+    "AgentSerializer",
+    "AgentViewSet",
+    "IssueKeySerializer",
+    "IssuedKeySerializer",
+    "TransitionSerializer",
+]
+
+
+class AgentKeySerializer(serializers.ModelSerializer):
+    """A key as its owners see it: never the secret, only its prefix."""
+
+    expires_at = serializers.DateTimeField(source="expiry_date", read_only=True, allow_null=True)
+    expired = serializers.BooleanField(source="has_expired", read_only=True)
+
+    class Meta:
+        model = AgentAPIKey
+        fields = [
+            "prefix",
+            "name",
+            "created",
+            "created_by",
+            "expires_at",
+            "expired",
+            "last_used_at",
+            "revoked",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class IssueKeySerializer(StrictSerializerMixin, serializers.Serializer):
+    """A request for a new key: a name to recognise it by and an optional expiry."""
+
+    name = serializers.CharField(max_length=50)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("The expiry must be in the future.")
+        return value
+
+
+class IssuedKeySerializer(AgentKeySerializer):
+    """A key just issued, with its secret: shown this once and never again."""
+
+    key = serializers.SerializerMethodField(help_text="The secret. Store it now.")
+
+    class Meta(AgentKeySerializer.Meta):
+        fields = [*AgentKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+    def get_key(self, obj) -> str:
+        return self.context["secret"]
+
+
+class TransitionSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The body of a lifecycle action: an optional note (required to reject or suspend)."""
+
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate(self, attrs):
+        name = self.context["transition"]
+        if services.TRANSITIONS[name].needs_note and not attrs.get("note", "").strip():
+            raise serializers.ValidationError({"note": [f"A note is required to {name} an agent."]})
+        return attrs
+
+
+class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """An agent's identity; registering one creates it pending COE review."""
+
+    business_unit = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=BusinessUnit.objects.none(),
+        error_messages={
+            "does_not_exist": "Choose a business unit in which you are a builder.",
+        },
+    )
+    role = serializers.SlugRelatedField(slug_field="slug", queryset=AgentRole.objects.all())
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        validators=[validate_tags],
+        help_text="Tags used to route work to the agent.",
+    )
+    autonomy_level = AutonomyLevelField(
+        required=False,
+        help_text="Defaults to the role's level; builders may not ask for more than that.",
+    )
+    keys = AgentKeySerializer(source="api_keys", many=True, read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "purpose",
+            "business_unit",
+            "role",
+            "owner",
+            "capabilities",
+            "autonomy_level",
+            "state",
+            "state_changed_at",
+            "created_at",
+            "keys",
+        ]
+        read_only_fields = ["id", "state", "state_changed_at", "created_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            fields["business_unit"].queryset = business_units_for(request.user, BUILD)
+        return fields
+
+    def validate(self, attrs):
+        level, role = attrs.get("autonomy_level"), attrs.get("role")
+        user = self.context["request"].user
+        if level is None or role is None or is_coe(user):
+            return attrs
+        if level > role.default_autonomy_level:
+            default = AutonomyLevel(role.default_autonomy_level).label
+            raise serializers.ValidationError(
+                {
+                    "autonomy_level": [
+                        f"Builders may ask for at most the role's level ({default}); "
+                        "the COE may raise it later."
+                    ]
+                }
+            )
+        return attrs
+
+    def create(self, validated_data) -> Agent:
+        user = self.context["request"].user
+        try:
+            return services.register_agent(user, **validated_data)
+        except services.NotAllowed as exc:
+            raise serializers.ValidationError({"business_unit": [str(exc)]}) from exc
+        except IntegrityError as exc:
+            # Another request took the slug between validation and insert.
+            raise serializers.ValidationError(
+                {"slug": ["An agent with this slug already exists."]}
+            ) from exc
+
+
+_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+_detail_errors = {**_errors, 404: ErrorSerializer}
+_transition_errors = {**_detail_errors, 400: ErrorSerializer, 409: ErrorSerializer}
+
+
+def _transition_schema(summary: str):
+    return extend_schema(
+        summary=summary,
+        request=TransitionSerializer,
+        responses={200: AgentSerializer, **_transition_errors},
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the agents of your business units (all of them for COE staff)",
+        responses={200: AgentSerializer(many=True), **_errors},
+    ),
+    retrieve=extend_schema(
+        summary="One agent, with its keys (404 outside your scope)",
+        responses={200: AgentSerializer, **_detail_errors},
+    ),
+    create=extend_schema(
+        summary="Register an agent in one of your business units (pending COE review)",
+        responses={201: AgentSerializer, 400: ErrorSerializer, **_errors},
+    ),
+)
+class AgentViewSet(
+    ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Agents in the caller's scope, looked up by slug; outside scope is 404."""
+
+    queryset = Agent.objects.select_related("business_unit", "role", "owner").prefetch_related(
+        "api_keys"
+    )
+    serializer_class = AgentSerializer
+    filterset_class = AgentFilterSet
+    permission_classes = [IsPerson]
+    lookup_field = "slug"
+
+    def _transition(self, request: Request, name: str) -> Response:
+        """Run one lifecycle transition: 403 if the caller may not, 409 if the state forbids."""
+        agent = self.get_object()
+        body = TransitionSerializer(
+            data=request.data, context={**self.get_serializer_context(), "transition": name}
+        )
+        body.is_valid(raise_exception=True)
+        try:
+            services.transition(request.user, agent, name, body.validated_data.get("note", ""))
+        except services.NotAllowed as exc:
+            raise APIError(status.HTTP_403_FORBIDDEN, "permission_denied", str(exc)) from exc
+        except services.InvalidTransition as exc:
+            raise APIError(status.HTTP_409_CONFLICT, "invalid_transition", str(exc)) from exc
+        fresh = self.get_queryset().get(pk=agent.pk)
+        return Response(AgentSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @_transition_schema("Submit a draft agent for COE review")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def submit(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "submit")
+
+    @_transition_schema("Approve an agent pending review (COE staff)")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def approve(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "approve")
+
+    @_transition_schema("Send an agent back to draft with a note (COE staff)")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def reject(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "reject")
+
+    @_transition_schema("Suspend an active agent with a note (supervisors and COE)")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def suspend(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "suspend")
+
+    @_transition_schema("Resume a suspended agent (supervisors and COE)")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def resume(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "resume")
+
+    @_transition_schema("Retire an agent for good; all its keys are revoked")
+    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    def retire(self, request: Request, slug: str) -> Response:
+        return self._transition(request, "retire")
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List an agent's keys (prefixes only, never secrets)",
+        request=None,
+        responses={200: AgentKeySerializer(many=True), **_detail_errors},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Issue a key; the secret is in the response this once only",
+        request=IssueKeySerializer,
+        responses={
+            201: IssuedKeySerializer,
+            400: ErrorSerializer,
+            409: ErrorSerializer,
+            **_detail_errors,
+        },
+    )
+    @action(detail=True, methods=["get", "post"], serializer_class=IssueKeySerializer)
+    def keys(self, request: Request, slug: str) -> Response:
+        agent = self.get_object()
+        if request.method == "GET":
+            keys = AgentAPIKey.objects.filter(agent=agent)
+            return Response(AgentKeySerializer(keys, many=True).data)
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            key, secret = services.issue_key(request.user, agent, **body.validated_data)
+        except services.NotAllowed as exc:
+            raise APIError(status.HTTP_403_FORBIDDEN, "permission_denied", str(exc)) from exc
+        except services.InvalidTransition as exc:
+            raise APIError(status.HTTP_409_CONFLICT, "invalid_state", str(exc)) from exc
+        data = IssuedKeySerializer(key, context={"secret": secret}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Revoke a key at once; its next request is refused",
+        request=None,
+        parameters=[
+            OpenApiParameter("prefix", str, OpenApiParameter.PATH, description="The key prefix.")
+        ],
+        responses={200: AgentKeySerializer, 409: ErrorSerializer, **_detail_errors},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"keys/(?P<prefix>[^/.]+)/revoke",
+        url_name="key-revoke",
+        serializer_class=AgentKeySerializer,
+    )
+    def revoke_key(self, request: Request, slug: str, prefix: str) -> Response:
+        agent = self.get_object()
+        key = AgentAPIKey.objects.filter(agent=agent, prefix=prefix).first()
+        if key is None:
+            raise APIError(status.HTTP_404_NOT_FOUND, "not_found", "This agent has no such key.")
+        try:
+            key = services.revoke_key(request.user, key)
+        except services.NotAllowed as exc:
+            raise APIError(status.HTTP_403_FORBIDDEN, "permission_denied", str(exc)) from exc
+        except services.InvalidTransition as exc:
+            raise APIError(status.HTTP_409_CONFLICT, "already_revoked", str(exc)) from exc
+        return Response(AgentKeySerializer(key).data)

@@ -1,0 +1,147 @@
+"""Agent roles over the API: every signed-in person reads them; COE staff define them."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+
+from agents.api.schema import AutonomyLevelField
+from agents.models import AgentRole, DataClassification, validate_action_patterns
+from governance import ledger
+from governance.api.permissions import IsCOEOrReadOnly, IsPerson
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+
+__all__ = ["AgentRoleSerializer", "AgentRoleViewSet", "create_role", "update_role"]
+
+ROLE_FIELDS = [
+    "slug",
+    "name",
+    "description",
+    "action_patterns",
+    "data_classifications",
+    "default_autonomy_level",
+    "default_limits",
+]
+
+
+def _snapshot(role: AgentRole) -> dict:
+    return {field: getattr(role, field) for field in ROLE_FIELDS}
+
+
+# These two belong in agents/services.py (not this engineer's file); they are the only
+# place where roles change, one transaction with its ledger entry each.
+@transaction.atomic
+def create_role(user, **fields) -> AgentRole:
+    """Create an agent role (callers check that `user` is COE staff) and record it."""
+    role = AgentRole(**fields)
+    role.full_clean()
+    role.save()
+    ledger.record("role.created", ledger.Actor.of(user), role, data=_snapshot(role))
+    return role
+
+
+@transaction.atomic
+def update_role(user, role: AgentRole, **fields) -> AgentRole:
+    """Change an agent role's definition and record the before and after."""
+    locked = AgentRole.objects.select_for_update().get(pk=role.pk)
+    before = _snapshot(locked)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    locked.save()
+    after = _snapshot(locked)
+    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    if changed:
+        ledger.record("role.updated", ledger.Actor.of(user), locked, data={"changes": changed})
+    return locked
+
+
+@contextmanager
+def _unique_as_400() -> Iterator[None]:
+    """Invalid data that got past the serializer (a concurrent request took the slug or
+    name after validation) is a 400, not a 500."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise serializers.ValidationError(
+            {"name": ["A role with this slug or name already exists."]}
+        ) from exc
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
+
+
+class AgentRoleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """What an agent role grants: action patterns, data classifications, defaults."""
+
+    action_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        validators=[validate_action_patterns],
+        help_text="Dotted action patterns the role grants, e.g. crm.opportunity.*",
+    )
+    data_classifications = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataClassification.choices),
+        required=False,
+        help_text="Classifications of data the role may touch.",
+    )
+    default_autonomy_level = AutonomyLevelField(required=False)
+    default_limits = serializers.DictField(required=False, help_text="Default limits by name.")
+
+    class Meta:
+        model = AgentRole
+        fields = ["id", *ROLE_FIELDS]
+        read_only_fields = ["id"]
+
+    def validate_slug(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError("A role's slug cannot be changed.")
+        return value
+
+    def create(self, validated_data) -> AgentRole:
+        with _unique_as_400():
+            return create_role(self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data) -> AgentRole:
+        with _unique_as_400():
+            return update_role(self.context["request"].user, instance, **validated_data)
+
+
+_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List agent roles", responses={200: AgentRoleSerializer(many=True), **_errors}
+    ),
+    retrieve=extend_schema(
+        summary="One agent role",
+        responses={200: AgentRoleSerializer, 404: ErrorSerializer, **_errors},
+    ),
+    create=extend_schema(
+        summary="Define an agent role (COE staff only)",
+        responses={201: AgentRoleSerializer, 400: ErrorSerializer, **_errors},
+    ),
+    update=extend_schema(
+        summary="Redefine an agent role (COE staff only)",
+        responses={200: AgentRoleSerializer, 400: ErrorSerializer, 404: ErrorSerializer, **_errors},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of an agent role's fields (COE staff only)",
+        responses={200: AgentRoleSerializer, 400: ErrorSerializer, 404: ErrorSerializer, **_errors},
+    ),
+)
+class AgentRoleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Agent roles are global (COE standards), so every person may read all of them."""
+
+    queryset = AgentRole.objects.all()
+    serializer_class = AgentRoleSerializer
+    permission_classes = [IsPerson, IsCOEOrReadOnly]
+    lookup_field = "slug"

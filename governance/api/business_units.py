@@ -1,0 +1,64 @@
+"""Business units over the API: a person sees the units they belong to; COE staff create them."""
+
+from django.db import IntegrityError
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+
+from governance import services
+from governance.api.permissions import IsCOEOrReadOnly, IsPerson
+from governance.api.scoping import ScopedQuerysetMixin
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.models import BusinessUnit
+
+__all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]
+
+
+class BusinessUnitSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A business unit; created only through governance.services.create_business_unit."""
+
+    class Meta:
+        model = BusinessUnit
+        fields = ["id", "slug", "name", "description", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def create(self, validated_data) -> BusinessUnit:
+        try:
+            return services.create_business_unit(self.context["request"].user, **validated_data)
+        except IntegrityError as exc:
+            # Another request took the slug or name between validation and insert.
+            raise serializers.ValidationError(
+                {"slug": ["A business unit with this slug or name already exists."]}
+            ) from exc
+
+
+_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the business units you belong to (all of them for COE staff)",
+        responses={200: BusinessUnitSerializer(many=True), **_errors},
+    ),
+    retrieve=extend_schema(
+        summary="One business unit (404 outside your scope)",
+        responses={200: BusinessUnitSerializer, 404: ErrorSerializer, **_errors},
+    ),
+    create=extend_schema(
+        summary="Create a business unit (COE staff only)",
+        responses={201: BusinessUnitSerializer, 400: ErrorSerializer, **_errors},
+    ),
+)
+class BusinessUnitViewSet(
+    ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Business units in the caller's scope, looked up by slug."""
+
+    queryset = BusinessUnit.objects.all()
+    serializer_class = BusinessUnitSerializer
+    permission_classes = [IsPerson, IsCOEOrReadOnly]
+    lookup_field = "slug"
+    scope_field = "pk"
