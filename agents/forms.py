@@ -44,7 +44,7 @@ class AgentRegistrationForm(forms.Form):
     business_unit = forms.ModelChoiceField(queryset=None, empty_label=None)
     role = forms.ModelChoiceField(
         queryset=AgentRole.objects.all(),
-        help_text="Defined by the COE; grants the action patterns listed below.",
+        help_text="Defined by the COE; the list of roles shows the actions each one grants.",
     )
     capabilities = forms.CharField(
         required=False,

@@ -87,19 +87,41 @@ def _history_rows(agent: Agent) -> list[dict]:
     records = list(agent.history.select_related("history_user")[: HISTORY_LIMIT + 1])
     rows = []
     for record, older in zip(records, [*records[1:], None], strict=True):
-        changes = record.diff_against(older).changes if older is not None else []
+        changes = []
+        if older is not None:
+            # The timestamp moves with every state change; the state itself says enough.
+            changes = record.diff_against(older, excluded_fields=["state_changed_at"]).changes
         rows.append({"record": record, "changes": changes})
     return rows[:HISTORY_LIMIT]
+
+
+def _details(data: dict) -> list[tuple[str, str]]:
+    """An entry's data as short name/value texts for a table cell, empty values left out."""
+    details = []
+    for name, value in data.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(item) for item in value)
+        details.append((name.replace("_", " "), str(value)))
+    return details
+
+
+def _ledger_entries(agent: Agent) -> list[AuditEntry]:
+    """The agent's ledger entries, newest first, with their seals and readable details."""
+    entries = list(
+        AuditEntry.objects.filter(object_type="agents.agent", object_id=str(agent.pk))
+        .select_related("seal")
+        .order_by("-id")[:LEDGER_LIMIT]
+    )
+    for entry in entries:
+        entry.details = _details(entry.data)
+    return entries
 
 
 def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
     user = request.user
     can_manage_keys = services.may_manage_keys(user, agent)
-    ledger = (
-        AuditEntry.objects.filter(object_type="agents.agent", object_id=str(agent.pk))
-        .select_related("seal")
-        .order_by("-id")[:LEDGER_LIMIT]
-    )
     context = {
         "agent": agent,
         "keys": agent.api_keys.all(),
@@ -108,7 +130,7 @@ def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
         "key_form": IssueKeyForm(),
         "transitions": services.available_transitions(user, agent),
         "history": _history_rows(agent),
-        "ledger": ledger,
+        "ledger": _ledger_entries(agent),
     }
     context.update(extra)
     return context
@@ -122,10 +144,12 @@ def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _keys_response(request: HttpRequest, agent: Agent, status: int = 200, **extra) -> HttpResponse:
-    """The keys card (htmx) or the whole detail page, never cached: it may hold a secret."""
+    """The keys card (htmx, with the ledger card swapped out of band) or the whole detail
+    page; never cached, since it may hold a secret."""
     template = "agents/agent_detail.html"
     if htmx_partial(request):
         template += "#keys"
+        extra["ledger_oob"] = True
         status = 200  # htmx swaps only 2xx answers; the card itself shows the error
     response = render(request, template, _detail_context(request, agent, **extra), status=status)
     add_never_cache_headers(response)

@@ -135,6 +135,9 @@ def test_issuing_a_key_over_htmx_returns_only_the_keys_card(client, world):
     assert body.lstrip().startswith('<section class="card" id="keys">')
     assert response.context["new_secret"] in body
     assert "<html" not in body
+    # The ledger card is refreshed out of band, so the new entry shows at once.
+    assert '<section class="card" id="ledger" hx-swap-oob="true">' in body
+    assert "agent.key_issued" in body
 
 
 def test_a_key_expiring_in_the_past_is_refused_and_nothing_is_written(client, world):
