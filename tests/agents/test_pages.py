@@ -46,7 +46,7 @@ def test_the_business_unit_filter_offers_only_units_in_scope(client, world):
 
 
 def test_filtering_by_another_units_id_reveals_nothing_of_it(client, world):
-    response = signed_in(client, world.builder_a).get(LIST, {"business_unit": world.unit_b.pk})
+    response = signed_in(client, world.builder_a).get(LIST, {"business_unit": world.unit_b.slug})
     assert b"agent-b" not in response.content
     assert world.agent_b not in list(response.context["agents"])
 
@@ -58,7 +58,7 @@ def test_the_list_filters_by_state_and_searches_names(client, world):
     assert [a.slug for a in pending.context["agents"]] == ["invoice-matcher"]
     searched = client.get(LIST, {"q": "invoice"})
     assert [a.slug for a in searched.context["agents"]] == ["invoice-matcher"]
-    by_role = client.get(LIST, {"role": world.role.pk})
+    by_role = client.get(LIST, {"role": world.role.slug})
     assert {a.slug for a in by_role.context["agents"]} == {"agent-a", "invoice-matcher"}
 
 
