@@ -74,6 +74,11 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         key = AgentAPIKey.objects.select_related("agent").filter(prefix=prefix).first()
         if key is None or not key.is_valid(secret):
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
+        if key.agent.state == AgentState.RETIRED:
+            # Retiring revokes every key; say why the key stopped working.
+            raise _refuse(
+                status.HTTP_403_FORBIDDEN, "agent_retired", f"Agent {key.agent.slug} is retired."
+            )
         if key.revoked:
             raise _refuse(
                 status.HTTP_401_UNAUTHORIZED, "key_revoked", "This API key has been revoked."

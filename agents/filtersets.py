@@ -22,10 +22,10 @@ class AgentFilterSet(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search")
     business_unit = django_filters.ModelChoiceFilter(
-        queryset=_units, field_name="business_unit", label="Business unit"
+        queryset=_units, field_name="business_unit", to_field_name="slug", label="Business unit"
     )
     state = django_filters.ChoiceFilter(choices=AgentState.choices)
-    role = django_filters.ModelChoiceFilter(queryset=AgentRole.objects.all())
+    role = django_filters.ModelChoiceFilter(queryset=AgentRole.objects.all(), to_field_name="slug")
     autonomy_level = django_filters.ChoiceFilter(choices=AutonomyLevel.choices)
 
     class Meta:

@@ -15,14 +15,17 @@ from governance import ledger
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
 
 __all__ = [
+    "ROLE_FIELDS",
     "TRANSITIONS",
     "InvalidTransition",
     "NotAllowed",
+    "create_role",
     "issue_key",
     "may_manage_keys",
     "register_agent",
     "revoke_key",
     "transition",
+    "update_role",
 ]
 
 
@@ -220,4 +223,45 @@ def revoke_key(user, key: AgentAPIKey) -> AgentAPIKey:
         agent,
         data={"key_prefix": locked.prefix, "name": locked.name},
     )
+    return locked
+
+
+ROLE_FIELDS = [
+    "slug",
+    "name",
+    "description",
+    "action_patterns",
+    "data_classifications",
+    "default_autonomy_level",
+    "default_limits",
+]
+
+
+def _snapshot(role: AgentRole) -> dict:
+    return {field: getattr(role, field) for field in ROLE_FIELDS}
+
+
+@transaction.atomic
+def create_role(user, **fields) -> AgentRole:
+    """Create an agent role (callers check that `user` is COE staff) and record it."""
+    role = AgentRole(**fields)
+    role.full_clean()
+    role.save()
+    ledger.record("role.created", ledger.Actor.of(user), role, data=_snapshot(role))
+    return role
+
+
+@transaction.atomic
+def update_role(user, role: AgentRole, **fields) -> AgentRole:
+    """Change an agent role's definition and record the before and after."""
+    locked = AgentRole.objects.select_for_update().get(pk=role.pk)
+    before = _snapshot(locked)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    locked.save()
+    after = _snapshot(locked)
+    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    if changed:
+        ledger.record("role.updated", ledger.Actor.of(user), locked, data={"changes": changed})
     return locked

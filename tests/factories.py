@@ -44,6 +44,10 @@ def make_agent(owner, unit, role, slug: str, *, active: bool = True, approver=No
         capabilities=["testing"],
     )
     if active:
+        if approver is None:
+            approver = get_user_model().objects.filter(is_superuser=True).first() or make_user(
+                "approver", is_superuser=True
+            )
         agent_services.transition(approver, agent, "approve")
     return agent
 

@@ -4,60 +4,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
 from agents.api.schema import AutonomyLevelField
 from agents.models import AgentRole, DataClassification, validate_action_patterns
-from governance import ledger
+from agents.services import ROLE_FIELDS, create_role, update_role
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
 
-__all__ = ["AgentRoleSerializer", "AgentRoleViewSet", "create_role", "update_role"]
-
-ROLE_FIELDS = [
-    "slug",
-    "name",
-    "description",
-    "action_patterns",
-    "data_classifications",
-    "default_autonomy_level",
-    "default_limits",
-]
-
-
-def _snapshot(role: AgentRole) -> dict:
-    return {field: getattr(role, field) for field in ROLE_FIELDS}
-
-
-# These two belong in agents/services.py (not this engineer's file); they are the only
-# place where roles change, one transaction with its ledger entry each.
-@transaction.atomic
-def create_role(user, **fields) -> AgentRole:
-    """Create an agent role (callers check that `user` is COE staff) and record it."""
-    role = AgentRole(**fields)
-    role.full_clean()
-    role.save()
-    ledger.record("role.created", ledger.Actor.of(user), role, data=_snapshot(role))
-    return role
-
-
-@transaction.atomic
-def update_role(user, role: AgentRole, **fields) -> AgentRole:
-    """Change an agent role's definition and record the before and after."""
-    locked = AgentRole.objects.select_for_update().get(pk=role.pk)
-    before = _snapshot(locked)
-    for name, value in fields.items():
-        setattr(locked, name, value)
-    locked.full_clean()
-    locked.save()
-    after = _snapshot(locked)
-    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
-    if changed:
-        ledger.record("role.updated", ledger.Actor.of(user), locked, data={"changes": changed})
-    return locked
-
+__all__ = ["AgentRoleSerializer", "AgentRoleViewSet"]
 
 @contextmanager
 def _unique_as_400() -> Iterator[None]:

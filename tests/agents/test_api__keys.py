@@ -147,9 +147,9 @@ def test_a_retired_agents_keys_are_revoked_and_refused(world, as_user, as_agent)
     retired = as_user(world.builder_a).post(f"{URL}agent-a/retire/", {}, format="json")
     assert retired.status_code == 200
     assert all(key["revoked"] for key in retired.json()["keys"])
-    # Retiring revokes every key, and the authenticator checks revocation first.
+    # Retiring revokes every key; the refusal names the reason: the agent is retired.
     refused = agent.get(ME)
-    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "key_revoked")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "agent_retired")
 
 
 def test_a_retired_agent_gets_no_new_keys(world, as_user):
