@@ -155,8 +155,6 @@ class BusinessUnitAdmin(CoeHistoryAdmin):
     scope_field = "pk"
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug", "description")
-    prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created_at",)
     inlines = [MembershipInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
@@ -164,7 +162,9 @@ class BusinessUnitAdmin(CoeHistoryAdmin):
         return ("slug", "created_at") if obj is not None else ("created_at",)
 
     def get_prepopulated_fields(self, request: HttpRequest, obj=None):
-        return {} if obj is not None else self.prepopulated_fields
+        # Not the class attribute: simple-history's version page reads that one, and
+        # there the slug is read-only.
+        return {"slug": ("name",)} if obj is None else {}
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -1,0 +1,74 @@
+"""Production settings fail fast: with DEBUG=false the process refuses to start without
+SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL, and with them the deploy checks
+pass with nothing silenced. Each case runs `manage.py` in a fresh process."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
+REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"]
+
+
+def production_env(**overrides) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="autonomy.example.com",
+        DATABASE_URL="postgres://autonomy@127.0.0.1:5432/autonomy",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_it_refuses_to_start_without_a_required_variable(missing):
+    result = manage("check", env=production_env(**{missing: None}))
+    assert result.returncode != 0
+    assert f"DEBUG=false requires these environment variables: {missing}" in result.stderr
+
+
+def test_an_empty_variable_counts_as_missing():
+    result = manage("check", env=production_env(SECRET_KEY="", REDIS_URL=""))
+    assert result.returncode != 0
+    assert "requires these environment variables: SECRET_KEY, REDIS_URL" in result.stderr
+
+
+def test_it_names_every_missing_variable_at_once():
+    result = manage("check", env=production_env(**dict.fromkeys(REQUIRED)))
+    assert result.returncode != 0
+    assert "requires these environment variables: " + ", ".join(REQUIRED) in result.stderr
+
+
+def test_the_deploy_checks_pass_with_everything_set():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_development_needs_no_variables_at_all():
+    env = production_env(**dict.fromkeys(REQUIRED), DEBUG=None)
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stderr
