@@ -22,11 +22,17 @@ class AgentFilterSet(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search")
     business_unit = django_filters.ModelChoiceFilter(
-        queryset=_units, field_name="business_unit", to_field_name="slug", label="Business unit"
+        queryset=_units,
+        field_name="business_unit",
+        to_field_name="slug",
+        label="Business unit",
+        empty_label="Any",
     )
-    state = django_filters.ChoiceFilter(choices=AgentState.choices)
-    role = django_filters.ModelChoiceFilter(queryset=AgentRole.objects.all(), to_field_name="slug")
-    autonomy_level = django_filters.ChoiceFilter(choices=AutonomyLevel.choices)
+    state = django_filters.ChoiceFilter(choices=AgentState.choices, empty_label="Any")
+    role = django_filters.ModelChoiceFilter(
+        queryset=AgentRole.objects.all(), to_field_name="slug", empty_label="Any"
+    )
+    autonomy_level = django_filters.ChoiceFilter(choices=AutonomyLevel.choices, empty_label="Any")
 
     class Meta:
         model = Agent

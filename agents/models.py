@@ -15,6 +15,16 @@ ACTION_PATTERN = RegexValidator(
 )
 
 
+# Agent slugs that would shadow pages under /agents/.
+RESERVED_SLUGS = frozenset({"register", "review"})
+
+
+def validate_agent_slug(value: str) -> None:
+    """Refuse slugs that clash with the agents pages."""
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"{value!r} is reserved; choose another slug.")
+
+
 def validate_action_patterns(value) -> None:
     """A list of dotted action patterns such as `crm.opportunity.*`."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -89,7 +99,7 @@ class Agent(models.Model):
     Its state only changes through agents.services.transition().
     """
 
-    slug = models.SlugField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True, validators=[validate_agent_slug])
     name = models.CharField(max_length=200)
     purpose = models.TextField()
     business_unit = models.ForeignKey(

@@ -1,0 +1,298 @@
+"""Every route of the project, requested by every persona.
+
+The matrix below names, for each URL pattern, how to request it (method, a concrete path
+built from business unit A's objects, a body) and the status each persona must get. A new
+route without an entry fails `test_every_route_has_an_entry_in_the_access_matrix`. Every
+response a persona gets is also searched for the other business unit's objects: nobody
+but COE staff may see them in lists, details, counts or form choices.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from agents.models import AgentAPIKey
+
+PERSONAS = [
+    "anonymous",
+    "coe",
+    "builder_a",
+    "supervisor_a",
+    "supervisor_b",
+    "auditor",
+    "agent_a",
+    "agent_b",
+]
+PEOPLE = ["coe", "builder_a", "supervisor_a", "supervisor_b", "auditor"]
+AGENTS = ["agent_a", "agent_b"]
+
+# Personas of business unit B; everyone else except COE belongs to (or sees only) unit A.
+IN_UNIT_B = {"supervisor_b", "agent_b"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How to request one route and what each persona must get."""
+
+    path: Callable  # world -> path
+    expect: dict  # persona -> status (or a set of acceptable statuses)
+    method: str = "get"
+    body: Callable | None = None  # world -> body
+    json: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def everyone(status, **overrides):
+    return {persona: overrides.get(persona, status) for persona in PERSONAS}
+
+
+def people(status, **overrides):
+    return {persona: overrides.get(persona, status) for persona in PEOPLE}
+
+
+def page(**people):
+    """A page for signed-in people: anonymous and agents (no session) go to the login page."""
+    return {"anonymous": 302, "agent_a": 302, "agent_b": 302, **people}
+
+
+def api(**people):
+    """A people-only API route: anonymous 401/403, agents 403 people_only."""
+    return {"anonymous": {401, 403}, "agent_a": 403, "agent_b": 403, **people}
+
+
+def agent_a_key_prefix(world):
+    return AgentAPIKey.objects.filter(agent=world.agent_a).first().prefix
+
+
+MATRIX: dict[str, Entry] = {
+    "home": Entry(lambda w: "/", page(**people(200))),
+    "healthz": Entry(lambda w: "/healthz", everyone(200)),
+    "readyz": Entry(lambda w: "/readyz", everyone(200)),
+    "login": Entry(lambda w: "/accounts/login/", everyone(200, **people(302))),
+    "logout": Entry(lambda w: "/accounts/logout/", everyone(302), method="post"),
+    "agents:list": Entry(lambda w: "/agents/", page(**people(200))),
+    "agents:register": Entry(lambda w: "/agents/register/", page(**people(200))),
+    "agents:review": Entry(
+        lambda w: "/agents/review/", page(**people(404, coe=200))
+    ),
+    "agents:detail": Entry(
+        lambda w: "/agents/agent-a/", page(**people(200, supervisor_b=404))
+    ),
+    "agents:issue-key": Entry(
+        lambda w: "/agents/agent-a/keys/",
+        page(coe=200, builder_a=200, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        body=lambda w: {"name": "matrix"},
+    ),
+    "agents:revoke-key": Entry(
+        lambda w: f"/agents/agent-a/keys/{agent_a_key_prefix(w)}/revoke/",
+        page(coe=302, builder_a=302, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+    ),
+    "agents:transition": Entry(
+        lambda w: "/agents/agent-a/transitions/suspend/",
+        page(coe=302, builder_a=403, supervisor_a=302, supervisor_b=404, auditor=403),
+        method="post",
+        body=lambda w: {"note": "matrix"},
+    ),
+    "governance-api:businessunit-list": Entry(
+        lambda w: "/api/v1/business-units/", api(**people(200))
+    ),
+    "governance-api:businessunit-detail": Entry(
+        lambda w: "/api/v1/business-units/unit-a/",
+        api(**people(200, supervisor_b=404)),
+    ),
+    "agents-api:me": Entry(
+        lambda w: "/api/v1/me/",
+        {"anonymous": {401, 403}, **people(403), "agent_a": 200, "agent_b": 200},
+    ),
+    "agents-api:agentrole-list": Entry(
+        lambda w: "/api/v1/roles/", api(**people(200))
+    ),
+    "agents-api:agentrole-detail": Entry(
+        lambda w: f"/api/v1/roles/{w.role.slug}/", api(**people(200))
+    ),
+    "agents-api:agent-list": Entry(
+        lambda w: "/api/v1/agents/", api(**people(200))
+    ),
+    "agents-api:agent-detail": Entry(
+        lambda w: "/api/v1/agents/agent-a/", api(**people(200, supervisor_b=404))
+    ),
+    "agents-api:agent-keys": Entry(
+        lambda w: "/api/v1/agents/agent-a/keys/",
+        # Anyone who sees the agent sees its keys' prefixes and dates, never a secret.
+        api(**people(200, supervisor_b=404)),
+    ),
+    "agents-api:agent-key-revoke": Entry(
+        lambda w: f"/api/v1/agents/agent-a/keys/{agent_a_key_prefix(w)}/revoke/",
+        api(coe=200, builder_a=200, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+    ),
+    "agents-api:agent-submit": Entry(
+        lambda w: "/api/v1/agents/agent-a/submit/",
+        # Allowed to builders and COE, but agent A is active: 409 invalid_transition.
+        api(coe=409, builder_a=409, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+    ),
+    "agents-api:agent-approve": Entry(
+        lambda w: "/api/v1/agents/agent-a/approve/",
+        api(coe=409, builder_a=403, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+    ),
+    "agents-api:agent-reject": Entry(
+        lambda w: "/api/v1/agents/agent-a/reject/",
+        api(coe=409, builder_a=403, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+        body=lambda w: {"note": "matrix"},
+    ),
+    "agents-api:agent-suspend": Entry(
+        lambda w: "/api/v1/agents/agent-a/suspend/",
+        api(coe=200, builder_a=403, supervisor_a=200, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+        body=lambda w: {"note": "matrix"},
+    ),
+    "agents-api:agent-resume": Entry(
+        lambda w: "/api/v1/agents/agent-a/resume/",
+        api(coe=409, builder_a=403, supervisor_a=409, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+    ),
+    "agents-api:agent-retire": Entry(
+        lambda w: "/api/v1/agents/agent-a/retire/",
+        api(coe=200, builder_a=200, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+    ),
+    # The API's description is public; every operation it describes is not.
+    "api-schema": Entry(lambda w: "/api/schema/", everyone(200)),
+    "api-docs": Entry(lambda w: "/api/docs/", everyone(200)),
+}
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = pattern.namespace or ""
+            joined = f"{namespace}:{inner}" if namespace and inner else inner or namespace
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), joined)
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}:{pattern.name}" if namespace else (pattern.name or "")
+            yield prefix + str(pattern.pattern), name
+
+
+def project_routes() -> list[tuple[str, str]]:
+    """(pattern, name) of every URL pattern of the project."""
+    return list(_walk(get_resolver().url_patterns))
+
+
+def test_every_route_has_an_entry_in_the_access_matrix():
+    missing = [
+        (pattern, name)
+        for pattern, name in project_routes()
+        if not pattern.startswith("admin/") and name not in MATRIX
+    ]
+    assert missing == [], "routes without an access-matrix entry"
+    stale = set(MATRIX) - {name for _, name in project_routes()}
+    assert stale == set(), "access-matrix entries for routes that no longer exist"
+
+
+def client_for(world, persona: str) -> APIClient:
+    client = APIClient()
+    if persona in AGENTS:
+        secret = world.key_a if persona == "agent_a" else world.key_b
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    elif persona != "anonymous":
+        client.force_login(getattr(world, persona))
+    return client
+
+
+def foreign_markers(world, persona: str) -> list[bytes]:
+    """What a persona must never see: the other business unit's agent and unit."""
+    if persona == "coe":
+        return []
+    if persona in IN_UNIT_B:
+        return [b"agent-a", b"unit-a", b"Unit-A"]
+    return [b"agent-b", b"unit-b", b"Unit-B"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_each_persona_gets_what_the_matrix_says(world, route, persona):
+    entry = MATRIX[route]
+    client = client_for(world, persona)
+    path = entry.path(world)
+    body = entry.body(world) if entry.body else {}
+    send = getattr(client, entry.method)
+    if entry.method == "get":
+        response = send(path)
+    else:
+        response = send(path, body, format="json" if entry.json else None)
+    expected = entry.expect[persona]
+    allowed = expected if isinstance(expected, set) else {expected}
+    assert response.status_code in allowed, f"{persona} {entry.method.upper()} {path}"
+    content = b"".join(response) if getattr(response, "streaming", False) else response.content
+    for marker in foreign_markers(world, persona):
+        assert marker not in content, f"{persona} saw {marker!r} at {path}"
+    if path.startswith("/api/") and response.status_code >= 400:
+        assert response["Content-Type"].startswith("application/json")
+        assert set(response.json()["error"]) >= {"code", "message"}
+
+
+ADMIN_SAMPLE_OBJECT = {
+    "governance/businessunit": lambda w: w.unit_a.pk,
+    "agents/agent": lambda w: w.agent_a.pk,
+    "agents/agentrole": lambda w: w.role.pk,
+}
+
+
+def admin_paths(world) -> list[str]:
+    """A concrete path for every admin route, objects taken from business unit A."""
+    paths = []
+    for pattern, _name in project_routes():
+        if not pattern.startswith("admin/"):
+            continue
+        path = "/" + pattern.replace("^", "").replace("$", "")
+        model = "/".join(path.split("/")[2:4])
+        object_id = ADMIN_SAMPLE_OBJECT.get(model, lambda w: 1)(world)
+        path = (
+            path.replace("<path:object_id>", str(object_id))
+            .replace("<int:user_id>", str(world.builder_a.pk))
+            .replace("<id>", "1")
+        )
+        if path in ("/admin/login/", "/admin/logout/") or "<" in path or "(?P" in path:
+            continue  # catch-all and app-index regexes, requested as the app indexes below
+        paths.append(path)
+    return paths + ["/admin/governance/", "/admin/agents/"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_only_coe_staff_get_into_the_admin(world, persona):
+    client = client_for(world, persona)
+    for path in admin_paths(world):
+        response = client.get(path)
+        if persona == "coe":
+            assert response.status_code < 500, path
+        else:
+            assert response.status_code in (302, 404), f"{persona} got into {path}"
+            if response.status_code == 302:
+                assert "/admin/login/" in response["Location"], path
+
+
+@pytest.mark.parametrize(
+    ("persona", "visible"),
+    [("coe", 2), ("builder_a", 1), ("supervisor_a", 1), ("supervisor_b", 1), ("auditor", 1)],
+)
+def test_counts_include_only_the_personas_own_business_units(world, persona, visible):
+    client = client_for(world, persona)
+    home = client.get("/")
+    assert home.context["agent_counts"]["total"] == visible
+    assert client.get("/api/v1/agents/").json()["count"] == visible
+    assert client.get("/api/v1/business-units/").json()["count"] == visible
