@@ -59,7 +59,17 @@ class Command(BaseCommand):
                 "--concurrency",
                 "2",
             ],
-            "beat": [python, "-m", "celery", "-A", "autonomy", "beat", "--loglevel", "WARNING"],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "autonomy",
+                "--quiet",
+                "beat",
+                "--loglevel",
+                "WARNING",
+            ],
         }
         processes = {
             name: subprocess.Popen(command, env=env)  # noqa: S603 - our own commands
