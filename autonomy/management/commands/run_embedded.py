@@ -35,41 +35,12 @@ class Command(BaseCommand):
 
         env = {**os.environ, "REDIS_URL": redis_url}
         python = sys.executable
+        celery = [python, "-m", "celery", "-A", "autonomy", "--quiet"]
+        uvicorn = [python, "-m", "uvicorn", "autonomy.asgi:application", "--lifespan", "off"]
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "autonomy.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "autonomy",
-                "worker",
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                "2",
-            ],
-            "beat": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "autonomy",
-                "--quiet",
-                "beat",
-                "--loglevel",
-                "WARNING",
-            ],
+            "web": [*uvicorn, "--host", host, "--port", str(port), "--no-access-log"],
+            "worker": [*celery, "worker", "--loglevel", "WARNING", "--concurrency", "2"],
+            "beat": [*celery, "beat", "--loglevel", "WARNING"],
         }
         processes = {
             name: subprocess.Popen(command, env=env)  # noqa: S603 - our own commands
