@@ -9,13 +9,11 @@ they can only be looked at and revoked.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db import transaction
 from django.http import HttpRequest
 from rest_framework_api_key.models import APIKey
 
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole
-from governance import ledger
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt, save_tracked_change
 from governance.scoping import business_units_for, is_coe
 
@@ -28,7 +26,7 @@ if admin.site.is_registered(APIKey):
 
 @admin.register(AgentRole)
 class AgentRoleAdmin(CoeHistoryAdmin):
-    """Roles are global COE standards; every add and edit is a ledger entry."""
+    """Roles are global COE standards, created and changed through the services."""
 
     scope_field = None
     list_display = ("name", "slug", "default_autonomy_level", "patterns")
@@ -42,24 +40,12 @@ class AgentRoleAdmin(CoeHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            save_tracked_change(request, obj, form, "agent_role.updated")
-            return
-        with transaction.atomic():
-            obj._history_user = request.user
-            obj.save()
-            ledger.record(
-                "agent_role.created",
-                ledger.Actor.of(request.user),
-                obj,
-                data={
-                    "slug": obj.slug,
-                    "action_patterns": obj.action_patterns,
-                    "data_classifications": obj.data_classifications,
-                    "default_autonomy_level": obj.default_autonomy_level,
-                    "default_limits": obj.default_limits,
-                    "via": "admin",
-                },
-            )
+            changed = {name: getattr(obj, name) for name in form.changed_data}
+            role = services.update_role(request.user, obj, **changed)
+        else:
+            fields = {name: getattr(obj, name) for name in services.ROLE_FIELDS}
+            role = services.create_role(request.user, **fields)
+        adopt(obj, role)
 
 
 class AgentAPIKeyInline(admin.TabularInline):

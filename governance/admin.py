@@ -82,13 +82,13 @@ def _plain(value):
 
 
 def field_changes(before: models.Model, after: models.Model, names) -> dict:
-    """{field: {"from": old, "to": new}} for the named fields whose values differ."""
+    """{field: {"before": old, "after": new}} for the named fields whose values differ."""
     changes = {}
     for name in names:
         field = before._meta.get_field(name)
         old, new = field.value_from_object(before), field.value_from_object(after)
         if old != new:
-            changes[name] = {"from": _plain(old), "to": _plain(new)}
+            changes[name] = {"before": _plain(old), "after": _plain(new)}
     return changes
 
 

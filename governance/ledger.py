@@ -224,7 +224,8 @@ def _check_links(links: Iterable[_Link], start_seq: int, start_prev: str):
     expected_seq, prev, count = start_seq, start_prev, 0
     for link in links:
         if link.seq != expected_seq:
-            return LedgerProblem(expected_seq, None, "seal missing (entries deleted)"), count, prev
+            reason = f"seal missing, seq {link.seq} comes next (deleted or reordered)"
+            return LedgerProblem(expected_seq, None, reason), count, prev
         if link.document is None:
             return LedgerProblem(link.seq, link.entry_id, "entry deleted"), count, prev
         if link.document.get("id") != link.entry_id:

@@ -120,8 +120,8 @@ def test_an_edit_is_recorded_with_what_changed(coe, world):
     assert entry.verb == "agent.updated"
     assert entry.business_unit_id == world.unit_a.pk
     assert entry.data["changes"] == {
-        "name": {"from": "Agent A", "to": "Agent A Prime"},
-        "capabilities": {"from": ["testing"], "to": ["testing", "triage"]},
+        "name": {"before": "Agent A", "after": "Agent A Prime"},
+        "capabilities": {"before": ["testing"], "after": ["testing", "triage"]},
     }
     assert Agent.objects.get(pk=world.agent_a.pk).history.first().history_user == world.coe
 
@@ -202,7 +202,7 @@ def test_adding_a_role_in_the_admin_is_recorded(coe, world):
     assert response.status_code == 302
     role = AgentRole.objects.get(slug="responder")
     entry = AuditEntry.objects.order_by("-id").first()
-    assert (entry.verb, entry.object_id) == ("agent_role.created", str(role.pk))
+    assert (entry.verb, entry.object_id) == ("role.created", str(role.pk))
     assert entry.data["action_patterns"] == ["crm.ticket.*"]
 
 
@@ -238,10 +238,10 @@ def test_editing_a_role_records_what_changed(coe, world):
     )
     assert response.status_code == 302
     entry = AuditEntry.objects.order_by("-id").first()
-    assert entry.verb == "agent_role.updated"
+    assert entry.verb == "role.updated"
     assert entry.data["changes"] == {
         "action_patterns": {
-            "from": ["erp.purchase_order.*"],
-            "to": ["erp.purchase_order.*", "erp.supplier.read"],
+            "before": ["erp.purchase_order.*"],
+            "after": ["erp.purchase_order.*", "erp.supplier.read"],
         }
     }

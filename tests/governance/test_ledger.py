@@ -126,7 +126,15 @@ def test_it_names_the_position_of_an_entry_deleted_with_its_seal(sealed):
     sql(f"DELETE FROM {ENTRIES} WHERE id = %s", [victim.entry_id])
     code, output = verify()
     assert code == 1
-    assert f"seq {victim.seq}: seal missing (entries deleted)" in output
+    assert f"seq {victim.seq}: seal missing, seq {victim.seq + 1} comes next" in output
+
+
+def test_it_names_the_position_of_a_deleted_seal(sealed):
+    victim = sealed[3]
+    sql(f"DELETE FROM {SEALS} WHERE seq = %s", [victim.seq])
+    code, output = verify()
+    assert code == 1
+    assert f"seq {victim.seq}: seal missing" in output
 
 
 def test_it_names_a_back_dated_entry_inserted_behind_the_chain_head(sealed):
@@ -250,7 +258,7 @@ def test_a_deleted_line_in_a_bundle_is_named_by_its_seq(sealed, tmp_path):
     _rewrite(bundle, lambda lines: lines[:5] + lines[6:])
     code, output = verify(file=str(bundle))
     assert code == 1
-    assert "seq 5: seal missing" in output
+    assert "seq 5: seal missing, seq 6 comes next (deleted or reordered)" in output
 
 
 def test_swapped_lines_in_a_bundle_are_named_by_the_first_seq(sealed, tmp_path):
@@ -264,7 +272,7 @@ def test_swapped_lines_in_a_bundle_are_named_by_the_first_seq(sealed, tmp_path):
     _rewrite(bundle, swap)
     code, output = verify(file=str(bundle))
     assert code == 1
-    assert "seq 3: seal missing" in output
+    assert "seq 3: seal missing, seq 6 comes next (deleted or reordered)" in output
 
 
 def test_a_file_that_is_not_a_bundle_is_refused(tmp_path, db):

@@ -111,8 +111,8 @@ def test_editing_a_business_unit_records_what_changed(client, world):
     entry = last_entry()
     assert entry.verb == "business_unit.updated"
     assert entry.data["changes"] == {
-        "name": {"from": "Unit-A", "to": "Unit A Renamed"},
-        "description": {"from": "", "to": "New."},
+        "name": {"before": "Unit-A", "after": "Unit A Renamed"},
+        "description": {"before": "", "after": "New."},
     }
     assert unit.history.first().history_user == world.coe
 
