@@ -75,12 +75,8 @@ MATRIX: dict[str, Entry] = {
     "logout": Entry(lambda w: "/accounts/logout/", everyone(302), method="post"),
     "agents:list": Entry(lambda w: "/agents/", page(**people(200))),
     "agents:register": Entry(lambda w: "/agents/register/", page(**people(200))),
-    "agents:review": Entry(
-        lambda w: "/agents/review/", page(**people(404, coe=200))
-    ),
-    "agents:detail": Entry(
-        lambda w: "/agents/agent-a/", page(**people(200, supervisor_b=404))
-    ),
+    "agents:review": Entry(lambda w: "/agents/review/", page(**people(404, coe=200))),
+    "agents:detail": Entry(lambda w: "/agents/agent-a/", page(**people(200, supervisor_b=404))),
     "agents:issue-key": Entry(
         lambda w: "/agents/agent-a/keys/",
         page(coe=200, builder_a=200, supervisor_a=403, supervisor_b=404, auditor=403),
@@ -109,15 +105,11 @@ MATRIX: dict[str, Entry] = {
         lambda w: "/api/v1/me/",
         {"anonymous": {401, 403}, **people(403), "agent_a": 200, "agent_b": 200},
     ),
-    "agents-api:agentrole-list": Entry(
-        lambda w: "/api/v1/roles/", api(**people(200))
-    ),
+    "agents-api:agentrole-list": Entry(lambda w: "/api/v1/roles/", api(**people(200))),
     "agents-api:agentrole-detail": Entry(
         lambda w: f"/api/v1/roles/{w.role.slug}/", api(**people(200))
     ),
-    "agents-api:agent-list": Entry(
-        lambda w: "/api/v1/agents/", api(**people(200))
-    ),
+    "agents-api:agent-list": Entry(lambda w: "/api/v1/agents/", api(**people(200))),
     "agents-api:agent-detail": Entry(
         lambda w: "/api/v1/agents/agent-a/", api(**people(200, supervisor_b=404))
     ),
@@ -270,7 +262,7 @@ def admin_paths(world) -> list[str]:
         if path in ("/admin/login/", "/admin/logout/") or "<" in path or "(?P" in path:
             continue  # catch-all and app-index regexes, requested as the app indexes below
         paths.append(path)
-    return paths + ["/admin/governance/", "/admin/agents/"]
+    return [*paths, "/admin/governance/", "/admin/agents/"]
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
