@@ -24,6 +24,7 @@ __all__ = [
     "MembershipAdmin",
     "adopt",
     "field_changes",
+    "save_tracked_change",
 ]
 
 
