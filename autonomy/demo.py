@@ -269,16 +269,15 @@ def seed(stdout=None) -> None:
             governance_services.add_membership(system, user, units[unit_slug], role)
     roles = {}
     for slug, name, description, patterns, classes, level in ROLES:
-        roles[slug], _ = AgentRole.objects.get_or_create(
+        roles[slug] = AgentRole.objects.filter(slug=slug).first() or agent_services.create_role(
+            system,
             slug=slug,
-            defaults={
-                "name": name,
-                "description": description,
-                "action_patterns": patterns,
-                "data_classifications": classes,
-                "default_autonomy_level": level,
-                "default_limits": {"actions_per_hour": 600},
-            },
+            name=name,
+            description=description,
+            action_patterns=patterns,
+            data_classifications=classes,
+            default_autonomy_level=level,
+            default_limits={"actions_per_hour": 600},
         )
     coe = users["coe-admin"]
     for slug, name, unit, owner, role, capabilities, level, state in AGENTS:

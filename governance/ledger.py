@@ -28,6 +28,7 @@ __all__ = [
     "GENESIS_HASH",
     "Actor",
     "LedgerProblem",
+    "contains_chain_hash",
     "content_hash",
     "entry_document",
     "export_bundle",
@@ -297,6 +298,11 @@ def verify_database() -> VerifyResult:
                     None, stale.pk, "inserted behind the chain head (not sealable)"
                 )
     return VerifyResult(problem is None, count, problem, head)
+
+
+def contains_chain_hash(value: str) -> bool:
+    """Whether a chain hash noted earlier (for example the head) is still in the chain."""
+    return LedgerSeal.objects.filter(chain_hash=value).exists()
 
 
 def export_bundle(stream, *, from_seq: int = 1, to_seq: int | None = None) -> int:

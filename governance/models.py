@@ -60,6 +60,16 @@ class Membership(models.Model):
         return f"{self.user} is {self.role} in {self.business_unit}"
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows can be inserted and read; bulk updates and deletes are refused."""
+
+    def update(self, **kwargs):
+        raise PermissionError(f"{self.model.__name__} rows are append-only.")
+
+    def delete(self):
+        raise PermissionError(f"{self.model.__name__} rows are append-only.")
+
+
 class AuditEntry(models.Model):
     """One immutable fact: who did what to which object, and the data behind it.
 
@@ -91,6 +101,8 @@ class AuditEntry(models.Model):
     )
     request_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -127,6 +139,8 @@ class LedgerSeal(models.Model):
     prev_hash = models.CharField(max_length=64)
     chain_hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

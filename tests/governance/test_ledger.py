@@ -290,3 +290,19 @@ def test_a_tampered_ledger_is_not_exported(sealed, tmp_path):
     assert code == 1
     assert f"seq 2, entry id {sealed[1].entry_id}: entry modified" in output
     assert not bundle.exists()
+
+
+def test_expect_head_catches_the_newest_entries_deleted_with_their_seals(db, capsys):
+    for n in range(3):
+        ledger.record("test.fact", ledger.Actor.system(), object_type="t", object_id=str(n))
+    ledger.seal_pending()
+    head = LedgerSeal.objects.order_by("-seq").first()
+    call_command("verify_ledger", expect_head=head.chain_hash)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM governance_ledgerseal WHERE seq = %s", [head.seq])
+        cursor.execute("DELETE FROM governance_auditentry WHERE id = %s", [head.entry_id])
+    call_command("verify_ledger", "--no-seal")  # the shortened chain is self-consistent
+    with pytest.raises(SystemExit) as exited:
+        call_command("verify_ledger", "--no-seal", expect_head=head.chain_hash)
+    assert exited.value.code == 1
+    assert head.chain_hash[:16] in capsys.readouterr().err

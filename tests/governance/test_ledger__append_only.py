@@ -98,13 +98,12 @@ def test_the_admin_lists_seals_with_their_entries(client, world, entry):
     assert b"seq " in detail.content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AuditEntry's default manager still has QuerySet.update()/delete(), which skip "
-    "the model's save()/delete(); governance/models.py needs an append-only QuerySet",
-)
 def test_bulk_updates_and_deletes_of_entries_are_refused(entry):
     with pytest.raises(PermissionError):
         AuditEntry.objects.filter(pk=entry.pk).update(verb="agent.forged")
     with pytest.raises(PermissionError):
         AuditEntry.objects.filter(pk=entry.pk).delete()
+    with pytest.raises(PermissionError):
+        LedgerSeal.objects.all().update(seq=0)
+    with pytest.raises(PermissionError):
+        LedgerSeal.objects.all().delete()

@@ -17,8 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--export", metavar="FILE", help="write a verifiable bundle")
         parser.add_argument("--file", metavar="FILE", help="verify a bundle, not the database")
         parser.add_argument("--no-seal", action="store_true", help="verify only; seal nothing")
+        parser.add_argument(
+            "--expect-head",
+            metavar="HASH",
+            help="a chain hash printed by an earlier run: fail if it is no longer in the chain "
+            "(the newest entries and their seals were deleted)",
+        )
 
-    def handle(self, *args, export=None, file=None, no_seal=False, **options):
+    def handle(self, *args, export=None, file=None, no_seal=False, expect_head=None, **options):
         if file:
             try:
                 with open(file, encoding="utf-8") as stream:
@@ -29,6 +35,12 @@ class Command(BaseCommand):
         if not no_seal:
             ledger.seal_pending(wait=True)
         result = ledger.verify_database()
+        if result.ok and expect_head and not ledger.contains_chain_hash(expect_head):
+            self.stderr.write(
+                f"Ledger TAMPERED (database): chain hash {expect_head[:16]} is gone "
+                "(entries after it were deleted)"
+            )
+            sys.exit(1)
         if export:
             if not result.ok:
                 self._report(result, source="database")
@@ -41,7 +53,7 @@ class Command(BaseCommand):
         if result.ok:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Ledger OK ({source}): {result.checked} entries, head {result.head_hash[:16]}"
+                    f"Ledger OK ({source}): {result.checked} entries, head {result.head_hash}"
                 )
             )
             return
