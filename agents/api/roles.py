@@ -16,6 +16,7 @@ from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
 
 __all__ = ["AgentRoleSerializer", "AgentRoleViewSet"]
 
+
 @contextmanager
 def _unique_as_400() -> Iterator[None]:
     """Invalid data that got past the serializer (a concurrent request took the slug or
