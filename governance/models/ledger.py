@@ -1,63 +1,12 @@
-"""Business units, memberships and the append-only audit ledger."""
+"""The append-only audit ledger: entries and the seals that chain them."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
-__all__ = ["AuditEntry", "BusinessUnit", "LedgerSeal", "MemberRole", "Membership"]
+from governance.models.tenancy import BusinessUnit
 
-
-class BusinessUnit(models.Model):
-    """A tenant inside the enterprise: agents, people and policies belong to one."""
-
-    slug = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["name"]
-        permissions = [
-            ("build_in_businessunit", "Register and manage agents in the business unit"),
-            ("supervise_businessunit", "Supervise the business unit's agents"),
-            ("audit_businessunit", "Read the business unit's ledger"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class MemberRole(models.TextChoices):
-    BUILDER = "builder", "Builder"
-    SUPERVISOR = "supervisor", "Supervisor"
-    AUDITOR = "auditor", "Auditor"
-
-
-class Membership(models.Model):
-    """A person's role in one business unit; the object permissions follow from it."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    business_unit = models.ForeignKey(
-        BusinessUnit, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=16, choices=MemberRole.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["business_unit__name", "user__username", "role"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "business_unit", "role"], name="unique_membership_role"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} is {self.role} in {self.business_unit}"
+__all__ = ["AppendOnlyQuerySet", "AuditEntry", "LedgerSeal", "LedgerVerification"]
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -156,3 +105,31 @@ class LedgerSeal(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Ledger seals are append-only.")
+
+
+class LedgerVerification(models.Model):
+    """One run of the chain check requested from the auditor's pages, and its outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        OK = "ok", "Intact"
+        FAILED = "failed", "Tampering found"
+        ERROR = "error", "Could not run"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    checked = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"verification {self.pk}: {self.state}"

@@ -1,0 +1,59 @@
+"""Business units and people's memberships in them."""
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+__all__ = ["BusinessUnit", "MemberRole", "Membership"]
+
+
+class BusinessUnit(models.Model):
+    """A tenant inside the enterprise: agents, people and policies belong to one."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("build_in_businessunit", "Register and manage agents in the business unit"),
+            ("supervise_businessunit", "Supervise the business unit's agents"),
+            ("audit_businessunit", "Read the business unit's ledger"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberRole(models.TextChoices):
+    BUILDER = "builder", "Builder"
+    SUPERVISOR = "supervisor", "Supervisor"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    """A person's role in one business unit; the object permissions follow from it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=MemberRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["business_unit__name", "user__username", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "business_unit", "role"], name="unique_membership_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} in {self.business_unit}"

@@ -1,0 +1,69 @@
+"""Action types: what agents may ask to do, with the payload schema and data sensitivity.
+
+Connectors, action requests, escalations and workflow templates join them as the gateway
+and inbox are built.
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from simple_history.models import HistoricalRecords
+
+__all__ = ["ActionType", "RiskTier"]
+
+ACTION_NAME = RegexValidator(
+    r"^[a-z0-9_]+(\.[a-z0-9_]+)+$",
+    "Use a dotted lowercase name such as crm.opportunity.update.",
+)
+
+
+def validate_payload_schema(value) -> None:
+    """A JSON Schema (draft 2020-12) describing an object payload."""
+    if not isinstance(value, dict):
+        raise ValidationError("The payload schema must be a JSON object.")
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        raise ValidationError(f"Not a valid JSON Schema: {exc.message}") from exc
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class ActionType(models.Model):
+    """A COE-defined kind of action (`crm.opportunity.update`) and how sensitive it is."""
+
+    class Kind(models.TextChoices):
+        WRITE = "write", "Changes a system of record"
+        READ = "read", "Reads from a system of record"
+
+    name = models.CharField(max_length=200, unique=True, validators=[ACTION_NAME])
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WRITE)
+    payload_schema = models.JSONField(
+        default=dict, blank=True, validators=[validate_payload_schema]
+    )
+    data_classification = models.CharField(max_length=32, default="internal")
+    risk_tier = models.CharField(max_length=16, choices=RiskTier.choices, default=RiskTier.LOW)
+    sensitive_fields = models.JSONField(
+        default=list, blank=True, help_text="Payload fields stored only as salted hashes"
+    )
+    approval_queue = models.CharField(max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        fields = self.sensitive_fields
+        if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
+            raise ValidationError({"sensitive_fields": "Give a list of payload field names."})
