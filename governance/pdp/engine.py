@@ -100,10 +100,9 @@ class _Bucket:
 
     __slots__ = ("plan", "rules")
 
-    def __init__(self, rules: tuple[_CompiledRule, ...]):
+    def __init__(self, rules: tuple[_CompiledRule, ...], plan: ContextPlan | None):
         self.rules = rules
-        conditions = [r.condition for r in rules if r.condition is not None]
-        self.plan = ContextPlan(conditions) if conditions else None
+        self.plan = plan
 
 
 def _compile_rule(rule: Rule, index: int) -> _CompiledRule:
@@ -166,6 +165,7 @@ class CompiledPolicySet:
                 self._prefixed.setdefault(prefix, []).append(item)
         self._buckets: dict[tuple[str, str, str, int], _Bucket] = {}
         self._grants: dict[tuple[tuple[str, ...], str], bool] = {}
+        self._plans: dict[frozenset, ContextPlan] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -188,9 +188,18 @@ class CompiledPolicySet:
     def _bucket(self, key: tuple[str, str, str, int]) -> _Bucket:
         action, business_unit, role, level = key
         rules = tuple(r for r in self._matching(action) if r.covers(business_unit, role, level))
-        bucket = _Bucket(rules)
+        conditions = [r.condition for r in rules if r.condition is not None]
+        plan = None
+        if conditions:
+            # Buckets reading the same facts share one plan: fewer objects, warmer caches.
+            facts = frozenset((c.leaves, c.root_keys) for c in conditions)
+            plan = self._plans.get(facts)
+            if plan is None:
+                plan = self._plans[facts] = ContextPlan(conditions)
+        bucket = _Bucket(rules, plan)
         if len(self._buckets) >= _MAX_CACHED:
             self._buckets.clear()
+            self._plans.clear()
         self._buckets[key] = bucket
         return bucket
 

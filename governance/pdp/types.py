@@ -41,6 +41,13 @@ class AgentFacts:
     capabilities: tuple[str, ...] = ()
     granted_patterns: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Callers often hold these as JSON lists; the engine needs them hashable.
+        if type(self.capabilities) is not tuple:
+            object.__setattr__(self, "capabilities", tuple(self.capabilities))
+        if type(self.granted_patterns) is not tuple:
+            object.__setattr__(self, "granted_patterns", tuple(self.granted_patterns))
+
 
 @dataclass(frozen=True, slots=True)
 class ActionFacts:

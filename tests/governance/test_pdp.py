@@ -293,6 +293,19 @@ def test_whole_roots_can_be_read_as_maps():
     assert decide(rules).effect == "allow"
 
 
+def test_conditions_with_escapes_are_evaluated_as_written():
+    rules = [rule(1, "allow", condition=r"payload.code.matches('^[A-Z]\\d+$')")]
+    assert decide(rules, request(payload={"code": "A123"})).effect == "allow"
+    assert decide(rules, request(payload={"code": "a123"})).effect == "deny"
+
+
+def test_facts_given_as_lists_are_accepted():
+    agent = AgentFacts("a", "buyer", "emea", 2, ["purchasing"], ["erp.*"])
+    req = DecisionRequest(agent, ActionFacts(PO), {}, {})
+    rules = [rule(1, "allow", condition="'purchasing' in agent.capabilities")]
+    assert decide(rules, req).effect == "allow"
+
+
 # Patterns
 
 
