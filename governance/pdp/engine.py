@@ -167,9 +167,6 @@ class CompiledPolicySet:
         self._grants: dict[tuple[tuple[str, ...], str], bool] = {}
         self._plans: dict[frozenset, ContextPlan] = {}
 
-    def __len__(self) -> int:
-        return len(self.rules)
-
     def _matching(self, action: str) -> list[_CompiledRule]:
         """Rules whose action pattern covers `action`, in rule order, from the index."""
         found = list(self._exact.get(action, ()))
