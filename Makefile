@@ -55,5 +55,8 @@ format: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PY) -m uv pip compile pyproject.toml --group dev --universal --python-version 3.12 -o requirements.lock
 
+bench-decide: $(VENV)/.installed
+	bench/decide
+
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache
