@@ -54,7 +54,25 @@ class ActionType(models.Model):
     sensitive_fields = models.JSONField(
         default=list, blank=True, help_text="Payload fields stored only as salted hashes"
     )
-    approval_queue = models.CharField(max_length=100, blank=True)
+    connector = models.ForeignKey(
+        "workflows.Connector",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="action_types",
+        help_text="Empty: the sandbox",
+    )
+    approval_queue = models.ForeignKey(
+        "workflows.Queue",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Where failures and escalations without a policy route go",
+    )
+    read_timeout_seconds = models.PositiveSmallIntegerField(
+        default=5, help_text="For read actions, answered within the request"
+    )
     history = HistoricalRecords()
 
     class Meta:
