@@ -292,3 +292,6 @@ def _entry_exists(seal: LedgerSeal) -> bool:
         return seal.entry is not None
     except AuditEntry.DoesNotExist:
         return False
+
+
+from governance import admin_policies  # noqa: E402,F401

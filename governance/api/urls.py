@@ -3,10 +3,13 @@
 from rest_framework.routers import SimpleRouter
 
 from governance.api.business_units import BusinessUnitViewSet
+from governance.api.policies import PolicyVersionViewSet, PolicyViewSet
 
 app_name = "governance-api"
 
 router = SimpleRouter()
 router.register("business-units", BusinessUnitViewSet, basename="businessunit")
+router.register("policies", PolicyViewSet, basename="policy")
+router.register("policy-versions", PolicyVersionViewSet, basename="policyversion")
 
 urlpatterns = router.urls

@@ -15,6 +15,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from agents.models import AgentAPIKey
+from governance import policies
+from governance.models import Policy, PolicyVersion
+from tests.factories import SYSTEM
 
 PERSONAS = [
     "anonymous",
@@ -65,6 +68,54 @@ def api(**people):
 
 def agent_a_key_prefix(world):
     return AgentAPIKey.objects.filter(agent=world.agent_a).first().prefix
+
+
+def unit_a_policy(world) -> Policy:
+    """Policies for the policy routes, made on first use: the COE's and unit B's (published),
+    and unit A's with a published v1 and a draft v2, each holding one rule."""
+    found = Policy.objects.filter(slug="unit-a-policy").first()
+    if found is not None:
+        return found
+    for slug, unit in (("coe-baseline", None), ("unit-b-policy", world.unit_b)):
+        policy = policies.create_policy(SYSTEM, slug, slug.title(), business_unit=unit)
+        draft = policy.versions.get()
+        effect = "allow" if unit is None else "deny"
+        policies.add_rule(SYSTEM, draft, name="po", action_pattern="erp.*", effect=effect)
+        policies.publish(SYSTEM, draft)
+    policy = policies.create_policy(SYSTEM, "unit-a-policy", "Unit A", business_unit=world.unit_a)
+    draft = policy.versions.get()
+    policies.add_rule(SYSTEM, draft, name="no po", action_pattern="erp.*", effect="deny")
+    policies.publish(SYSTEM, draft)
+    policies.create_draft(SYSTEM, policy)
+    return policy
+
+
+def policy_list_path(world) -> str:
+    unit_a_policy(world)  # so that the list has something to leak
+    return "/api/v1/policies/"
+
+
+def unit_a_version(world, state: str) -> PolicyVersion:
+    return unit_a_policy(world).versions.get(state=state)
+
+
+def unit_a_draft_rule_path(world) -> str:
+    draft = unit_a_version(world, "draft")
+    return f"/api/v1/policy-versions/{draft.pk}/rules/{draft.rules.get().pk}/"
+
+
+def policy_api(allowed, **overrides):
+    """A policy change on unit A: builders of A and COE staff may, others of A are 403."""
+    return api(
+        **{
+            "coe": allowed,
+            "builder_a": allowed,
+            "supervisor_a": 403,
+            "supervisor_b": 404,
+            "auditor": 403,
+            **overrides,
+        }
+    )
 
 
 MATRIX: dict[str, Entry] = {
@@ -163,6 +214,48 @@ MATRIX: dict[str, Entry] = {
         method="post",
         json=True,
     ),
+    "governance-api:policy-list": Entry(policy_list_path, api(**people(200))),
+    "governance-api:policy-detail": Entry(
+        lambda w: f"/api/v1/policies/{unit_a_policy(w).slug}/",
+        api(**people(200, supervisor_b=404)),
+    ),
+    "governance-api:policy-versions": Entry(
+        lambda w: f"/api/v1/policies/{unit_a_policy(w).slug}/versions/",
+        api(**people(200, supervisor_b=404)),
+    ),
+    "governance-api:policy-drafts": Entry(
+        lambda w: f"/api/v1/policies/{unit_a_policy(w).slug}/drafts/",
+        # Allowed to builders and COE, but unit A's policy already has a draft: 409.
+        policy_api(409),
+        method="post",
+        json=True,
+    ),
+    "governance-api:policyversion-detail": Entry(
+        lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'draft').pk}/",
+        api(**people(200, supervisor_b=404)),
+    ),
+    "governance-api:policyversion-rules": Entry(
+        lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'draft').pk}/rules/",
+        policy_api(201),
+        method="post",
+        json=True,
+        body=lambda w: {"name": "matrix", "action_pattern": "erp.*", "effect": "deny"},
+    ),
+    "governance-api:policyversion-rule": Entry(
+        unit_a_draft_rule_path, policy_api(204), method="delete", json=True
+    ),
+    "governance-api:policyversion-publish": Entry(
+        lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'draft').pk}/publish/",
+        policy_api(200),
+        method="post",
+        json=True,
+    ),
+    "governance-api:policyversion-archive": Entry(
+        lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'published').pk}/archive/",
+        policy_api(200),
+        method="post",
+        json=True,
+    ),
     # The API's description is public; every operation it describes is not.
     "api-schema": Entry(lambda w: "/api/schema/", everyone(200)),
     "api-docs": Entry(lambda w: "/api/docs/", everyone(200)),
@@ -242,6 +335,8 @@ ADMIN_SAMPLE_OBJECT = {
     "governance/businessunit": lambda w: w.unit_a.pk,
     "agents/agent": lambda w: w.agent_a.pk,
     "agents/agentrole": lambda w: w.role.pk,
+    "governance/policy": lambda w: unit_a_policy(w).pk,
+    "governance/policyversion": lambda w: unit_a_version(w, "draft").pk,
 }
 
 

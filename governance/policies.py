@@ -1,0 +1,781 @@
+"""Policies: who may change them, how a draft becomes the published version, and the
+compiled policy set the decision point runs.
+
+Every change is one transaction that writes the ledger. Only a draft's rules change;
+published and archived versions are immutable. Publishing archives the previous published
+version (exactly one is published per policy) and, once committed, bumps the POLICIES
+epoch, so every process rebuilds its compiled set on its next decision.
+
+A rule with a limit becomes up to two decision-point rules: "<id>:soft" requires approval
+when `context.limits["<id>"]` is over the soft limit, "<id>:hard" denies over the hard one.
+The caller measures the counters (governance.limits) from `current_limit_specs()`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from time import monotonic
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Max, Q, QuerySet
+from django.utils import timezone
+
+from governance import epochs, ledger, pdp
+from governance.limits import LimitSpec
+from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
+from governance.models.policies import Effect
+from governance.pdp.types import COE
+from governance.scoping import BUILD, business_units_for, has_bu_perm, is_coe
+
+__all__ = [
+    "BU_ALLOW_MESSAGE",
+    "RULE_FIELDS",
+    "InvalidState",
+    "NotAllowed",
+    "add_rule",
+    "archive",
+    "create_draft",
+    "create_policy",
+    "current_limit_specs",
+    "current_policy_set",
+    "delete_rule",
+    "draft_policy_set",
+    "forget_compiled",
+    "limit_specs",
+    "may_edit",
+    "policies_for",
+    "publish",
+    "rules_of",
+    "update_policy",
+    "update_rule",
+    "validate_rule",
+]
+
+# The fields of a rule that people write; everything a draft copies from its predecessor.
+RULE_FIELDS = (
+    "position",
+    "name",
+    "roles",
+    "business_units",
+    "agents",
+    "autonomy_levels",
+    "action_pattern",
+    "condition",
+    "effect",
+    "route",
+    "sla_seconds",
+    "log_only",
+    "reason",
+    "limit_metric",
+    "limit_scope",
+    "limit_window",
+    "limit_field",
+    "soft_limit",
+    "hard_limit",
+    "suspend_on_hard_limit",
+)
+POLICY_FIELDS = ("name", "description")
+LIMIT_ROUTE = "limits"
+BU_ALLOW_MESSAGE = (
+    "A business-unit rule cannot allow: only the COE's rules allow. Use deny or require_approval."
+)
+# Safety net: rebuild the compiled set at least this often even if the epoch did not move
+# (an epoch lost with its cache can come back at the value this process built from).
+MAX_COMPILED_AGE = 300.0
+
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+State = PolicyVersion.State
+
+
+class NotAllowed(Exception):
+    """The principal may not change this policy (the API answers 403; outside scope, 404)."""
+
+
+class InvalidState(Exception):
+    """The version is not in a state this change starts from (the API answers 409)."""
+
+
+# --- who may see and change policies -------------------------------------------------------
+
+
+def policies_for(principal) -> QuerySet[Policy]:
+    """The policies `principal` may see: every one for COE staff; for anyone else the COE's
+    (read-only) and those of the business units they belong to."""
+    queryset = Policy.objects.select_related("business_unit")
+    if is_coe(principal):
+        return queryset
+    return queryset.filter(
+        Q(business_unit__isnull=True)
+        | Q(business_unit__in=business_units_for(principal).values("pk"))
+    )
+
+
+def _is_system(actor) -> bool:
+    return isinstance(actor, ledger.Actor) and actor.kind == ledger.Actor.system().kind
+
+
+def may_edit(actor, policy: Policy) -> bool:
+    """COE staff edit every policy; a business unit's builders edit that unit's policies.
+    System actors (seeding, shipped templates) may edit all."""
+    if _is_system(actor) or is_coe(actor):
+        return True
+    if policy.business_unit_id is None:
+        return False
+    return has_bu_perm(actor, BUILD, policy.business_unit_id)
+
+
+def _require_edit(actor, policy: Policy) -> None:
+    if not may_edit(actor, policy):
+        if policy.business_unit_id is None:
+            raise NotAllowed("Only COE staff may change the COE's policies.")
+        raise NotAllowed(
+            f"Only builders of {policy.business_unit} and COE staff may change its policies."
+        )
+
+
+def _stamp(obj, actor) -> None:
+    """Name the person in the row's history (simple-history), when a person acted."""
+    if isinstance(actor, get_user_model()):
+        obj._history_user = actor
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _snapshot(rule: Rule) -> dict:
+    return {name: _plain(getattr(rule, name)) for name in RULE_FIELDS}
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _owner(rule: Rule) -> str:
+    return rule.version.policy.owner
+
+
+def _number(value: Decimal) -> str:
+    """A threshold as a CEL number literal (never in exponent notation)."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _over(rule: Rule, rule_id: Any, threshold: Decimal) -> str:
+    test = f'context.limits["{rule_id}"] > {_number(threshold)}'
+    if not rule.condition.strip():
+        return test
+    # A newline before ")" so a trailing // comment in the rule's condition ends there.
+    return f"({rule.condition}\n) && {test}"
+
+
+def _describe_limit(rule: Rule, threshold: Decimal) -> str:
+    what = {
+        Rule.LimitMetric.ACTIONS: "actions",
+        Rule.LimitMetric.PAYLOAD_SUM: f"of payload.{rule.limit_field}",
+        Rule.LimitMetric.SPEND: "of spend",
+        Rule.LimitMetric.TOKENS: "tokens",
+    }[rule.limit_metric]
+    per = "agent" if rule.limit_scope == Rule.LimitScope.AGENT else "business unit"
+    return f"{_number(threshold)} {what} per {rule.limit_window} per {per}"
+
+
+def _translate(rule: Rule, rule_id: Any, owner: str, version_id: Any) -> list[pdp.Rule]:
+    """The decision-point rules one stored rule stands for (two for a soft+hard limit)."""
+    common = {
+        "action_pattern": rule.action_pattern,
+        "scope": pdp.Scope(
+            roles=frozenset(rule.roles),
+            business_units=frozenset(rule.business_units),
+            agents=frozenset(rule.agents),
+            autonomy_levels=frozenset(rule.autonomy_levels),
+        ),
+        "owner": owner,
+        "policy_version_id": version_id,
+        "log_only": rule.log_only,
+    }
+    if not rule.limit_metric:
+        return [
+            pdp.Rule(
+                id=rule_id,
+                name=rule.name,
+                effect=rule.effect,
+                condition=rule.condition,
+                route=rule.route,
+                sla_seconds=rule.sla_seconds,
+                reason=rule.reason,
+                **common,
+            )
+        ]
+    out = []
+    if rule.soft_limit is not None:
+        out.append(
+            pdp.Rule(
+                id=f"{rule_id}:soft",
+                name=f"{rule.name} (soft limit)",
+                effect=pdp.Effect.REQUIRE_APPROVAL,
+                condition=_over(rule, rule_id, rule.soft_limit),
+                route=rule.route or LIMIT_ROUTE,
+                sla_seconds=rule.sla_seconds,
+                reason=rule.reason
+                or f"over the soft limit of {_describe_limit(rule, rule.soft_limit)}",
+                **common,
+            )
+        )
+    if rule.hard_limit is not None:
+        out.append(
+            pdp.Rule(
+                id=f"{rule_id}:hard",
+                name=f"{rule.name} (hard limit)",
+                effect=pdp.Effect.DENY,
+                condition=_over(rule, rule_id, rule.hard_limit),
+                reason=rule.reason
+                or f"over the hard limit of {_describe_limit(rule, rule.hard_limit)}",
+                **common,
+            )
+        )
+    return out
+
+
+def _scope_errors(rule: Rule) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in ("roles", "business_units", "agents"):
+        value = getattr(rule, name)
+        if not isinstance(value, list) or not all(
+            isinstance(item, str) and _SLUG.match(item) for item in value
+        ):
+            errors[name] = ['A list of slugs, such as ["buyer"]; empty means all.']
+    levels = rule.autonomy_levels
+    if not isinstance(levels, list) or not all(
+        type(level) is int and 0 <= level <= 3 for level in levels
+    ):
+        errors["autonomy_levels"] = ["A list of autonomy levels from 0 to 3; empty means all."]
+    return errors
+
+
+def _effect_errors(rule: Rule) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if rule.limit_metric:
+        if rule.effect == Effect.ALLOW:
+            errors["effect"] = [
+                "A limit rule cannot allow: over its soft limit it requires approval, "
+                "over its hard limit it denies."
+            ]
+        if rule.soft_limit is None and (rule.route or rule.sla_seconds is not None):
+            errors["route" if rule.route else "sla_seconds"] = [
+                "The route and SLA apply to approvals over the soft limit; "
+                "set a soft limit or clear them."
+            ]
+        return errors
+    approval = rule.effect == Effect.REQUIRE_APPROVAL
+    if approval and not rule.route.strip():
+        errors["route"] = ["A rule that requires approval needs a route: the queue to ask."]
+    if not approval and rule.route:
+        errors["route"] = ["Only a require_approval rule has a route."]
+    if not approval and rule.sla_seconds is not None:
+        errors["sla_seconds"] = ["An SLA applies only to a require_approval rule."]
+    return errors
+
+
+def _limit_errors(rule: Rule) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    soft, hard = rule.soft_limit, rule.hard_limit
+    if not rule.limit_metric:
+        for name in ("soft_limit", "hard_limit"):
+            if getattr(rule, name) is not None:
+                errors[name] = ["Choose a limit metric, or clear the limit."]
+        if rule.limit_field:
+            errors["limit_field"] = ["Only a payload_sum limit adds up a payload field."]
+        if rule.suspend_on_hard_limit:
+            errors["suspend_on_hard_limit"] = ["Only a rule with a hard limit can suspend."]
+        return errors
+    if soft is None and hard is None:
+        errors["soft_limit"] = ["A limit needs a soft limit, a hard limit, or both."]
+    for name, value in (("soft_limit", soft), ("hard_limit", hard)):
+        if value is not None and value < 0:
+            errors[name] = ["A limit cannot be negative."]
+    if soft is not None and hard is not None and soft >= hard and "soft_limit" not in errors:
+        errors["soft_limit"] = ["The soft limit must be lower than the hard limit."]
+    if rule.limit_metric == Rule.LimitMetric.PAYLOAD_SUM:
+        if not rule.limit_field:
+            errors["limit_field"] = ["Name the payload field to add up, such as amount."]
+        elif not _FIELD.match(rule.limit_field):
+            errors["limit_field"] = ["A payload field name, such as amount or totals.net."]
+    elif rule.limit_field:
+        errors["limit_field"] = ["Only a payload_sum limit adds up a payload field."]
+    if rule.suspend_on_hard_limit and hard is None:
+        errors["suspend_on_hard_limit"] = ["Only a rule with a hard limit can suspend."]
+    return errors
+
+
+def _compile_message(exc: pdp.PolicyCompileError) -> str:
+    if exc.line is not None:
+        return f"line {exc.line}, column {exc.column}: {exc.message}"
+    return exc.message
+
+
+def _federation_errors(translated: list[pdp.Rule], owner: str) -> dict[str, list[str]]:
+    for item in translated:
+        try:
+            pdp.check_bu_rule(item)
+        except pdp.FederationError as exc:
+            if exc.field == "effect":
+                return {"effect": [BU_ALLOW_MESSAGE]}
+            others = sorted(item.scope.business_units - {owner})
+            return {
+                "business_units": [
+                    f"A business-unit rule applies only inside its own unit ({owner}); "
+                    f"remove {', '.join(others)}."
+                ]
+            }
+    return {}
+
+
+def validate_rule(rule: Rule) -> None:
+    """Raise ValidationError, by field, unless `rule` could be published as it stands: field
+    values, scope lists, a valid action pattern, a CEL condition that compiles ("line L,
+    column C: ..."), effect/route/SLA and limit fields that agree, and monotonic federation
+    (a business unit's rule only denies or requires approval, only inside its unit)."""
+    errors: dict[str, list[str]] = {}
+    try:
+        rule.full_clean(exclude=["version"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    for found in (_scope_errors(rule), _effect_errors(rule), _limit_errors(rule)):
+        for name, messages in found.items():
+            errors.setdefault(name, messages)
+    if "action_pattern" not in errors and not pdp.is_valid_pattern(rule.action_pattern):
+        errors["action_pattern"] = [
+            "Dotted lowercase names with * for one segment, ending in .* for many "
+            "(such as erp.purchase_order.*)."
+        ]
+    if "condition" not in errors:
+        probe = pdp.Rule(id="new", name="", action_pattern="*", effect="deny")
+        try:
+            pdp.check_rule(_replace_condition(probe, rule.condition))
+        except pdp.PolicyCompileError as exc:
+            errors["condition"] = [_compile_message(exc)]
+    if errors:
+        raise ValidationError(errors)
+    owner = _owner(rule)
+    translated = _translate(rule, rule.pk or "new", owner, rule.version_id)
+    errors = _federation_errors(translated, owner)
+    if not errors and owner == COE and rule.business_units:
+        known = set(
+            BusinessUnit.objects.filter(slug__in=rule.business_units).values_list("slug", flat=True)
+        )
+        unknown = sorted(set(rule.business_units) - known)
+        if unknown:
+            errors["business_units"] = [f"No business unit named {', '.join(unknown)}."]
+    for item in translated if not errors else ():
+        try:
+            pdp.check_rule(item)
+        except pdp.PolicyCompileError as exc:
+            errors[exc.field if exc.field in RULE_FIELDS else "condition"] = [_compile_message(exc)]
+            break
+    if errors:
+        raise ValidationError(errors)
+
+
+def _replace_condition(rule: pdp.Rule, condition: str) -> pdp.Rule:
+    return pdp.Rule(
+        id=rule.id,
+        name=rule.name,
+        action_pattern=rule.action_pattern,
+        effect=rule.effect,
+        condition=condition,
+    )
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_policy(
+    actor,
+    slug: str,
+    name: str,
+    description: str = "",
+    business_unit: BusinessUnit | None = None,
+) -> Policy:
+    """Create a policy with an empty draft v1. The COE's policies (no business unit) are
+    created by COE staff; a unit's by its builders or COE staff."""
+    policy = Policy(slug=slug, name=name, description=description, business_unit=business_unit)
+    _require_edit(actor, policy)
+    policy.full_clean()
+    _stamp(policy, actor)
+    policy.save()
+    version = PolicyVersion(policy=policy, number=1, created_by=_user_or_none(actor))
+    _stamp(version, actor)
+    version.save()
+    ledger.record(
+        "policy.created",
+        ledger.Actor.of(actor),
+        policy,
+        data={"slug": slug, "name": name, "owner": policy.owner, "draft": version.number},
+    )
+    return policy
+
+
+@transaction.atomic
+def update_policy(actor, policy: Policy, **changes: Any) -> Policy:
+    """Change a policy's name or description; its slug and owner are fixed."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    locked = Policy.objects.select_for_update().get(pk=policy.pk)
+    _require_edit(actor, locked)
+    changed = {
+        name: {"before": getattr(locked, name), "after": value}
+        for name, value in changes.items()
+        if getattr(locked, name) != value
+    }
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, changes[name])
+    locked.full_clean()
+    _stamp(locked, actor)
+    locked.save(update_fields=list(changed))
+    ledger.record("policy.updated", ledger.Actor.of(actor), locked, data={"changes": changed})
+    return locked
+
+
+def _user_or_none(actor):
+    return actor if isinstance(actor, get_user_model()) else None
+
+
+@transaction.atomic
+def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
+    """Start the next version as a draft holding a copy of the published version's rules.
+    A policy has at most one draft at a time."""
+    locked = Policy.objects.select_for_update().get(pk=policy.pk)
+    _require_edit(actor, locked)
+    draft = locked.versions.filter(state=State.DRAFT).first()
+    if draft is not None:
+        raise InvalidState(
+            f"{locked} already has a draft (v{draft.number}): edit and publish it, "
+            "or archive it to start over."
+        )
+    published = locked.versions.filter(state=State.PUBLISHED).first()
+    number = (locked.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+    version = PolicyVersion(
+        policy=locked, number=number, notes=notes, created_by=_user_or_none(actor)
+    )
+    _stamp(version, actor)
+    version.save()
+    copied = 0
+    if published is not None:
+        for rule in published.rules.all():
+            copy = Rule(version=version, **{name: getattr(rule, name) for name in RULE_FIELDS})
+            _stamp(copy, actor)
+            copy.save()
+            copied += 1
+    ledger.record(
+        "policy.draft_created",
+        ledger.Actor.of(actor),
+        version,
+        business_unit_id=locked.business_unit_id,
+        data={
+            "policy": locked.slug,
+            "version": number,
+            "copied_from": published.number if published else None,
+            "rules": copied,
+        },
+    )
+    return version
+
+
+def _lock_draft(actor, version: PolicyVersion) -> PolicyVersion:
+    """The version, locked, if `actor` may edit it and it is still a draft."""
+    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    _require_edit(actor, locked.policy)
+    if locked.state != State.DRAFT:
+        raise InvalidState(
+            f"{locked.policy} v{locked.number} is {locked.state} and cannot change: "
+            "create a new draft to edit its rules."
+        )
+    return locked
+
+
+@transaction.atomic
+def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
+    """Add a validated rule to a draft (at the end unless `position` is given)."""
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    locked = _lock_draft(actor, version)
+    if "position" not in fields:
+        last = locked.rules.aggregate(last=Max("position"))["last"]
+        fields["position"] = 0 if last is None else last + 1
+    rule = Rule(version=locked, **fields)
+    validate_rule(rule)
+    _stamp(rule, actor)
+    rule.save()
+    ledger.record(
+        "policy.rule_added",
+        ledger.Actor.of(actor),
+        rule,
+        business_unit_id=locked.policy.business_unit_id,
+        data={"policy": locked.policy.slug, "version": locked.number, **_snapshot(rule)},
+    )
+    return rule
+
+
+@transaction.atomic
+def update_rule(actor, rule: Rule, **changes: Any) -> Rule:
+    """Change a draft's rule; the result is validated as a whole before it is saved."""
+    unknown = set(changes) - set(RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    version = _lock_draft(actor, rule.version)
+    current = Rule.objects.select_for_update().get(pk=rule.pk)
+    current.version = version
+    changed = {
+        name: {"before": _plain(getattr(current, name)), "after": _plain(value)}
+        for name, value in changes.items()
+        if getattr(current, name) != value
+    }
+    if not changed:
+        return current
+    for name in changed:
+        setattr(current, name, changes[name])
+    validate_rule(current)
+    _stamp(current, actor)
+    current.save(update_fields=list(changed))
+    ledger.record(
+        "policy.rule_updated",
+        ledger.Actor.of(actor),
+        current,
+        business_unit_id=version.policy.business_unit_id,
+        data={"policy": version.policy.slug, "version": version.number, "changes": changed},
+    )
+    return current
+
+
+@transaction.atomic
+def delete_rule(actor, rule: Rule) -> None:
+    """Remove a rule from a draft."""
+    version = _lock_draft(actor, rule.version)
+    current = Rule.objects.get(pk=rule.pk)
+    snapshot = _snapshot(current)
+    ledger.record(
+        "policy.rule_deleted",
+        ledger.Actor.of(actor),
+        current,
+        business_unit_id=version.policy.business_unit_id,
+        data={"policy": version.policy.slug, "version": version.number, **snapshot},
+    )
+    _stamp(current, actor)
+    current.delete()
+
+
+@transaction.atomic
+def publish(actor, version: PolicyVersion) -> PolicyVersion:
+    """Publish a draft: every rule is validated first; the previous published version is
+    archived; every process picks up the change on its next decision (epoch, on commit)."""
+    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    locked = _lock_draft(actor, version)
+    problems = []
+    rules = list(locked.rules.all())
+    for rule in rules:
+        rule.version = locked
+        try:
+            validate_rule(rule)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                problems.extend(f"rule {rule.name!r}: {name}: {m}" for m in messages)
+    if problems:
+        raise ValidationError({"rules": problems})
+    now = timezone.now()
+    previous = policy.versions.select_for_update().filter(state=State.PUBLISHED).first()
+    if previous is not None:
+        previous.state = State.ARCHIVED
+        previous.archived_at = now
+        _stamp(previous, actor)
+        previous.save(update_fields=["state", "archived_at"])
+    locked.state = State.PUBLISHED
+    locked.published_at = now
+    locked.published_by = _user_or_none(actor)
+    _stamp(locked, actor)
+    locked.save(update_fields=["state", "published_at", "published_by"])
+    ledger.record(
+        "policy.published",
+        ledger.Actor.of(actor),
+        locked,
+        business_unit_id=policy.business_unit_id,
+        data={
+            "policy": policy.slug,
+            "version": locked.number,
+            "archived": previous.number if previous else None,
+            "rules": len(rules),
+        },
+    )
+    epochs.bump_on_commit(epochs.POLICIES)
+    return locked
+
+
+@transaction.atomic
+def archive(actor, version: PolicyVersion) -> PolicyVersion:
+    """Archive a draft (discard it) or the published version (the policy then has none, and
+    its rules stop applying in every process on their next decision)."""
+    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    _require_edit(actor, locked.policy)
+    if locked.state == State.ARCHIVED:
+        raise InvalidState(f"{locked.policy} v{locked.number} is already archived.")
+    was = locked.state
+    locked.state = State.ARCHIVED
+    locked.archived_at = timezone.now()
+    _stamp(locked, actor)
+    locked.save(update_fields=["state", "archived_at"])
+    ledger.record(
+        "policy.archived",
+        ledger.Actor.of(actor),
+        locked,
+        business_unit_id=locked.policy.business_unit_id,
+        data={"policy": locked.policy.slug, "version": locked.number, "was": was},
+    )
+    if was == State.PUBLISHED:
+        epochs.bump_on_commit(epochs.POLICIES)
+    return locked
+
+
+# --- compilation ---------------------------------------------------------------------------
+
+
+def _rules_of_versions(versions: Iterable[PolicyVersion]) -> list[Rule]:
+    if not isinstance(versions, QuerySet):
+        versions = [version.pk for version in versions]
+    return list(
+        Rule.objects.filter(version__in=versions)
+        .select_related("version__policy__business_unit")
+        .order_by(
+            F("version__policy__business_unit").asc(nulls_first=True),
+            "version__policy__slug",
+            "position",
+            "id",
+        )
+    )
+
+
+def _pdp_rules(stored: Iterable[Rule]) -> list[pdp.Rule]:
+    out: list[pdp.Rule] = []
+    for rule in stored:
+        out.extend(_translate(rule, rule.pk, rule.version.policy.owner, rule.version_id))
+    return out
+
+
+def _limit_specs(stored: Iterable[Rule]) -> list[LimitSpec]:
+    out = []
+    for rule in stored:
+        if not rule.limit_metric:
+            continue
+        owner = rule.version.policy.owner
+        units = frozenset(rule.business_units) if owner == COE else frozenset({owner})
+        out.append(
+            LimitSpec(
+                rule_id=rule.pk,
+                action_pattern=rule.action_pattern,
+                metric=rule.limit_metric,
+                scope=rule.limit_scope,
+                window=rule.limit_window,
+                field=rule.limit_field,
+                soft=rule.soft_limit,
+                hard=rule.hard_limit,
+                suspend_on_hard=rule.suspend_on_hard_limit,
+                roles=frozenset(rule.roles),
+                business_units=units,
+                agents=frozenset(rule.agents),
+                autonomy_levels=frozenset(rule.autonomy_levels),
+            )
+        )
+    return out
+
+
+def rules_of(versions: Iterable[PolicyVersion]) -> list[pdp.Rule]:
+    """The decision-point rules of these versions: the COE's policies first, then by policy
+    slug and rule position; a limit rule gives its ":soft" and ":hard" rules."""
+    return _pdp_rules(_rules_of_versions(versions))
+
+
+def limit_specs(versions: Iterable[PolicyVersion]) -> list[LimitSpec]:
+    """What the limit rules of these versions count. A business unit's limit only ever
+    counts inside that unit, as the decision point applies its rules."""
+    return _limit_specs(_rules_of_versions(versions))
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    epoch: int
+    built_at: float
+    policy_set: pdp.CompiledPolicySet
+    limit_specs: tuple[LimitSpec, ...]
+
+
+_published: _Published | None = None
+_lock = threading.Lock()
+
+
+def _fresh(found: _Published | None, epoch: int) -> bool:
+    return (
+        found is not None
+        and found.epoch == epoch
+        and monotonic() - found.built_at < MAX_COMPILED_AGE
+    )
+
+
+def _current() -> _Published:
+    """The published rules compiled in this process, rebuilt when the epoch moves."""
+    global _published
+    epoch = epochs.current(epochs.POLICIES)[epochs.POLICIES]
+    found = _published
+    if _fresh(found, epoch):
+        return found  # type: ignore[return-value]
+    with _lock:
+        found = _published
+        if not _fresh(found, epoch):
+            stored = _rules_of_versions(PolicyVersion.objects.filter(state=State.PUBLISHED))
+            found = _Published(
+                epoch,
+                monotonic(),
+                pdp.CompiledPolicySet(_pdp_rules(stored)),
+                tuple(_limit_specs(stored)),
+            )
+            _published = found
+        return found
+
+
+def current_policy_set() -> pdp.CompiledPolicySet:
+    """Every published version's rules, compiled once per POLICIES epoch and process."""
+    return _current().policy_set
+
+
+def current_limit_specs() -> tuple[LimitSpec, ...]:
+    """The limits of every published version, from the same build as current_policy_set()."""
+    return _current().limit_specs
+
+
+def forget_compiled() -> None:
+    """Drop this process's compiled set; the next decision rebuilds it from the database."""
+    global _published
+    with _lock:
+        _published = None
+
+
+def draft_policy_set(version: PolicyVersion) -> pdp.CompiledPolicySet:
+    """The published set with `version` in place of its policy's published version: what
+    deciding would be if it were published (for the impact preview). Compiled once per
+    distinct content. Raises PolicyCompileError if a rule does not compile."""
+    others = PolicyVersion.objects.filter(state=State.PUBLISHED).exclude(
+        policy_id=version.policy_id
+    )
+    rules = tuple(rules_of([*others, version]))
+    return pdp.get_compiled(("draft", version.pk, rules), lambda: rules)
