@@ -210,7 +210,7 @@ def engage_block(user, action_pattern: str, reason: str) -> KillSwitch:
 def release(user, switch: KillSwitch, reason: str) -> KillSwitch:
     """Release an engaged switch; the row is locked so that two releases make one."""
     locked = (
-        KillSwitch.objects.select_for_update()
+        KillSwitch.objects.select_for_update(of=("self",))
         .select_related("business_unit", "engaged_by")
         .get(pk=switch.pk)
     )

@@ -59,7 +59,7 @@ def test_concurrent_counts_are_exact_and_exactly_hard_actions_stay_under_the_har
     key = str(per_hour.rule_id)
 
     def work(number: int) -> list[float]:
-        agent = f"agent-{number}"
+        agent = f"agent-{number}-{unit}"
         return [
             limits.count([per_hour], agent, unit, "erp.invoice.pay", {}, now=NOW)[key]
             for _ in range(PER_THREAD)
@@ -72,7 +72,7 @@ def test_concurrent_counts_are_exact_and_exactly_hard_actions_stay_under_the_har
     passed = [value for value in seen if limits.exceeded(per_hour, value) != "hard"]
     assert len(passed) == hard
     assert limits.totals([per_hour], "anyone", unit, now=NOW) == {key: float(total)}
-    context = limits.context_for("agent-0", unit, NOW)
+    context = limits.context_for(f"agent-0-{unit}", unit, NOW)
     assert context["counts"]["bu_hour"] == total
     assert context["counts"]["agent_hour"] == PER_THREAD
 
