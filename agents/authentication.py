@@ -86,9 +86,16 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         if key.has_expired:
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "key_expired", "This API key has expired.")
         agent = key.agent
+        if agent.state == AgentState.SUSPENDED:
+            # The gateway answers 423 Locked for a suspended agent; other endpoints 403.
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            raise _refuse(
+                getattr(view, "suspended_status", status.HTTP_403_FORBIDDEN),
+                "agent_suspended",
+                f"Agent {agent.slug} is suspended.",
+            )
         if agent.state != AgentState.ACTIVE:
             code = {
-                AgentState.SUSPENDED: "agent_suspended",
                 AgentState.RETIRED: "agent_retired",
             }.get(agent.state, "agent_not_active")
             raise _refuse(
