@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from governance.api.business_units import BusinessUnitViewSet
 from governance.api.policies import PolicyVersionViewSet, PolicyViewSet
+from governance.api.switches import KillSwitchViewSet
 
 app_name = "governance-api"
 
@@ -13,3 +14,8 @@ router.register("policies", PolicyViewSet, basename="policy")
 router.register("policy-versions", PolicyVersionViewSet, basename="policyversion")
 
 urlpatterns = router.urls
+
+# Kill switches: list, detail, engage (POST), release.
+switch_router = SimpleRouter()
+switch_router.register("kill-switches", KillSwitchViewSet, basename="killswitch")
+urlpatterns += switch_router.urls

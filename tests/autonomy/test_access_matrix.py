@@ -15,8 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from agents.models import AgentAPIKey
-from governance import policies
-from governance.models import Policy, PolicyVersion
+from governance import policies, switches
+from governance.models import KillSwitch, Policy, PolicyVersion
 from tests.factories import SYSTEM
 
 PERSONAS = [
@@ -116,6 +116,12 @@ def policy_api(allowed, **overrides):
             **overrides,
         }
     )
+
+
+def unit_a_freeze(world) -> KillSwitch:
+    """A freeze of unit A engaged by COE staff, made on first use."""
+    found = KillSwitch.objects.filter(business_unit=world.unit_a, active=True).first()
+    return found or switches.engage_freeze(world.coe, world.unit_a, "matrix")
 
 
 MATRIX: dict[str, Entry] = {
@@ -255,6 +261,38 @@ MATRIX: dict[str, Entry] = {
         policy_api(200),
         method="post",
         json=True,
+    ),
+    "governance:switches": Entry(lambda w: "/governance/switches/", page(**people(200))),
+    "governance:switch-freeze": Entry(
+        lambda w: "/governance/switches/freeze/",
+        page(coe=302, builder_a=403, supervisor_a=302, supervisor_b=404, auditor=403),
+        method="post",
+        body=lambda w: {"business_unit": "unit-a", "reason": "matrix"},
+    ),
+    "governance:switch-block": Entry(
+        lambda w: "/governance/switches/block/",
+        page(**people(403, coe=302)),
+        method="post",
+        body=lambda w: {"action_pattern": "erp.*", "reason": "matrix"},
+    ),
+    "governance:switch-release": Entry(
+        lambda w: f"/governance/switches/{unit_a_freeze(w).pk}/release/",
+        # COE staff engaged it: only they release it; unit B does not see it.
+        page(coe=302, builder_a=403, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        body=lambda w: {"reason": "matrix"},
+    ),
+    "governance-api:killswitch-list": Entry(lambda w: "/api/v1/kill-switches/", api(**people(200))),
+    "governance-api:killswitch-detail": Entry(
+        lambda w: f"/api/v1/kill-switches/{unit_a_freeze(w).pk}/",
+        api(**people(200, supervisor_b=404)),
+    ),
+    "governance-api:killswitch-release": Entry(
+        lambda w: f"/api/v1/kill-switches/{unit_a_freeze(w).pk}/release/",
+        api(coe=200, builder_a=403, supervisor_a=403, supervisor_b=404, auditor=403),
+        method="post",
+        json=True,
+        body=lambda w: {"reason": "matrix"},
     ),
     # The API's description is public; every operation it describes is not.
     "api-schema": Entry(lambda w: "/api/schema/", everyone(200)),
