@@ -6,6 +6,8 @@ cache round trip per request, and rebuilds what changed. With Redis as the cache
 reaches every web and worker process on the very next request.
 """
 
+import time
+
 from django.core.cache import cache
 from django.db import transaction
 
@@ -24,8 +26,10 @@ def current(*names: str) -> dict[str, int]:
 def _bump(name: str) -> None:
     try:
         cache.incr(name)
-    except ValueError:  # never bumped (or evicted): start a new, larger epoch
-        cache.add(name, 1, timeout=None)
+    except ValueError:
+        # Never bumped, or the key was lost: start from the clock, so the new epoch differs
+        # from any value a process may still hold.
+        cache.add(name, time.time_ns(), timeout=None)
         cache.incr(name)
 
 
