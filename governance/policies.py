@@ -322,21 +322,35 @@ def _compile_message(exc: pdp.PolicyCompileError) -> str:
     return exc.message
 
 
-def _federation_errors(translated: list[pdp.Rule], owner: str) -> dict[str, list[str]]:
-    for item in translated:
-        try:
-            pdp.check_bu_rule(item)
-        except pdp.FederationError as exc:
-            if exc.field == "effect":
-                return {"effect": [BU_ALLOW_MESSAGE]}
-            others = sorted(item.scope.business_units - {owner})
-            return {
-                "business_units": [
-                    f"A business-unit rule applies only inside its own unit ({owner}); "
-                    f"remove {', '.join(others)}."
-                ]
-            }
-    return {}
+def _federation_errors(rule: Rule, owner: str) -> dict[str, list[str]]:
+    """Monotonic federation in words for a form; the decision point's own check
+    (check_bu_rule, through check_rule) runs on the translated rules after this."""
+    if owner == COE:
+        return {}
+    errors: dict[str, list[str]] = {}
+    # A limit rule's own effect never reaches the decision point: its limits deny or
+    # require approval (and a limit rule that says allow is refused for that reason).
+    if rule.effect == Effect.ALLOW and not rule.limit_metric:
+        errors["effect"] = [BU_ALLOW_MESSAGE]
+    if isinstance(rule.business_units, list):
+        others = sorted({str(unit) for unit in rule.business_units} - {owner})
+        if others:
+            errors["business_units"] = [
+                f"A business-unit rule applies only inside its own unit ({owner}); "
+                f"remove {', '.join(others)}."
+            ]
+    return errors
+
+
+def _pdp_errors(exc: pdp.PolicyCompileError) -> dict[str, list[str]]:
+    """A decision-point refusal of a translated rule, on the form field it concerns."""
+    if isinstance(exc, pdp.FederationError):
+        if exc.field == "effect":
+            return {"effect": [BU_ALLOW_MESSAGE]}
+        return {"business_units": [exc.message]}
+    if exc.field in RULE_FIELDS:
+        return {exc.field: [_compile_message(exc)]}
+    return {"autonomy_levels" if exc.field == "scope" else "condition": [_compile_message(exc)]}
 
 
 def validate_rule(rule: Rule) -> None:
@@ -349,7 +363,13 @@ def validate_rule(rule: Rule) -> None:
         rule.full_clean(exclude=["version"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    for found in (_scope_errors(rule), _effect_errors(rule), _limit_errors(rule)):
+    owner = _owner(rule)
+    for found in (
+        _federation_errors(rule, owner),
+        _scope_errors(rule),
+        _effect_errors(rule),
+        _limit_errors(rule),
+    ):
         for name, messages in found.items():
             errors.setdefault(name, messages)
     if "action_pattern" not in errors and not pdp.is_valid_pattern(rule.action_pattern):
@@ -365,24 +385,20 @@ def validate_rule(rule: Rule) -> None:
             errors["condition"] = [_compile_message(exc)]
     if errors:
         raise ValidationError(errors)
-    owner = _owner(rule)
-    translated = _translate(rule, rule.pk or "new", owner, rule.version_id)
-    errors = _federation_errors(translated, owner)
-    if not errors and owner == COE and rule.business_units:
+    if owner == COE and rule.business_units:
         known = set(
             BusinessUnit.objects.filter(slug__in=rule.business_units).values_list("slug", flat=True)
         )
         unknown = sorted(set(rule.business_units) - known)
         if unknown:
-            errors["business_units"] = [f"No business unit named {', '.join(unknown)}."]
-    for item in translated if not errors else ():
+            raise ValidationError(
+                {"business_units": [f"No business unit named {', '.join(unknown)}."]}
+            )
+    for item in _translate(rule, rule.pk or "new", owner, rule.version_id):
         try:
             pdp.check_rule(item)
         except pdp.PolicyCompileError as exc:
-            errors[exc.field if exc.field in RULE_FIELDS else "condition"] = [_compile_message(exc)]
-            break
-    if errors:
-        raise ValidationError(errors)
+            raise ValidationError(_pdp_errors(exc)) from exc
 
 
 def _replace_condition(rule: pdp.Rule, condition: str) -> pdp.Rule:
