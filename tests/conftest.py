@@ -24,6 +24,19 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test starts with an empty shared cache (limit counters, epochs) and no compiled
+    policies left over from another test's rolled-back data."""
+    from django.core.cache import cache
+
+    from governance import policies
+
+    cache.clear()
+    policies.forget_compiled()
+    yield
+
+
 @pytest.fixture
 def world(db):
     """Business units A and B with COE, builder A, supervisors A and B, an auditor of A,
