@@ -9,6 +9,17 @@ content_hash). Entries whose transactions commit late are simply sealed later. A
 that appears far behind the chain head (older than the head by more than
 AUTONOMY_LEDGER_MAX_TX_SECONDS) cannot be a late commit: the sealer leaves it unsealed and
 verification reports it as inserted.
+
+Bundles: a full export ("autonomy-ledger/1") is a contiguous run of the chain and verifies
+link by link. A filtered export ("autonomy-ledger-filtered/1", an auditor's search window)
+is not contiguous: each line carries its own seal, so the verifier checks every entry's
+content hash and every seal's chain hash, and continuity wherever consecutive seqs meet.
+Its header names the chain head at export time, to compare with the live chain later
+(`verify_ledger --expect-head`).
+
+Auditors: `entries_for()` is what a person may read (their audited business units; COE
+staff everything, entries without a business unit included); `request_verification()`
+queues a whole-chain check that a Celery task runs (`run_verification()`).
 """
 
 import hashlib
@@ -19,27 +30,39 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from autonomy.request_context import current_request_id
-from governance.models import AuditEntry, LedgerSeal
+from governance.models import AuditEntry, LedgerSeal, LedgerVerification
+from governance.scoping import AUDIT, business_units_for, is_coe, scope
 
 __all__ = [
+    "BUNDLE_FORMAT",
+    "FILTERED_BUNDLE_FORMAT",
     "GENESIS_HASH",
     "Actor",
     "LedgerProblem",
+    "NotAllowed",
     "contains_chain_hash",
     "content_hash",
+    "entries_for",
     "entry_document",
     "export_bundle",
+    "filtered_bundle",
+    "may_audit",
     "record",
+    "request_verification",
+    "run_verification",
     "seal_pending",
+    "verifications_for",
     "verify_bundle",
     "verify_database",
 ]
 
 GENESIS_HASH = "0" * 64
 BUNDLE_FORMAT = "autonomy-ledger/1"
+FILTERED_BUNDLE_FORMAT = "autonomy-ledger-filtered/1"
 _SEALER_LOCK_KEY = 0x4C454447  # "LEDG": the PostgreSQL advisory lock of the sealer
 
 
@@ -220,6 +243,17 @@ class _Link:
     document: dict | None
 
 
+def _entry_problem(link: _Link) -> str | None:
+    """What is wrong with a link's entry against its own seal, if anything."""
+    if link.document is None:
+        return "entry deleted"
+    if link.document.get("id") != link.entry_id:
+        return "entry swapped"
+    if content_hash(link.document) != link.content_hash:
+        return "entry modified"
+    return None
+
+
 def _check_links(links: Iterable[_Link], start_seq: int, start_prev: str):
     """Walk links in seq order; returns (problem or None, count, last chain hash)."""
     expected_seq, prev, count = start_seq, start_prev, 0
@@ -227,12 +261,9 @@ def _check_links(links: Iterable[_Link], start_seq: int, start_prev: str):
         if link.seq != expected_seq:
             reason = f"seal missing, seq {link.seq} comes next (deleted or reordered)"
             return LedgerProblem(expected_seq, None, reason), count, prev
-        if link.document is None:
-            return LedgerProblem(link.seq, link.entry_id, "entry deleted"), count, prev
-        if link.document.get("id") != link.entry_id:
-            return LedgerProblem(link.seq, link.entry_id, "entry swapped"), count, prev
-        if content_hash(link.document) != link.content_hash:
-            return LedgerProblem(link.seq, link.entry_id, "entry modified"), count, prev
+        reason = _entry_problem(link)
+        if reason is not None:
+            return LedgerProblem(link.seq, link.entry_id, reason), count, prev
         if link.prev_hash != prev:
             return (
                 LedgerProblem(
@@ -249,6 +280,39 @@ def _check_links(links: Iterable[_Link], start_seq: int, start_prev: str):
         expected_seq += 1
         count += 1
     return None, count, prev
+
+
+def _check_window(links: Iterable[_Link]):
+    """Walk the links of a filtered window (ascending seqs, gaps allowed).
+
+    Each entry must match its seal's content hash and each seal its own chain hash;
+    where two consecutive seqs are both present, the later must follow the earlier,
+    and seq 1 must follow the genesis hash. Returns (problem or None, count, last hash).
+    """
+    previous: _Link | None = None
+    count, last = 0, ""
+    for link in links:
+        if link.seq < 1 or (previous is not None and link.seq <= previous.seq):
+            after = f" after seq {previous.seq}" if previous is not None else ""
+            reason = f"seq {link.seq} out of order{after} (reordered or duplicated)"
+            return LedgerProblem(link.seq, link.entry_id, reason), count, last
+        reason = _entry_problem(link)
+        if reason is not None:
+            return LedgerProblem(link.seq, link.entry_id, reason), count, last
+        if link.seq == 1:
+            expected_prev = GENESIS_HASH
+        elif previous is not None and previous.seq == link.seq - 1:
+            expected_prev = previous.chain_hash
+        else:
+            expected_prev = None  # the seal before this one is not in the window
+        if expected_prev is not None and link.prev_hash != expected_prev:
+            reason = f"chain broken: does not follow seq {link.seq - 1} (inserted or reordered)"
+            return LedgerProblem(link.seq, link.entry_id, reason), count, last
+        if chain_hash(link.seq, link.prev_hash, link.content_hash) != link.chain_hash:
+            return LedgerProblem(link.seq, link.entry_id, "seal modified"), count, last
+        previous, last = link, link.chain_hash
+        count += 1
+    return None, count, last
 
 
 def _database_links(chunk: int = 2000) -> Iterator[_Link]:
@@ -324,26 +388,72 @@ def export_bundle(stream, *, from_seq: int = 1, to_seq: int | None = None) -> in
             continue
         if to_seq is not None and link.seq > to_seq:
             break
-        line = {
-            "seq": link.seq,
-            "content_hash": link.content_hash,
-            "prev_hash": link.prev_hash,
-            "chain_hash": link.chain_hash,
-            "entry": link.document,
-        }
-        stream.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+        stream.write(
+            _bundle_line(
+                link.seq, link.content_hash, link.prev_hash, link.chain_hash, link.document
+            )
+        )
         written += 1
     return written
 
 
+def _bundle_line(seq: int, digest: str, prev_hash: str, link_hash: str, document) -> str:
+    line = {
+        "seq": seq,
+        "content_hash": digest,
+        "prev_hash": prev_hash,
+        "chain_hash": link_hash,
+        "entry": document,
+    }
+    return json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def filtered_bundle(
+    entries: QuerySet[AuditEntry], *, filters: dict, exported_by: str = "", chunk: int = 2000
+) -> Iterator[str]:
+    """JSON Lines of the sealed entries of `entries` (already scoped and filtered), in seq
+    order, each with its own seal; the header names the chain head and counts the lines.
+
+    Entries not sealed yet are left out (and counted in the header): they have no chain
+    position to verify. Seal first (`seal_pending`) to include everything committed.
+    """
+    head = LedgerSeal.objects.order_by("-seq").first()
+    head_seq = head.seq if head else 0
+    window = entries.filter(seal__seq__lte=head_seq).select_related("seal")
+    header = {
+        "format": FILTERED_BUNDLE_FORMAT,
+        "exported_at": timezone.now().isoformat(),
+        "exported_by": exported_by,
+        "filters": filters,
+        "count": window.count(),
+        "unsealed_left_out": entries.filter(seal__isnull=True).count(),
+        "head": {"seq": head_seq, "chain_hash": head.chain_hash if head else GENESIS_HASH},
+    }
+    yield json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n"
+    last_seq = 0
+    while True:
+        batch = list(window.filter(seal__seq__gt=last_seq).order_by("seal__seq")[:chunk])
+        if not batch:
+            return
+        for entry in batch:
+            seal = entry.seal
+            yield _bundle_line(
+                seal.seq, seal.content_hash, seal.prev_hash, seal.chain_hash, entry_document(entry)
+            )
+        last_seq = batch[-1].seal.seq
+
+
 def verify_bundle(lines: Iterable[str]) -> VerifyResult:
-    """Verify an exported JSON Lines bundle on its own."""
+    """Verify an exported JSON Lines bundle (full or filtered) on its own."""
     iterator = iter(lines)
     try:
         header = json.loads(next(iterator))
     except (StopIteration, ValueError):
         return VerifyResult(False, 0, LedgerProblem(None, None, "not a ledger bundle"), "")
-    if header.get("format") != BUNDLE_FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in (
+        BUNDLE_FORMAT,
+        FILTERED_BUNDLE_FORMAT,
+    ):
         return VerifyResult(False, 0, LedgerProblem(None, None, "unknown bundle format"), "")
 
     def links():
@@ -353,7 +463,7 @@ def verify_bundle(lines: Iterable[str]) -> VerifyResult:
             item = json.loads(raw)
             document = item.get("entry")
             yield _Link(
-                item["seq"],
+                int(item["seq"]),
                 (document or {}).get("id"),
                 item["content_hash"],
                 item["prev_hash"],
@@ -362,9 +472,124 @@ def verify_bundle(lines: Iterable[str]) -> VerifyResult:
             )
 
     try:
-        problem, count, head = _check_links(
-            links(), int(header.get("from_seq", 1)), header.get("prev_hash", GENESIS_HASH)
-        )
-    except (ValueError, KeyError, TypeError) as exc:
+        if header["format"] == FILTERED_BUNDLE_FORMAT:
+            problem, count, head = _check_window(links())
+            expected = header.get("count")
+            if problem is None and expected is not None and expected != count:
+                reason = f"the header announces {expected} entries, the bundle holds {count}"
+                problem = LedgerProblem(None, None, f"lines missing or added: {reason}")
+        else:
+            problem, count, head = _check_links(
+                links(), int(header.get("from_seq", 1)), header.get("prev_hash", GENESIS_HASH)
+            )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return VerifyResult(False, 0, LedgerProblem(None, None, f"malformed line: {exc}"), "")
     return VerifyResult(problem is None, count, problem, head)
+
+
+class NotAllowed(Exception):
+    """The caller may not do this with the ledger."""
+
+
+def may_audit(user) -> bool:
+    """Auditors of at least one business unit and COE staff may read and verify the ledger."""
+    return is_coe(user) or business_units_for(user, AUDIT).exists()
+
+
+def entries_for(user) -> QuerySet[AuditEntry]:
+    """The entries a person may read: those of the business units they audit.
+
+    Entries with no business unit (system and COE-wide facts) are COE staff's only.
+    """
+    return scope(AuditEntry.objects.select_related("seal", "business_unit"), user, AUDIT)
+
+
+def verifications_for(user) -> QuerySet[LedgerVerification]:
+    """Verification runs a person may read: COE staff all of them, auditors their own."""
+    runs = LedgerVerification.objects.select_related("requested_by")
+    if is_coe(user):
+        return runs
+    if not may_audit(user):
+        return runs.none()
+    return runs.filter(requested_by=user)
+
+
+def _run_window() -> timedelta:
+    """How long a run may stay unfinished before it is taken as lost (the task time limit)."""
+    return timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 300))
+
+
+@transaction.atomic
+def request_verification(user) -> LedgerVerification:
+    """Queue a check of the whole chain for `user`, or return their run still under way.
+
+    The check runs in a Celery task dispatched after commit; the request is recorded.
+    """
+    if not may_audit(user):
+        raise NotAllowed("Only auditors and COE staff may verify the ledger.")
+    now = timezone.now()
+    unfinished = (
+        LedgerVerification.objects.filter(
+            requested_by=user,
+            state__in=[LedgerVerification.State.QUEUED, LedgerVerification.State.RUNNING],
+            requested_at__gte=now - _run_window(),
+        )
+        .order_by("-requested_at")
+        .first()
+    )
+    if unfinished is not None:
+        return unfinished
+    verification = LedgerVerification.objects.create(
+        requested_by=user, requested_at=now, state=LedgerVerification.State.QUEUED
+    )
+    record("ledger.verification_requested", Actor.of(user), verification)
+    from governance.tasks import verify_ledger_chain  # the tasks module imports this one
+
+    transaction.on_commit(lambda: verify_ledger_chain.delay(verification.pk))
+    return verification
+
+
+def _finish(verification_id: int, state: str, checked: int, head: str, problem: str) -> None:
+    """Record a run's outcome once: only the run that still holds it RUNNING writes."""
+    with transaction.atomic():
+        finished = LedgerVerification.objects.filter(
+            pk=verification_id, state=LedgerVerification.State.RUNNING
+        ).update(
+            state=state,
+            finished_at=timezone.now(),
+            checked=checked,
+            head_hash=head,
+            problem=problem,
+        )
+        if finished:
+            record(
+                "ledger.verified",
+                Actor.system("ledger verifier"),
+                object_type=LedgerVerification._meta.label_lower,
+                object_id=str(verification_id),
+                object_repr=f"verification {verification_id}: {state}",
+                data={"state": state, "checked": checked, "head_hash": head, "problem": problem},
+            )
+
+
+def run_verification(verification_id: int) -> str | None:
+    """Claim a queued run (or one redelivered while running), seal pending entries, check the
+    whole chain and record the outcome; returns the final state, or None if nothing to do."""
+    claimed = LedgerVerification.objects.filter(
+        pk=verification_id,
+        state__in=[LedgerVerification.State.QUEUED, LedgerVerification.State.RUNNING],
+    ).update(state=LedgerVerification.State.RUNNING, started_at=timezone.now())
+    if claimed != 1:
+        return None  # finished already, or no such run
+    try:
+        seal_pending(wait=True)
+        result = verify_database()
+    except Exception as exc:
+        # Whatever broke, the run must not stay "running" forever: report it on the row.
+        state = LedgerVerification.State.ERROR
+        _finish(verification_id, state, 0, "", f"The check could not run: {type(exc).__name__}.")
+        return state
+    state = LedgerVerification.State.OK if result.ok else LedgerVerification.State.FAILED
+    problem = str(result.problem) if result.problem is not None else ""
+    _finish(verification_id, state, result.checked, result.head_hash, problem)
+    return state

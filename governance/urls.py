@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance import views_switches
+from governance import views_ledger, views_switches
 
 app_name = "governance"
 urlpatterns: list = []
@@ -13,4 +13,17 @@ urlpatterns += [
     path("switches/freeze/", views_switches.freeze, name="switch-freeze"),
     path("switches/block/", views_switches.block, name="switch-block"),
     path("switches/<int:pk>/release/", views_switches.release, name="switch-release"),
+]
+
+# The auditor's ledger
+urlpatterns += [
+    path("ledger/", views_ledger.ledger_list, name="ledger"),
+    path("ledger/export/", views_ledger.ledger_export, name="ledger-export"),
+    path("ledger/verify/", views_ledger.verify_now, name="ledger-verify"),
+    path(
+        "ledger/verifications/<int:pk>/",
+        views_ledger.verification_detail,
+        name="ledger-verification",
+    ),
+    path("ledger/<int:pk>/", views_ledger.ledger_entry, name="ledger-entry"),
 ]

@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from governance.api.business_units import BusinessUnitViewSet
+from governance.api.ledger import LedgerVerificationViewSet, LedgerViewSet
 from governance.api.policies import PolicyVersionViewSet, PolicyViewSet
 from governance.api.switches import KillSwitchViewSet
 
@@ -19,3 +20,11 @@ urlpatterns = router.urls
 switch_router = SimpleRouter()
 switch_router.register("kill-switches", KillSwitchViewSet, basename="killswitch")
 urlpatterns += switch_router.urls
+
+# The auditor's ledger: entries (list, detail, export, verify) and verification runs.
+ledger_router = SimpleRouter()
+ledger_router.register(
+    "ledger/verifications", LedgerVerificationViewSet, basename="ledgerverification"
+)
+ledger_router.register("ledger", LedgerViewSet, basename="auditentry")
+urlpatterns += ledger_router.urls

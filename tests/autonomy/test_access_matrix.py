@@ -15,8 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from agents.models import AgentAPIKey
-from governance import policies, switches
-from governance.models import KillSwitch, Policy, PolicyVersion
+from governance import ledger, policies, switches
+from governance.models import AuditEntry, KillSwitch, Policy, PolicyVersion
 from tests.factories import SYSTEM
 
 PERSONAS = [
@@ -122,6 +122,26 @@ def unit_a_freeze(world) -> KillSwitch:
     """A freeze of unit A engaged by COE staff, made on first use."""
     found = KillSwitch.objects.filter(business_unit=world.unit_a, active=True).first()
     return found or switches.engage_freeze(world.coe, world.unit_a, "matrix")
+
+
+def unit_a_entry(world) -> int:
+    """The first ledger entry of unit A (its creation)."""
+    return AuditEntry.objects.filter(business_unit=world.unit_a).order_by("id").first().pk
+
+
+def auditor_run(world) -> int:
+    """A ledger verification requested by the auditor of unit A, made on first use."""
+    return ledger.request_verification(world.auditor).pk
+
+
+def auditors(status):
+    """A ledger route: unit A's auditor and COE staff get `status`; other people 404."""
+    return page(**people(404, coe=status, auditor=status))
+
+
+def auditors_api(status):
+    """A ledger API route: unit A's auditor and COE staff get `status`; other people 403."""
+    return api(**people(403, coe=status, auditor=status))
 
 
 MATRIX: dict[str, Entry] = {
@@ -293,6 +313,31 @@ MATRIX: dict[str, Entry] = {
         method="post",
         json=True,
         body=lambda w: {"reason": "matrix"},
+    ),
+    # The auditor's ledger: auditors and COE staff only; entries are unit A's.
+    "governance:ledger": Entry(lambda w: "/governance/ledger/", auditors(200)),
+    "governance:ledger-entry": Entry(
+        lambda w: f"/governance/ledger/{unit_a_entry(w)}/", auditors(200)
+    ),
+    "governance:ledger-export": Entry(lambda w: "/governance/ledger/export/", auditors(200)),
+    "governance:ledger-verify": Entry(
+        lambda w: "/governance/ledger/verify/", auditors(302), method="post"
+    ),
+    "governance:ledger-verification": Entry(
+        lambda w: f"/governance/ledger/verifications/{auditor_run(w)}/", auditors(200)
+    ),
+    "governance-api:auditentry-list": Entry(lambda w: "/api/v1/ledger/", auditors_api(200)),
+    "governance-api:auditentry-detail": Entry(
+        lambda w: f"/api/v1/ledger/{unit_a_entry(w)}/", auditors_api(200)
+    ),
+    "governance-api:auditentry-export": Entry(
+        lambda w: "/api/v1/ledger/export/", auditors_api(200)
+    ),
+    "governance-api:auditentry-verify": Entry(
+        lambda w: "/api/v1/ledger/verify/", auditors_api(202), method="post", json=True
+    ),
+    "governance-api:ledgerverification-detail": Entry(
+        lambda w: f"/api/v1/ledger/verifications/{auditor_run(w)}/", auditors_api(200)
     ),
     # The API's description is public; every operation it describes is not.
     "api-schema": Entry(lambda w: "/api/schema/", everyone(200)),

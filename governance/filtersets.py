@@ -1,0 +1,124 @@
+"""One FilterSet per model, shared by the API and the htmx pages of this app."""
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+
+from governance.models import AuditEntry, BusinessUnit
+from governance.scoping import AUDIT, business_units_for, is_coe
+
+__all__ = ["AuditEntryFilterForm", "AuditEntryFilterSet", "applied_filters"]
+
+NO_UNIT_LABEL = "None (system and COE-wide)"
+
+
+def _audited_units(request) -> QuerySet[BusinessUnit]:
+    """Only the business units the requester audits are offered as choices."""
+    if request is None:
+        return BusinessUnit.objects.none()
+    return business_units_for(request.user, AUDIT).order_by("name")
+
+
+class AuditEntryFilterForm(forms.Form):
+    """Refuses a time window that ends before it starts."""
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the window must not be before its start.")
+        return cleaned
+
+
+def _datetime_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class AuditEntryFilterSet(django_filters.FilterSet):
+    """Filter ledger entries by actor (agent slug or username), business unit, verb
+    (`agent.*` for a prefix), object type and id, a time window, and text in the object."""
+
+    actor = django_filters.CharFilter(
+        method="filter_actor",
+        label="Agent or actor",
+        help_text="An agent's slug or a person's username (exact, any case).",
+    )
+    business_unit = django_filters.ModelChoiceFilter(
+        queryset=_audited_units,
+        field_name="business_unit",
+        to_field_name="slug",
+        label="Business unit",
+        empty_label="Any",
+        null_label=None,
+    )
+    actor_kind = django_filters.ChoiceFilter(
+        choices=AuditEntry.ActorKind.choices, label="Actor kind", empty_label="Any"
+    )
+    verb = django_filters.CharFilter(
+        method="filter_verb",
+        label="Verb",
+        help_text="Exact, or a prefix ending in * (agent.*).",
+    )
+    object_type = django_filters.CharFilter(
+        field_name="object_type", label="Object type", help_text="For example agents.agent."
+    )
+    object_id = django_filters.CharFilter(field_name="object_id", label="Object id")
+    since = django_filters.DateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        label="From (UTC)",
+        widget=_datetime_input(),
+        help_text="ISO 8601; entries at or after this time.",
+    )
+    until = django_filters.DateTimeFilter(
+        field_name="created_at",
+        lookup_expr="lte",
+        label="To (UTC)",
+        widget=_datetime_input(),
+        help_text="ISO 8601; entries at or before this time.",
+    )
+    q = django_filters.CharFilter(
+        field_name="object_repr",
+        lookup_expr="icontains",
+        label="Search",
+        help_text="Text in the object's description.",
+    )
+
+    class Meta:
+        model = AuditEntry
+        form = AuditEntryFilterForm
+        fields = [
+            "actor",
+            "business_unit",
+            "actor_kind",
+            "verb",
+            "object_type",
+            "object_id",
+            "since",
+            "until",
+            "q",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.request is not None and is_coe(self.request.user):
+            # Only COE staff see entries without a business unit, so only they may ask for them.
+            self.filters["business_unit"].extra["null_label"] = NO_UNIT_LABEL
+
+    def filter_actor(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(actor_name__iexact=value) if value else queryset
+
+    def filter_verb(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        if value.endswith("*"):
+            return queryset.filter(verb__startswith=value[:-1])
+        return queryset.filter(verb=value)
+
+
+def applied_filters(data) -> dict[str, str]:
+    """The ledger filters in `data` (a query dict) as given, empty ones left out: what an
+    exported bundle says it was cut with."""
+    return {name: data.get(name) for name in AuditEntryFilterSet.base_filters if data.get(name)}
