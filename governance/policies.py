@@ -36,6 +36,7 @@ from governance.scoping import BUILD, business_units_for, has_bu_perm, is_coe
 
 __all__ = [
     "BU_ALLOW_MESSAGE",
+    "RESERVED_SLUGS",
     "RULE_FIELDS",
     "InvalidState",
     "NotAllowed",
@@ -83,6 +84,8 @@ RULE_FIELDS = (
 )
 POLICY_FIELDS = ("name", "description")
 LIMIT_ROUTE = "limits"
+# Slugs that name API routes beside /api/v1/policies/<slug>/, so no policy may take them.
+RESERVED_SLUGS = frozenset({"decide"})
 BU_ALLOW_MESSAGE = (
     "A business-unit rule cannot allow: only the COE's rules allow. Use deny or require_approval."
 )
@@ -426,6 +429,8 @@ def create_policy(
     created by COE staff; a unit's by its builders or COE staff."""
     policy = Policy(slug=slug, name=name, description=description, business_unit=business_unit)
     _require_edit(actor, policy)
+    if slug in RESERVED_SLUGS:
+        raise ValidationError({"slug": [f"{slug!r} is reserved for the API; choose another."]})
     policy.full_clean()
     _stamp(policy, actor)
     policy.save()

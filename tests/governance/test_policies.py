@@ -97,6 +97,13 @@ def test_builders_create_policies_only_for_their_own_business_units(world):
     assert list(Policy.objects.values_list("slug", flat=True)) == ["a-po"]
 
 
+def test_a_slug_that_names_an_api_route_is_refused(world):
+    with pytest.raises(ValidationError) as excinfo:
+        coe_policy("decide")
+    assert errors_of(excinfo)["slug"] == ["'decide' is reserved for the API; choose another."]
+    assert not Policy.objects.exists()
+
+
 def test_builders_cannot_change_coe_policies(world):
     draft = draft_of(coe_policy())
     with pytest.raises(policies.NotAllowed):
