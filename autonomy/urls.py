@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from autonomy import health, views
 
 api_v1 = [
+    # workflows first: `policies/decide/` must not be taken for a policy's slug
+    path("", include("workflows.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("agents.api.urls")),
 ]
@@ -18,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("autonomy.account_urls")),
     path("agents/", include("agents.urls")),
     path("governance/", include("governance.urls")),
+    path("workflows/", include("workflows.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance import views_ledger, views_switches
+from governance import views_decisions, views_ledger, views_policies, views_switches
 
 app_name = "governance"
 urlpatterns: list = []
@@ -26,4 +26,16 @@ urlpatterns += [
         name="ledger-verification",
     ),
     path("ledger/<int:pk>/", views_ledger.ledger_entry, name="ledger-entry"),
+]
+
+# Policies, their impact preview, and recorded decisions
+urlpatterns += [
+    path("policies/", views_policies.policy_list, name="policy-list"),
+    path("policies/<slug:slug>/", views_policies.policy_detail, name="policy-detail"),
+    path(
+        "policy-versions/<int:version_id>/impact/",
+        views_policies.policy_impact,
+        name="policy-impact",
+    ),
+    path("decisions/<uuid:decision_id>/", views_decisions.decision_detail, name="decision-detail"),
 ]

@@ -70,6 +70,13 @@ def agent_a_key_prefix(world):
     return AgentAPIKey.objects.filter(agent=world.agent_a).first().prefix
 
 
+def agent_a_decision(world):
+    """A recorded what-if decision of agent A."""
+    from workflows.decisions import decide_action
+
+    return decide_action(world.agent_a, "erp.purchase_order.create", {}, actor=world.coe).record
+
+
 def unit_a_policy(world) -> Policy:
     """Policies for the policy routes, made on first use: the COE's and unit B's (published),
     and unit A's with a published v1 and a draft v2, each holding one rule."""
@@ -342,6 +349,27 @@ MATRIX: dict[str, Entry] = {
     # The API's description is public; every operation it describes is not.
     "api-schema": Entry(lambda w: "/api/schema/", everyone(200)),
     "api-docs": Entry(lambda w: "/api/docs/", everyone(200)),
+    "governance:policy-list": Entry(lambda w: "/governance/policies/", page(**people(200))),
+    "governance:policy-detail": Entry(
+        lambda w: f"/governance/policies/{unit_a_policy(w).slug}/",
+        page(**people(200, supervisor_b=404)),
+    ),
+    "governance:policy-impact": Entry(
+        lambda w: f"/governance/policy-versions/{unit_a_version(w, 'draft').pk}/impact/",
+        page(**people(404, coe=200, builder_a=200)),
+    ),
+    "governance:decision-detail": Entry(
+        lambda w: f"/governance/decisions/{agent_a_decision(w).pk}/",
+        page(**people(200, supervisor_b=404)),
+    ),
+    "workflows:what-if": Entry(lambda w: "/workflows/what-if/", page(**people(200))),
+    "workflows-api:decide": Entry(
+        lambda w: "/api/v1/policies/decide/",
+        api(**people(404, coe=200, builder_a=200)),
+        method="post",
+        json=True,
+        body=lambda w: {"agent": "agent-a", "action": "erp.purchase_order.create"},
+    ),
 }
 
 

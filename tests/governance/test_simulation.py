@@ -14,8 +14,13 @@ PO = "erp.purchase_order.create"
 def recorded(world):
     """A published policy allowing POs, and a fixture of recorded decisions."""
     policy = policies.create_policy(world.coe, "purchasing", "Purchasing")
-    policies.add_rule(world.coe, policy.versions.get(), name="POs",
-                      action_pattern="erp.purchase_order.*", effect="allow")
+    policies.add_rule(
+        world.coe,
+        policy.versions.get(),
+        name="POs",
+        action_pattern="erp.purchase_order.*",
+        effect="allow",
+    )
     policies.publish(world.coe, policy.versions.get())
     for amount in (10, 500, 2000, 9000):
         decide_action(world.agent_a, PO, {"amount": amount}, actor=world.coe)
@@ -25,12 +30,24 @@ def recorded(world):
 
 def test_simulation_equals_redeciding_by_hand(world, recorded):
     draft = policies.create_draft(world.coe, recorded)
-    policies.add_rule(world.coe, draft, name="big POs need approval",
-                      action_pattern="erp.purchase_order.*", condition="payload.amount > 1000",
-                      effect="require_approval", route="approvals")
-    policies.add_rule(world.coe, draft, name="no POs for B", action_pattern="erp.*",
-                      business_units=["unit-b"], condition="payload.amount > 5000",
-                      effect="deny")
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="big POs need approval",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount > 1000",
+        effect="require_approval",
+        route="approvals",
+    )
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="no POs for B",
+        action_pattern="erp.*",
+        business_units=["unit-b"],
+        condition="payload.amount > 5000",
+        effect="deny",
+    )
     impact = simulate(draft, DecisionRecord.objects.all())
 
     by_hand = {}
@@ -48,7 +65,8 @@ def test_simulation_equals_redeciding_by_hand(world, recorded):
     }
     # allow -> deny is listed before allow -> require_approval
     assert [(c.before, c.after) for c in impact.changes] == [
-        ("allow", "deny"), ("allow", "require_approval")
+        ("allow", "deny"),
+        ("allow", "require_approval"),
     ]
     deny = impact.changes[0]
     assert dict(deny.by_business_unit) == {"unit-b": 1}

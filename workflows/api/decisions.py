@@ -1,0 +1,100 @@
+"""What-if decisions: "what would happen if agent X did Y with payload Z", nothing executed."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.models import Agent
+from governance.api.permissions import IsPerson
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.models import DecisionRecord
+from governance.scoping import BUILD, is_coe, scope
+from workflows.decisions import decide_action
+
+__all__ = ["DecideView"]
+
+
+class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    agent = serializers.SlugField(help_text="The agent's slug")
+    action = serializers.RegexField(
+        r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=200, help_text="e.g. erp.purchase_order.create"
+    )
+    payload = serializers.DictField(required=False, default=dict)
+    reported = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        default=dict,
+        help_text='Figures the agent would report, e.g. {"spend": 1.2, "tokens": 900}',
+    )
+
+
+class MatchedRuleSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    effect = serializers.CharField()
+    log_only = serializers.BooleanField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    decision_id = serializers.UUIDField()
+    effect = serializers.ChoiceField(choices=["allow", "deny", "require_approval"])
+    shadow = serializers.BooleanField()
+    matched = MatchedRuleSerializer(many=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+    errors = serializers.ListField(child=serializers.CharField())
+    route = serializers.CharField(allow_blank=True)
+    sla_seconds = serializers.IntegerField(allow_null=True)
+    policy_version_ids = serializers.ListField(child=serializers.CharField())
+    duration_us = serializers.FloatField()
+
+
+def agents_for_what_if(user):
+    """Agents whose actions a person may try out: COE all, builders their units' agents."""
+    agents = Agent.objects.select_related("role", "business_unit")
+    return agents if is_coe(user) else scope(agents, user, BUILD)
+
+
+class DecideView(APIView):
+    """Decide an action of an agent under the published policies, record it, execute nothing."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        request=DecideRequestSerializer,
+        responses={200: DecisionSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        tags=["policies"],
+        operation_id="policies_decide",
+    )
+    def post(self, request):
+        body = DecideRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        agent = agents_for_what_if(request.user).filter(slug=data["agent"]).first()
+        if agent is None:
+            raise Http404
+        outcome = decide_action(
+            agent,
+            data["action"],
+            data["payload"],
+            actor=request.user,
+            source=DecisionRecord.Source.WHAT_IF,
+            reported=data["reported"],
+        )
+        record = outcome.record
+        return Response(
+            {
+                "decision_id": str(record.pk),
+                "effect": record.effect,
+                "shadow": record.shadow,
+                "matched": record.matched,
+                "reasons": record.reasons,
+                "errors": record.errors,
+                "route": record.route,
+                "sla_seconds": record.sla_seconds,
+                "policy_version_ids": record.policy_version_ids,
+                "duration_us": record.duration_us,
+            },
+            status=status.HTTP_200_OK,
+        )

@@ -1,0 +1,46 @@
+"""Workflows pages: the what-if check of a decision."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from governance.models import DecisionRecord
+from workflows.api.decisions import agents_for_what_if
+from workflows.decisions import decide_action
+from workflows.forms import WhatIfForm
+
+__all__ = ["what_if"]
+
+
+@login_required
+def what_if(request: HttpRequest) -> HttpResponse:
+    """COE staff and builders try an action of an agent against the published policies;
+    the decision is recorded (as a what-if) and nothing is executed."""
+    agents = agents_for_what_if(request.user).order_by("name")
+    form = WhatIfForm(request.POST or None, agents=agents)
+    outcome = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            outcome = decide_action(
+                form.cleaned_data["agent"],
+                form.cleaned_data["action"],
+                form.cleaned_data["payload"],
+                actor=request.user,
+                source=DecisionRecord.Source.WHAT_IF,
+            )
+        else:
+            status = 400
+    template = "workflows/what_if.html"
+    if request.htmx and not request.htmx.boosted and request.method == "POST":
+        template += "#what-if-result"
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "record": outcome.record if outcome else None,
+            "has_agents": agents.exists(),
+        },
+        status=status,
+    )
