@@ -1,10 +1,12 @@
 """REST API routes of this app, mounted under /api/v1/."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from governance.api.business_units import BusinessUnitViewSet
 from governance.api.ledger import LedgerVerificationViewSet, LedgerViewSet
 from governance.api.policies import PolicyVersionViewSet, PolicyViewSet
+from governance.api.simulation import SimulateView
 from governance.api.switches import KillSwitchViewSet
 
 app_name = "governance-api"
@@ -14,7 +16,10 @@ router.register("business-units", BusinessUnitViewSet, basename="businessunit")
 router.register("policies", PolicyViewSet, basename="policy")
 router.register("policy-versions", PolicyVersionViewSet, basename="policyversion")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("policies/<slug:slug>/simulate/", SimulateView.as_view(), name="policy-simulate"),
+    *router.urls,
+]
 
 # Kill switches: list, detail, engage (POST), release.
 switch_router = SimpleRouter()

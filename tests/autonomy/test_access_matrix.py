@@ -362,6 +362,12 @@ MATRIX: dict[str, Entry] = {
         lambda w: f"/governance/decisions/{agent_a_decision(w).pk}/",
         page(**people(200, supervisor_b=404)),
     ),
+    "governance-api:policy-simulate": Entry(
+        lambda w: f"/api/v1/policies/{unit_a_policy(w).slug}/simulate/",
+        api(**people(403, coe=200, builder_a=200, supervisor_b=404)),
+        method="post",
+        json=True,
+    ),
     "workflows:what-if": Entry(lambda w: "/workflows/what-if/", page(**people(200))),
     "workflows-api:decide": Entry(
         lambda w: "/api/v1/policies/decide/",

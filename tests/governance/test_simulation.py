@@ -77,3 +77,36 @@ def test_a_draft_identical_to_the_published_version_changes_nothing(world, recor
     draft = policies.create_draft(world.coe, recorded)
     impact = simulate(draft, DecisionRecord.objects.all())
     assert (impact.considered, impact.changed, impact.changes) == (8, 0, [])
+
+
+def test_the_api_returns_the_same_impact_as_the_service(world, recorded, as_user):
+    draft = policies.create_draft(world.coe, recorded)
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="B stops",
+        action_pattern="erp.*",
+        business_units=["unit-b"],
+        effect="deny",
+    )
+    expected = simulate(draft, DecisionRecord.objects.all())
+    response = as_user(world.coe).post(
+        f"/api/v1/policies/{recorded.slug}/simulate/", {"days": 7}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["version"], body["considered"], body["changed"]) == (
+        draft.pk,
+        expected.considered,
+        expected.changed,
+    )
+    assert body["changes"][0]["by_business_unit"] == {"unit-b": 4}
+    assert body["changes"][0]["examples"][0]["link"].startswith("/governance/decisions/")
+
+
+def test_only_coe_and_the_owning_units_builders_may_preview(world, recorded, as_user):
+    url = f"/api/v1/policies/{recorded.slug}/simulate/"
+    # A COE policy: readable by every member, previewed by COE staff only.
+    assert as_user(world.builder_a).post(url, {}, format="json").status_code == 403
+    assert as_user(world.coe).post(url, {}, format="json").status_code == 409  # no draft yet
+    assert as_user(world.coe).post("/api/v1/policies/nope/simulate/", {}).status_code == 404

@@ -1,0 +1,113 @@
+"""POST /api/v1/policies/{slug}/simulate/: the impact preview of a draft, over the API."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from autonomy.api_errors import APIError
+from governance.api.permissions import IsPerson
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.models import DecisionRecord, PolicyVersion
+from governance.policies import policies_for
+from governance.scoping import scope
+from governance.simulation import simulate
+from governance.views_policies import may_preview
+
+__all__ = ["SimulateView"]
+
+
+class SimulateRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    version = serializers.IntegerField(
+        required=False, help_text="The version to preview; default: the policy's draft"
+    )
+    days = serializers.IntegerField(min_value=1, max_value=90, default=7)
+
+
+class ChangeSerializer(serializers.Serializer):
+    before = serializers.CharField()
+    after = serializers.CharField()
+    count = serializers.IntegerField()
+    by_agent = serializers.DictField(child=serializers.IntegerField())
+    by_business_unit = serializers.DictField(child=serializers.IntegerField())
+    examples = serializers.ListField(child=serializers.DictField())
+
+
+class ImpactSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    days = serializers.IntegerField()
+    considered = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    changes = ChangeSerializer(many=True)
+
+
+class SimulateView(APIView):
+    """Re-decide the recorded requests of the window with the draft in place of the
+    published version; nothing is executed or recorded. COE staff, and builders for their
+    own unit's policies."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        request=SimulateRequestSerializer,
+        responses={
+            200: ImpactSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+        tags=["policies"],
+        operation_id="policies_simulate",
+    )
+    def post(self, request, slug):
+        policy = policies_for(request.user).filter(slug=slug).first()
+        if policy is None:
+            raise Http404
+        if not may_preview(request.user, policy):
+            raise APIError(
+                403,
+                "permission_denied",
+                "Only COE staff and the unit's builders may preview this policy's drafts.",
+            )
+        body = SimulateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        versions = PolicyVersion.objects.filter(policy=policy)
+        if "version" in body.validated_data:
+            version = versions.filter(pk=body.validated_data["version"]).first()
+            if version is None:
+                raise APIError(
+                    400,
+                    "invalid",
+                    "No such version of this policy.",
+                    {"version": ["Not a version of this policy."]},
+                )
+        else:
+            version = versions.filter(state=PolicyVersion.State.DRAFT).order_by("-number").first()
+            if version is None:
+                raise APIError(409, "no_draft", "This policy has no draft to preview.")
+        days = body.validated_data["days"]
+        impact = simulate(version, scope(DecisionRecord.objects.all(), request.user), days=days)
+        return Response(
+            {
+                "version": impact.version_id,
+                "days": impact.days,
+                "considered": impact.considered,
+                "changed": impact.changed,
+                "changes": [
+                    {
+                        "before": change.before,
+                        "after": change.after,
+                        "count": change.count,
+                        "by_agent": dict(change.by_agent),
+                        "by_business_unit": dict(change.by_business_unit),
+                        "examples": [
+                            {"decision_id": example, "link": f"/governance/decisions/{example}/"}
+                            for example in change.examples
+                        ],
+                    }
+                    for change in impact.changes
+                ],
+            }
+        )
