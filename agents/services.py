@@ -24,6 +24,7 @@ __all__ = [
     "may_manage_keys",
     "register_agent",
     "revoke_key",
+    "suspend_automatically",
     "transition",
     "update_role",
 ]
@@ -158,6 +159,26 @@ def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
     if revoked:
         data["keys_revoked"] = revoked
     ledger.record(f"agent.{name}", ledger.Actor.of(user), locked, data=data)
+    agent.state, agent.state_changed_at = locked.state, locked.state_changed_at
+    return locked
+
+
+@transaction.atomic
+def suspend_automatically(agent: Agent, reason: str) -> Agent:
+    """The system suspends an active agent (a hard limit set to auto-suspend was reached);
+    recorded like a person's suspension. A no-op for an agent that is not active."""
+    locked = Agent.objects.select_for_update().get(pk=agent.pk)
+    if locked.state != AgentState.ACTIVE:
+        return locked
+    locked.state = AgentState.SUSPENDED
+    locked.state_changed_at = timezone.now()
+    locked.save(update_fields=["state", "state_changed_at"])
+    ledger.record(
+        "agent.suspend",
+        ledger.Actor.system("limits"),
+        locked,
+        data={"from": AgentState.ACTIVE, "to": AgentState.SUSPENDED, "note": reason},
+    )
     agent.state, agent.state_changed_at = locked.state, locked.state_changed_at
     return locked
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
+from agents.services import suspend_automatically
 from governance import ledger, limits, policies, switches
 from governance.models import DecisionRecord, KillSwitch
 from governance.pdp import ActionFacts, AgentFacts, Decision, DecisionRequest, Effect
@@ -90,6 +91,16 @@ def decision_json(decision: Decision) -> dict:
     }
 
 
+def _suspend_at_hard_limit(agent: Agent, specs, decision: Decision) -> None:
+    """Suspend the agent when a hard limit that says so decided against it."""
+    auto = {str(spec.rule_id): spec for spec in specs if spec.suspend_on_hard}
+    for matched in decision.matched:
+        rule_id, _, kind = str(matched.id).partition(":")
+        if kind == "hard" and rule_id in auto and not matched.log_only:
+            suspend_automatically(agent, f"Hard limit reached: {matched.name}")
+            return
+
+
 @transaction.atomic
 def decide_action(
     agent: Agent,
@@ -140,6 +151,8 @@ def decide_action(
         decision = policies.current_policy_set().decide(request)
         if count:
             refund_args = (specs, facts.slug, facts.business_unit, action, payload, reported or {})
+        if count:
+            _suspend_at_hard_limit(agent, specs, decision)
         if count and decision.effect == Effect.DENY:
             # A denied action consumes no budget (its attempt still counts as an action).
             limits.refund(*refund_args, now=now)

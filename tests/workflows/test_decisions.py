@@ -143,3 +143,29 @@ def test_a_what_if_check_counts_nothing(world, published):
         assert decide_action(world.agent_a, PO, {"amount": 900}, actor=SYSTEM).record.effect == (
             "allow"
         )
+
+
+def test_a_hard_limit_set_to_suspend_suspends_the_agent(world, published):
+    draft = policies.create_draft(world.coe, published)
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="runaway guard",
+        action_pattern="erp.*",
+        effect="deny",
+        limit_metric="actions",
+        limit_scope="agent",
+        limit_window="minute",
+        hard_limit=Decimal("2"),
+        suspend_on_hard_limit=True,
+    )
+    policies.publish(world.coe, draft)
+    effects = [
+        decide_action(world.agent_a, PO, {"amount": 1}, actor=SYSTEM, count=True).record.effect
+        for _ in range(3)
+    ]
+    assert effects == ["allow", "allow", "deny"]
+    world.agent_a.refresh_from_db()
+    assert world.agent_a.state == "suspended"
+    entry = AuditEntry.objects.filter(verb="agent.suspend").order_by("-id").first()
+    assert entry.actor_kind == "system" and "runaway guard" in entry.data["note"]
