@@ -9,9 +9,11 @@ from django.db import transaction
 
 from agents import services as agent_services
 from agents.models import Agent, AgentRole, AgentState, AutonomyLevel
+from governance import policies
 from governance import services as governance_services
 from governance.ledger import Actor
-from governance.models import BusinessUnit, MemberRole
+from governance.models import BusinessUnit, MemberRole, Policy
+from workflows.models import ActionType, Queue
 
 __all__ = ["DEMO_PASSWORD", "demo_logins", "seed"]
 
@@ -236,6 +238,264 @@ PATH_TO = {
 }
 
 
+def _money(required: tuple[str, ...], **extra) -> dict:
+    """A JSON Schema for an object payload with an `amount` and the given fields."""
+    properties = {"amount": {"type": "number", "exclusiveMinimum": 0}, **extra}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+_CURRENCY = {"type": "string", "enum": ["EUR", "USD", "GBP"]}
+
+# name, business unit (whose queue gets its failures), kind, schema, classification,
+# risk tier, sensitive fields
+ACTION_TYPES = [
+    (
+        "erp.purchase_order.create",
+        "procurement",
+        "write",
+        _money(
+            ("supplier", "amount", "currency"),
+            supplier=_TEXT,
+            currency=_CURRENCY,
+            description={"type": "string", "maxLength": 500},
+        ),
+        "confidential",
+        "medium",
+        [],
+    ),
+    (
+        "erp.purchase_order.update",
+        "procurement",
+        "write",
+        _money(("po_number", "amount"), po_number=_TEXT, currency=_CURRENCY),
+        "confidential",
+        "medium",
+        [],
+    ),
+    (
+        "erp.supplier.read",
+        "procurement",
+        "read",
+        {
+            "type": "object",
+            "properties": {"supplier": _TEXT},
+            "required": ["supplier"],
+            "additionalProperties": False,
+        },
+        "internal",
+        "low",
+        [],
+    ),
+    (
+        "crm.ticket.update",
+        "customer-service",
+        "write",
+        {
+            "type": "object",
+            "properties": {
+                "ticket_id": _TEXT,
+                "status": {"enum": ["open", "pending", "solved"]},
+                "reply": {"type": "string", "maxLength": 4000},
+            },
+            "required": ["ticket_id", "status"],
+            "additionalProperties": False,
+        },
+        "internal",
+        "low",
+        [],
+    ),
+    (
+        "payments.refund.create",
+        "customer-service",
+        "write",
+        _money(
+            ("customer_id", "amount", "iban"), customer_id=_TEXT, iban=_TEXT, currency=_CURRENCY
+        ),
+        "confidential",
+        "high",
+        ["iban"],
+    ),
+    (
+        "erp.invoice.match",
+        "finance",
+        "write",
+        {
+            "type": "object",
+            "properties": {"invoice_id": _TEXT, "payment_id": _TEXT},
+            "required": ["invoice_id", "payment_id"],
+            "additionalProperties": False,
+        },
+        "internal",
+        "low",
+        [],
+    ),
+    (
+        "ledger.journal.post",
+        "finance",
+        "write",
+        _money(("account", "amount"), account=_TEXT, memo={"type": "string", "maxLength": 500}),
+        "restricted",
+        "high",
+        ["account"],
+    ),
+    (
+        "analytics.forecast.publish",
+        "finance",
+        "write",
+        {
+            "type": "object",
+            "properties": {
+                "sku": _TEXT,
+                "horizon_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "quantity": {"type": "number", "minimum": 0},
+            },
+            "required": ["sku", "horizon_days", "quantity"],
+            "additionalProperties": False,
+        },
+        "internal",
+        "low",
+        [],
+    ),
+]
+
+# slug, name, business unit (None: COE), SLA seconds
+QUEUES = [
+    ("coe-approvals", "COE approvals", None, 8 * 3600),
+    ("procurement-approvals", "Procurement approvals", "procurement", 4 * 3600),
+    ("customer-service-approvals", "Customer Service approvals", "customer-service", 3600),
+    ("finance-approvals", "Finance approvals", "finance", 4 * 3600),
+]
+
+# The COE's baseline: most work is allowed, large or sensitive work needs a person.
+COE_RULES = [
+    dict(
+        name="Purchase orders up to 5,000",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount <= 5000.0",
+        effect="allow",
+    ),
+    dict(
+        name="Purchase orders above 5,000 need a buyer's approval",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount > 5000.0",
+        effect="require_approval",
+        route="procurement-approvals",
+        sla_seconds=4 * 3600,
+        reason="Orders above 5,000 are approved by Procurement.",
+    ),
+    dict(
+        name="No purchase order above 100,000",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount > 100000.0",
+        effect="deny",
+        reason="Orders above 100,000 go through the tender process.",
+    ),
+    dict(name="Supplier lookups", action_pattern="erp.supplier.read", effect="allow"),
+    dict(name="Ticket updates", action_pattern="crm.ticket.*", effect="allow"),
+    dict(
+        name="Small refunds",
+        action_pattern="payments.refund.create",
+        condition="payload.amount <= 50.0",
+        effect="allow",
+    ),
+    dict(
+        name="Refunds above 50 need approval",
+        action_pattern="payments.refund.create",
+        condition="payload.amount > 50.0",
+        effect="require_approval",
+        route="customer-service-approvals",
+        sla_seconds=3600,
+        reason="Refunds above 50 are checked by a supervisor.",
+    ),
+    dict(name="Invoice matching", action_pattern="erp.invoice.*", effect="allow"),
+    dict(
+        name="Journal postings need a controller",
+        action_pattern="ledger.journal.*",
+        effect="require_approval",
+        route="finance-approvals",
+        sla_seconds=4 * 3600,
+        reason="Every journal posting is approved by Finance.",
+    ),
+    dict(name="Forecasts", action_pattern="analytics.forecast.*", effect="allow"),
+    dict(
+        name="Runaway guard: 120 actions a minute",
+        action_pattern="*",
+        effect="deny",
+        limit_metric="actions",
+        limit_scope="agent",
+        limit_window="minute",
+        hard_limit=120,
+        reason="An agent may not act more than 120 times a minute.",
+    ),
+    dict(
+        name="Weekend activity monitor",
+        action_pattern="*",
+        effect="deny",
+        condition="context.weekday >= 5",
+        log_only=True,
+        reason="Recorded to review weekend work; not enforced.",
+    ),
+]
+
+# Finance tightens the COE's floor for its own unit.
+FINANCE_RULES = [
+    dict(
+        name="Forecasts above 10,000 units need review",
+        action_pattern="analytics.forecast.*",
+        condition="payload.quantity > 10000.0",
+        effect="require_approval",
+        route="finance-approvals",
+        sla_seconds=2 * 3600,
+        business_units=["finance"],
+        reason="Large forecasts move inventory; Finance reviews them.",
+    ),
+]
+
+
+def _seed_governance(system: Actor, units: dict) -> None:
+    """Queues, action types and published policies, each created only when missing."""
+    queues = {}
+    for slug, name, unit, sla in QUEUES:
+        queues[slug], _ = Queue.objects.get_or_create(
+            slug=slug,
+            defaults={"name": name, "business_unit": units.get(unit), "sla_seconds": sla},
+        )
+    for slug, *_ in QUEUES[1:]:
+        if queues[slug].parent_id is None:
+            queues[slug].parent = queues["coe-approvals"]
+            queues[slug].save(update_fields=["parent"])
+    for name, unit, kind, schema, classification, tier, sensitive in ACTION_TYPES:
+        ActionType.objects.get_or_create(
+            name=name,
+            defaults={
+                "description": name.replace(".", " ").replace("_", " ").capitalize(),
+                "kind": kind,
+                "payload_schema": schema,
+                "data_classification": classification,
+                "risk_tier": tier,
+                "sensitive_fields": sensitive,
+                "approval_queue": queues[f"{unit}-approvals"],
+            },
+        )
+    for slug, name, unit, rules in [
+        ("enterprise-baseline", "Enterprise baseline", None, COE_RULES),
+        ("finance-tightening", "Finance tightening", units["finance"], FINANCE_RULES),
+    ]:
+        if Policy.objects.filter(slug=slug).exists():
+            continue
+        policy = policies.create_policy(system, slug, name, business_unit=unit)
+        draft = policy.versions.get()
+        for rule in rules:
+            policies.add_rule(system, draft, **rule)
+        policies.publish(system, draft)
+
+
 def demo_logins() -> list[tuple[str, str]]:
     """(username, what they do) for every persona, for printing at start-up."""
     return [(username, description) for username, description, _, _ in PERSONAS]
@@ -279,6 +539,7 @@ def seed(stdout=None) -> None:
             default_autonomy_level=level,
             default_limits={"actions_per_hour": 600},
         )
+    _seed_governance(system, units)
     coe = users["coe-admin"]
     for slug, name, unit, owner, role, capabilities, level, state in AGENTS:
         if Agent.objects.filter(slug=slug).exists():
