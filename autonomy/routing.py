@@ -1,3 +1,7 @@
-"""Websocket routes. The live inbox and activity consumers are added by the gateway work."""
+"""Websocket routes: the live inbox and activity feed."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from autonomy.consumers import ActivityConsumer
+
+websocket_urlpatterns = [path("ws/activity/", ActivityConsumer.as_asgi())]

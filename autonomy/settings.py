@@ -265,4 +265,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.seal_ledger",
         "schedule": float(AUTONOMY_LEDGER_SEAL_SECONDS),
     },
+    "inbox-slas": {
+        "task": "workflows.tasks_inbox.check_escalation_slas",
+        "schedule": 30.0,
+    },
 }

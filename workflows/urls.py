@@ -2,7 +2,23 @@
 
 from django.urls import path
 
-from workflows import views
+from workflows import views, views_inbox
 
 app_name = "workflows"
-urlpatterns = [path("what-if/", views.what_if, name="what-if")]
+urlpatterns = [
+    path("what-if/", views.what_if, name="what-if"),
+    path("inbox/", views_inbox.inbox_list, name="inbox"),
+    path("inbox/<uuid:pk>/", views_inbox.escalation_detail, name="escalation-detail"),
+    path("inbox/<uuid:pk>/claim/", views_inbox.claim, name="escalation-claim"),
+    path("inbox/<uuid:pk>/unclaim/", views_inbox.unclaim, name="escalation-unclaim"),
+    path("inbox/<uuid:pk>/approve/", views_inbox.approve, name="escalation-approve"),
+    path("inbox/<uuid:pk>/edit/", views_inbox.edit_and_approve, name="escalation-edit"),
+    path("inbox/<uuid:pk>/reject/", views_inbox.reject, name="escalation-reject"),
+    path("inbox/<uuid:pk>/reassign/", views_inbox.reassign, name="escalation-reassign"),
+    path(
+        "inbox/<uuid:pk>/suspend-agent/",
+        views_inbox.suspend_agent,
+        name="escalation-suspend-agent",
+    ),
+    path("activity/", views_inbox.activity, name="activity"),
+]

@@ -151,6 +151,44 @@ def auditors_api(status):
     return api(**people(403, coe=status, auditor=status))
 
 
+def unit_a_escalation(world) -> str:
+    """An escalation of agent A waiting in unit A's queue, made on first use; its inbox path."""
+    import uuid
+
+    from django.utils import timezone
+
+    from governance.redaction import fingerprint
+    from workflows import inbox
+    from workflows.decisions import decide_action
+    from workflows.models import ActionRequest, ActionType, Escalation
+
+    found = Escalation.objects.filter(business_unit=world.unit_a).first()
+    if found is None:
+        action_type, _ = ActionType.objects.get_or_create(name="erp.purchase_order.create")
+        record = decide_action(
+            world.agent_a, action_type.name, {}, actor=SYSTEM, source="gateway"
+        ).record
+        action = ActionRequest.objects.create(
+            agent=world.agent_a,
+            business_unit=world.unit_a,
+            action_type=action_type,
+            idempotency_key=uuid.uuid4().hex,
+            request_hash=fingerprint({}),
+            payload={},
+            payload_hash=fingerprint({}),
+            decision=record,
+            state="pending_approval",
+            created_at=timezone.now(),
+        )
+        found = inbox.open_escalation(action, record, "")
+    return f"/workflows/inbox/{found.pk}/"
+
+
+def inbox_workers(status, **overrides):
+    """An inbox route of unit A's escalation: unit A's supervisors and COE staff only."""
+    return page(**people(404, coe=status, supervisor_a=status, **overrides))
+
+
 MATRIX: dict[str, Entry] = {
     "home": Entry(lambda w: "/", page(**people(200))),
     "healthz": Entry(lambda w: "/healthz", everyone(200)),
@@ -369,6 +407,43 @@ MATRIX: dict[str, Entry] = {
         json=True,
     ),
     "workflows:what-if": Entry(lambda w: "/workflows/what-if/", page(**people(200))),
+    "workflows:inbox": Entry(lambda w: "/workflows/inbox/", page(**people(200))),
+    "workflows:escalation-detail": Entry(unit_a_escalation, inbox_workers(200)),
+    "workflows:escalation-claim": Entry(
+        lambda w: unit_a_escalation(w) + "claim/", inbox_workers(302), method="post"
+    ),
+    "workflows:escalation-unclaim": Entry(
+        lambda w: unit_a_escalation(w) + "unclaim/", inbox_workers(302), method="post"
+    ),
+    "workflows:escalation-approve": Entry(
+        lambda w: unit_a_escalation(w) + "approve/", inbox_workers(302), method="post"
+    ),
+    "workflows:escalation-edit": Entry(
+        lambda w: unit_a_escalation(w) + "edit/",
+        # No policy allows the edited payload: refused with the reasons.
+        inbox_workers(400),
+        method="post",
+        body=lambda w: {"payload": '{"amount": 1}'},
+    ),
+    "workflows:escalation-reject": Entry(
+        lambda w: unit_a_escalation(w) + "reject/",
+        inbox_workers(302),
+        method="post",
+        body=lambda w: {"reason": "matrix"},
+    ),
+    "workflows:escalation-reassign": Entry(
+        lambda w: unit_a_escalation(w) + "reassign/",
+        inbox_workers(302),
+        method="post",
+        body=lambda w: {"queue": "coe-approvals"},
+    ),
+    "workflows:escalation-suspend-agent": Entry(
+        lambda w: unit_a_escalation(w) + "suspend-agent/",
+        inbox_workers(302),
+        method="post",
+        body=lambda w: {"note": "matrix"},
+    ),
+    "workflows:activity": Entry(lambda w: "/workflows/activity/", page(**people(200))),
     "workflows-api:decide": Entry(
         lambda w: "/api/v1/policies/decide/",
         api(**people(404, coe=200, builder_a=200)),

@@ -1,0 +1,88 @@
+// The live inbox and activity feed: one socket to /ws/activity/ per page.
+// Messages are {type, id, html}, where html is the same fragment the page renders: a row
+// already on the page is replaced (matched by its id), a new escalation or action is
+// added to the list that shows its kind. When the socket comes back after a drop, the
+// lists are fetched again from the server (the database is the truth).
+// Loaded as a file (strict CSP: no inline scripts).
+"use strict";
+
+(() => {
+  const status = document.getElementById("live-status");
+  const MAX_DELAY_MS = 30000;
+  let attempts = 0;
+  let everOpen = false;
+
+  const setStatus = (state, text) => {
+    if (!status) return;
+    status.dataset.liveStatus = state;
+    status.textContent = text;
+    status.className = `badge ${state === "open" ? "text-bg-success" : "text-bg-secondary"}`;
+  };
+
+  const rowId = (message) =>
+    message.type === "activity" ? `activity-${message.id}` : `escalation-${message.id}`;
+
+  const listFor = (message) => {
+    if (message.type === "activity") return document.querySelector('[data-live-rows="activity"]');
+    if (message.type === "escalation.new") {
+      return document.querySelector('[data-live-rows="escalation"]');
+    }
+    return null;
+  };
+
+  const fragment = (html) => {
+    const template = document.createElement("template");
+    template.innerHTML = `<table><tbody>${html}</tbody></table>`;
+    return template.content.querySelector("tr");
+  };
+
+  const apply = (message) => {
+    const row = fragment(message.html);
+    if (!row) return;
+    const existing = document.getElementById(rowId(message));
+    if (existing) {
+      existing.replaceWith(row);
+    } else {
+      const list = listFor(message);
+      if (!list) return;
+      list.querySelectorAll("[data-placeholder]").forEach((node) => node.remove());
+      list.prepend(row);
+      const limit = Number(list.dataset.limit || 0);
+      while (limit && list.rows.length > limit) list.deleteRow(-1);
+    }
+    if (window.htmx) window.htmx.process(row);
+  };
+
+  const resync = () => {
+    document.querySelectorAll("[data-resync-url]").forEach((list) => {
+      if (!list.id || !window.htmx) return;
+      window.htmx.ajax("GET", list.dataset.resyncUrl, { target: `#${list.id}`, swap: "outerHTML" });
+    });
+  };
+
+  const connect = () => {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${window.location.host}/ws/activity/`);
+    socket.addEventListener("open", () => {
+      if (everOpen) resync();
+      everOpen = true;
+      attempts = 0;
+      setStatus("open", "Live");
+    });
+    socket.addEventListener("message", (event) => {
+      try {
+        apply(JSON.parse(event.data));
+      } catch (error) {
+        console.warn("live: ignored a message", error);
+      }
+    });
+    socket.addEventListener("close", () => {
+      setStatus("closed", "Reconnecting…");
+      const delay = Math.min(MAX_DELAY_MS, 1000 * 2 ** attempts);
+      attempts += 1;
+      window.setTimeout(connect, delay);
+    });
+  };
+
+  if ("WebSocket" in window) connect();
+})();

@@ -1,0 +1,401 @@
+"""The supervisors' inbox pages (htmx) and the activity feed.
+
+Escalations come from workflows.queues.escalations_for(): anything outside the queues a
+person may work is a 404. Every change goes through workflows.inbox, which decides who
+may act; its refusals are shown in the page (htmx requests always get a 200 fragment so
+that htmx swaps the message in). The rows are the same fragments the live socket pushes.
+"""
+
+import json
+from collections import Counter
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from agents.models import AgentState
+from agents.services import may as may_transition
+from governance.redaction import redact
+from governance.scoping import scope
+from workflows import inbox, live
+from workflows.models import ActionRequest, ActionState, Escalation, Queue
+from workflows.queues import escalations_for, reassign_targets
+
+__all__ = [
+    "activity",
+    "approve",
+    "claim",
+    "edit_and_approve",
+    "escalation_detail",
+    "inbox_list",
+    "reassign",
+    "reject",
+    "suspend_agent",
+    "unclaim",
+]
+
+INBOX_LIMIT = 200
+ACTIVITY_LIMIT = 50
+RECORD_WINDOW = 20
+DETAIL = "workflows/inbox_detail.html"
+
+
+class NoteForm(forms.Form):
+    """An optional note kept with the decision in the ledger."""
+
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class EditForm(NoteForm):
+    """The payload as the approver wants it executed (JSON)."""
+
+    payload = forms.JSONField(
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
+        help_text="Sensitive fields are shown as hashes; leave a hash as it is to keep the "
+        "original value.",
+    )
+
+
+class RejectForm(forms.Form):
+    """Why the action is refused (the agent and the ledger keep it)."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give a reason to reject; the agent and the ledger keep it."},
+    )
+
+
+class ReassignForm(NoteForm):
+    """Another queue of the unit, or a COE queue."""
+
+    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), to_field_name="slug")
+
+    def __init__(self, *args, escalation: Escalation, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].queryset = reassign_targets(escalation)
+
+
+class SuspendForm(forms.Form):
+    """Why the agent is stopped."""
+
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why suspend the agent",
+        error_messages={"required": "Say why the agent is suspended."},
+    )
+
+
+def htmx_partial(request: HttpRequest) -> bool:
+    """A fragment for htmx requests; boosted and history-restore requests get the page."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def _visible(request: HttpRequest) -> QuerySet[Escalation]:
+    return live.escalation_queryset(escalations_for(request.user))
+
+
+def _get(request: HttpRequest, pk) -> Escalation:
+    return get_object_or_404(_visible(request), pk=pk)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def inbox_list(request: HttpRequest) -> HttpResponse:
+    """The open and claimed escalations of the queues this person may work, most urgent
+    first; htmx asks for the rows only (the live page re-syncs that way)."""
+    escalations = (
+        _visible(request)
+        .filter(state__in=inbox.ACTIVE)
+        .order_by("priority", "sla_due_at")[:INBOX_LIMIT]
+    )
+    context = {"escalations": escalations, "now": timezone.now(), "limit": INBOX_LIMIT}
+    template = "workflows/inbox.html"
+    if htmx_partial(request):
+        template += "#inbox-rows"
+    return render(request, template, context)
+
+
+def _fields_table(payload) -> list[tuple[str, str]]:
+    """A payload's top-level fields as name/value texts (nested values as JSON)."""
+    if not isinstance(payload, dict):
+        return [("(payload)", json.dumps(payload))]
+    return [
+        (name, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+        for name, value in payload.items()
+    ]
+
+
+def _diff(before, after) -> list[dict]:
+    """Field by field: the submitted payload against the edited one (both redacted)."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    rows = []
+    for name in [*before, *(key for key in after if key not in before)]:
+        old, new = before.get(name), after.get(name)
+        rows.append(
+            {
+                "field": name,
+                "before": "" if name not in before else json.dumps(old, sort_keys=True),
+                "after": "" if name not in after else json.dumps(new, sort_keys=True),
+                "changed": name not in before or name not in after or old != new,
+            }
+        )
+    return rows
+
+
+def _record(action: ActionRequest) -> list[tuple[str, int]]:
+    """How the agent's last actions ended, by state."""
+    recent = ActionRequest.objects.filter(agent_id=action.agent_id).order_by("-created_at")
+    counts = Counter(recent.values_list("state", flat=True)[:RECORD_WINDOW])
+    return [(ActionState(state).label, count) for state, count in counts.most_common()]
+
+
+def _chain(escalation: Escalation) -> list[Escalation]:
+    """The escalations this one took over from, newest first (reassignments, SLA moves)."""
+    chain, current = [], escalation
+    while current.previous_id is not None and len(chain) < 20:
+        current = Escalation.objects.select_related("queue", "decided_by").get(
+            pk=current.previous_id
+        )
+        chain.append(current)
+    return chain
+
+
+def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> dict:
+    action = escalation.action
+    sensitive = list(action.action_type.sensitive_fields or [])
+    shown = redact(action.payload, sensitive)
+    submitted = action.decision.payload if action.decision else shown
+    user = request.user
+    active = escalation.state in inbox.ACTIVE
+    edit_form = extra.pop("edit_form", None) or EditForm(
+        initial={"payload": json.dumps(shown, indent=2, sort_keys=True)}
+    )
+    attempted = extra.pop("attempted_payload", None)
+    edited = escalation.edited_payload
+    if attempted is not None:
+        edited = redact(attempted, sensitive)
+    context = {
+        "escalation": escalation,
+        "action": action,
+        "agent": action.agent,
+        "now": timezone.now(),
+        "payload_fields": _fields_table(shown),
+        "diff": _diff(submitted, edited) if edited is not None else None,
+        "record": _record(action),
+        "record_window": RECORD_WINDOW,
+        "chain": _chain(escalation),
+        "active": active,
+        "is_owner": action.agent.owner_id == user.pk,
+        "approve_form": extra.pop("approve_form", None) or NoteForm(),
+        "edit_form": edit_form,
+        "reject_form": extra.pop("reject_form", None) or RejectForm(),
+        "reassign_form": extra.pop("reassign_form", None) or ReassignForm(escalation=escalation),
+        "suspend_form": extra.pop("suspend_form", None) or SuspendForm(),
+        "may_suspend": action.agent.state == AgentState.ACTIVE
+        and may_transition(user, "suspend", action.agent),
+    }
+    context.update(extra)
+    return context
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def escalation_detail(request: HttpRequest, pk) -> HttpResponse:
+    """Everything needed to decide one escalation: who, what, why, the diff, the agent's
+    record, the SLA, and the decision forms."""
+    escalation = _get(request, pk)
+    template = DETAIL
+    if htmx_partial(request):
+        template += "#decision-panel"
+    return render(request, template, _detail_context(request, escalation))
+
+
+STATUS = {
+    inbox.AlreadyDecided: 409,
+    inbox.ClaimedByOther: 409,
+    inbox.NotAllowed: 403,
+}
+
+
+def _refused(request: HttpRequest, escalation: Escalation, exc: inbox.InboxError, **forms_):
+    """Show a refusal: in the fragment that asked (htmx, 200) or the detail page."""
+    if isinstance(exc, inbox.OutOfScope):
+        raise Http404(exc.message)
+    escalation = _get(request, escalation.pk)
+    if htmx_partial(request) and request.htmx.target == f"escalation-{escalation.pk}":
+        return render(
+            request,
+            live.ESCALATION_ROW,
+            {"escalation": escalation, "now": timezone.now(), "row_error": exc.message},
+        )
+    context = _detail_context(
+        request, escalation, error=exc.message, error_fields=exc.fields, **forms_
+    )
+    if htmx_partial(request):
+        return render(request, DETAIL + "#decision-panel", context)
+    return render(request, DETAIL, context, status=STATUS.get(type(exc), 400))
+
+
+def _invalid(request: HttpRequest, escalation: Escalation, **forms_) -> HttpResponse:
+    context = _detail_context(request, escalation, error="Please correct the form.", **forms_)
+    if htmx_partial(request):
+        return render(request, DETAIL + "#decision-panel", context)
+    return render(request, DETAIL, context, status=400)
+
+
+def _done(request: HttpRequest, escalation: Escalation, notice: str) -> HttpResponse:
+    """The updated row or decision panel (htmx), else back to the detail page."""
+    escalation = _get(request, escalation.pk)
+    if htmx_partial(request):
+        if request.htmx.target == f"escalation-{escalation.pk}":
+            return render(
+                request, live.ESCALATION_ROW, {"escalation": escalation, "now": timezone.now()}
+            )
+        return render(
+            request,
+            DETAIL + "#decision-panel",
+            _detail_context(request, escalation, notice=notice),
+        )
+    messages.success(request, notice)
+    return redirect("workflows:escalation-detail", pk=escalation.pk)
+
+
+@login_required
+@require_POST
+def claim(request: HttpRequest, pk) -> HttpResponse:
+    """Claim an open escalation."""
+    escalation = _get(request, pk)
+    try:
+        inbox.claim(request.user, escalation)
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc)
+    return _done(request, escalation, "You have claimed this escalation.")
+
+
+@login_required
+@require_POST
+def unclaim(request: HttpRequest, pk) -> HttpResponse:
+    """Give a claimed escalation back to its queue."""
+    escalation = _get(request, pk)
+    try:
+        inbox.unclaim(request.user, escalation)
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc)
+    return _done(request, escalation, "The escalation is back in its queue.")
+
+
+@login_required
+@require_POST
+def approve(request: HttpRequest, pk) -> HttpResponse:
+    """Approve the action as submitted; it is queued for execution."""
+    escalation = _get(request, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, escalation, approve_form=form)
+    try:
+        inbox.approve(request.user, escalation, form.cleaned_data["note"])
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, approve_form=form)
+    return _done(request, escalation, "Approved: the action is queued for execution.")
+
+
+@login_required
+@require_POST
+def edit_and_approve(request: HttpRequest, pk) -> HttpResponse:
+    """Approve an edited payload (checked against the schema and decided again)."""
+    escalation = _get(request, pk)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, escalation, edit_form=form)
+    payload = form.cleaned_data["payload"]
+    try:
+        inbox.edit_and_approve(request.user, escalation, payload, form.cleaned_data["note"])
+    except inbox.InboxError as exc:
+        attempted = payload if isinstance(payload, dict) else None
+        return _refused(request, escalation, exc, edit_form=form, attempted_payload=attempted)
+    return _done(request, escalation, "Approved with your edits: the action is queued.")
+
+
+@login_required
+@require_POST
+def reject(request: HttpRequest, pk) -> HttpResponse:
+    """Refuse the action with a reason."""
+    escalation = _get(request, pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, escalation, reject_form=form)
+    try:
+        inbox.reject(request.user, escalation, form.cleaned_data["reason"])
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, reject_form=form)
+    return _done(request, escalation, "Rejected: the agent is told why.")
+
+
+@login_required
+@require_POST
+def reassign(request: HttpRequest, pk) -> HttpResponse:
+    """Move the escalation to another queue; the page follows it there if it may."""
+    escalation = _get(request, pk)
+    form = ReassignForm(request.POST, escalation=escalation)
+    if not form.is_valid():
+        return _invalid(request, escalation, reassign_form=form)
+    queue = form.cleaned_data["queue"]
+    try:
+        successor = inbox.reassign(
+            request.user, escalation, queue=queue, note=form.cleaned_data["note"]
+        )
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, reassign_form=form)
+    notice = f"Reassigned to {queue.name}."
+    if not htmx_partial(request) and _visible(request).filter(pk=successor.pk).exists():
+        messages.success(request, notice)
+        return redirect("workflows:escalation-detail", pk=successor.pk)
+    return _done(request, escalation, notice)
+
+
+@login_required
+@require_POST
+def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
+    """Suspend the escalation's agent and cancel its queued and pending actions."""
+    escalation = _get(request, pk)
+    form = SuspendForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, escalation, suspend_form=form)
+    try:
+        cancelled = inbox.suspend_agent(
+            request.user, escalation.action.agent, form.cleaned_data["note"]
+        )
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, suspend_form=form)
+    agent = escalation.action.agent
+    return _done(
+        request,
+        escalation,
+        f"{agent.name} is suspended; {cancelled} queued or pending action(s) cancelled.",
+    )
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def activity(request: HttpRequest) -> HttpResponse:
+    """The latest actions of the person's business units (allowed, denied, executed,
+    failed...), kept current by the live socket."""
+    actions = live.activity_queryset(scope(ActionRequest.objects.all(), request.user)).order_by(
+        "-created_at"
+    )[:ACTIVITY_LIMIT]
+    template = "workflows/activity.html"
+    if htmx_partial(request):
+        template += "#activity-rows"
+    return render(request, template, {"actions": actions, "limit": ACTIVITY_LIMIT})
