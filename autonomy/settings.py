@@ -261,6 +261,8 @@ AUTONOMY_LEDGER_SEAL_SECONDS = env.int("AUTONOMY_LEDGER_SEAL_SECONDS", default=5
 AUTONOMY_LEDGER_MAX_TX_SECONDS = env.int("AUTONOMY_LEDGER_MAX_TX_SECONDS", default=300)
 
 CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-actions": {"task": "workflows.tasks.sweep_stuck_actions", "schedule": 30.0},
+    "deliver-due-webhooks": {"task": "workflows.tasks.deliver_due_webhooks", "schedule": 30.0},
     "seal-ledger": {
         "task": "governance.tasks.seal_ledger",
         "schedule": float(AUTONOMY_LEDGER_SEAL_SECONDS),
@@ -270,3 +272,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
     },
 }
+
+# Agent callback URLs on private or loopback addresses (development and tests only).
+AUTONOMY_ALLOW_PRIVATE_CALLBACKS = env.bool("AUTONOMY_ALLOW_PRIVATE_CALLBACKS", default=DEBUG)
