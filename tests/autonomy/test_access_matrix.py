@@ -70,6 +70,28 @@ def agent_a_key_prefix(world):
     return AgentAPIKey.objects.filter(agent=world.agent_a).first().prefix
 
 
+def agent_a_action(world):
+    """An action request of agent A (created on first use)."""
+    from django.utils import timezone
+
+    from workflows.models import ActionRequest, ActionType
+
+    action = ActionRequest.objects.filter(agent=world.agent_a).first()
+    if action is None:
+        action_type, _ = ActionType.objects.get_or_create(name="erp.purchase_order.create")
+        action = ActionRequest.objects.create(
+            agent=world.agent_a,
+            business_unit=world.unit_a,
+            action_type=action_type,
+            idempotency_key="matrix",
+            request_hash="0",
+            payload_hash="0",
+            state="denied",
+            created_at=timezone.now(),
+        )
+    return action
+
+
 def agent_a_decision(world):
     """A recorded what-if decision of agent A."""
     from workflows.decisions import decide_action
@@ -444,6 +466,19 @@ MATRIX: dict[str, Entry] = {
         body=lambda w: {"note": "matrix"},
     ),
     "workflows:activity": Entry(lambda w: "/workflows/activity/", page(**people(200))),
+    "workflows-api:action-submit": Entry(
+        lambda w: "/api/v1/actions/",
+        # No action type of that name exists in this world: the agents' answer is a 422.
+        {"anonymous": {401, 403}, **people(403), "agent_a": 422, "agent_b": 422},
+        method="post",
+        json=True,
+        body=lambda w: {"action": "erp.nothing.here", "payload": {}},
+        extra={"HTTP_IDEMPOTENCY_KEY": "matrix"},
+    ),
+    "workflows-api:action-detail": Entry(
+        lambda w: f"/api/v1/actions/{agent_a_action(w).pk}/",
+        {"anonymous": {401, 403}, **people(200, supervisor_b=404), "agent_a": 200, "agent_b": 404},
+    ),
     "workflows-api:decide": Entry(
         lambda w: "/api/v1/policies/decide/",
         api(**people(404, coe=200, builder_a=200)),
@@ -509,9 +544,9 @@ def test_each_persona_gets_what_the_matrix_says(world, route, persona):
     body = entry.body(world) if entry.body else {}
     send = getattr(client, entry.method)
     if entry.method == "get":
-        response = send(path)
+        response = send(path, **entry.extra)
     else:
-        response = send(path, body, format="json" if entry.json else None)
+        response = send(path, body, format="json" if entry.json else None, **entry.extra)
     expected = entry.expect[persona]
     allowed = expected if isinstance(expected, set) else {expected}
     assert response.status_code in allowed, f"{persona} {entry.method.upper()} {path}"

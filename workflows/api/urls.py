@@ -3,10 +3,13 @@
 
 from django.urls import path
 
+from workflows.api.actions import ActionDetailView, SubmitActionView
 from workflows.api.decisions import DecideView
 
 app_name = "workflows-api"
 
 urlpatterns = [
     path("policies/decide/", DecideView.as_view(), name="decide"),
+    path("actions/", SubmitActionView.as_view(), name="action-submit"),
+    path("actions/<uuid:action_id>/", ActionDetailView.as_view(), name="action-detail"),
 ]

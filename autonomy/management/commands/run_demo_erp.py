@@ -1,0 +1,103 @@
+"""A small ERP for the demo: the system of record the demo's http connector writes to.
+
+POST /purchase-orders creates an order (idempotent by the Idempotency-Key header, as real
+systems of record are asked to be), GET /purchase-orders lists them, and
+GET /suppliers/<name> answers a supplier record with fields of several classifications.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from django.core.management.base import BaseCommand
+
+
+class DemoERP:
+    """The ERP's state: orders by idempotency key, behind a lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.orders: dict[str, dict] = {}
+
+    def create_order(self, key: str, body: dict) -> tuple[int, dict]:
+        with self.lock:
+            if key and key in self.orders:
+                return 200, self.orders[key]
+            order = {
+                "po_number": f"PO-{10000 + len(self.orders)}",
+                "status": "created",
+                "supplier": body.get("supplier", ""),
+                "amount": body.get("amount"),
+                "currency": body.get("currency", "EUR"),
+            }
+            self.orders[key or order["po_number"]] = order
+            return 201, order
+
+
+def handler_for(erp: DemoERP):
+    """A request handler bound to one ERP's state."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path == "/purchase-orders":
+                with erp.lock:
+                    self._send(200, list(erp.orders.values()))
+            elif self.path.startswith("/suppliers/"):
+                name = unquote(self.path.removeprefix("/suppliers/"))
+                self._send(
+                    200,
+                    {
+                        "name": name,
+                        "country": "DE",
+                        "rating": "A",
+                        "payment_terms_days": 30,
+                        "bank_account": "DE89370400440532013000",
+                        "contact_email": f"orders@{name.lower()}.example",
+                    },
+                )
+            else:
+                self._send(404, {"error": "not found"})
+
+        def do_POST(self):
+            if self.path != "/purchase-orders":
+                self._send(404, {"error": "not found"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                self._send(400, {"error": "invalid JSON"})
+                return
+            status, order = erp.create_order(self.headers.get("Idempotency-Key", ""), body)
+            self._send(status, order)
+
+        def log_message(self, format, *args):
+            return
+
+    return Handler
+
+
+class Command(BaseCommand):
+    help = "Serve the demo ERP (the system of record of the demo's http connector)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8009)
+
+    def handle(self, *args, port, **options):
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(DemoERP()))
+        self.stdout.write(f"Demo ERP on http://127.0.0.1:{port}/")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

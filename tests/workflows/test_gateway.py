@@ -1,0 +1,259 @@
+"""POST /api/v1/actions/: the governed action, from request to first answer."""
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from agents import services as agent_services
+from governance import policies, switches
+from governance.models import AuditEntry, DecisionRecord
+from tests.conftest import requires_postgres
+from workflows.models import ActionRequest, ActionType, Escalation, Queue
+
+URL = "/api/v1/actions/"
+PO = "erp.purchase_order.create"
+REFUND = "payments.refund.create"
+IBAN = "DE44500105175407324931"
+
+
+@pytest.fixture
+def governed(world):
+    """Action types with schemas, a queue, and a published COE policy."""
+    queue = Queue.objects.create(slug="approvals-a", name="A", business_unit=world.unit_a)
+    schema = {
+        "type": "object",
+        "properties": {
+            "amount": {"type": "number", "exclusiveMinimum": 0},
+            "supplier": {"type": "string", "minLength": 1},
+            "iban": {"type": "string"},
+        },
+        "required": ["amount"],
+        "additionalProperties": False,
+    }
+    ActionType.objects.create(name=PO, payload_schema=schema, approval_queue=queue)
+    ActionType.objects.create(name=REFUND, payload_schema=schema, sensitive_fields=["iban"])
+    world.role.action_patterns = ["erp.purchase_order.*", "payments.refund.*"]
+    world.role.save()
+    policy = policies.create_policy(world.coe, "baseline", "Baseline")
+    draft = policy.versions.get()
+    for rule in [
+        dict(
+            name="small", action_pattern="*", condition="payload.amount <= 1000.0", effect="allow"
+        ),
+        dict(
+            name="large",
+            action_pattern="*",
+            condition="payload.amount > 1000.0",
+            effect="require_approval",
+            route="approvals-a",
+            sla_seconds=600,
+        ),
+        dict(
+            name="huge",
+            action_pattern="*",
+            condition="payload.amount > 50000.0",
+            effect="deny",
+            reason="Too large.",
+        ),
+    ]:
+        policies.add_rule(world.coe, draft, **rule)
+    policies.publish(world.coe, draft)
+    return policy
+
+
+def post(client, body, key=None):
+    return client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY=key or uuid.uuid4().hex)
+
+
+def counts():
+    return (
+        ActionRequest.objects.count(),
+        DecisionRecord.objects.count(),
+        AuditEntry.objects.count(),
+        Escalation.objects.count(),
+    )
+
+
+def test_an_allowed_action_is_queued_with_201(world, governed, as_agent):
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["state"] == "queued"
+    assert body["decision"]["effect"] == "allow"
+    action = ActionRequest.objects.get(pk=body["id"])
+    assert action.decision_id is not None and action.response_status == 201
+    assert AuditEntry.objects.filter(verb="action.queued", object_id=body["id"]).count() == 1
+
+
+def test_an_action_needing_approval_is_202_with_its_escalation(world, governed, as_agent):
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 5000}})
+    assert response.status_code == 202
+    body = response.json()
+    escalation = Escalation.objects.get(pk=body["escalation_id"])
+    assert escalation.queue.slug == "approvals-a"
+    assert escalation.action_id == uuid.UUID(body["id"])
+    assert body["state"] == "pending_approval"
+
+
+def test_a_denied_action_is_403_with_the_reasons(world, governed, as_agent):
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 60000}})
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "denied"
+    assert "Too large." in error["message"]
+    assert ActionRequest.objects.get(pk=response.json()["action_id"]).state == "denied"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "payload"),
+        ({"amount": -5}, "payload.amount"),
+        ({"amount": "ten"}, "payload.amount"),
+        ({"amount": 5, "extra": 1}, "payload"),
+    ],
+)
+def test_an_invalid_payload_is_422_with_field_errors_and_writes_nothing(
+    world, governed, as_agent, payload, field
+):
+    before = counts()
+    response = post(as_agent(world.key_a), {"action": PO, "payload": payload})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert field in response.json()["error"]["fields"]
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"action": "erp.nothing.here", "payload": {}}, 422, "unknown_action"),
+        ({"action": "not an action"}, 400, "invalid"),
+        ({"action": PO, "payload": [1, 2]}, 400, "invalid"),
+        ({"action": PO, "payload": {"amount": 1}, "state": "succeeded"}, 400, "invalid"),
+        ({"action": PO, "payload": {"amount": 1}, "callback_url": "nope"}, 400, "invalid"),
+    ],
+)
+def test_bad_requests_are_refused_and_write_nothing(world, governed, as_agent, body, status, code):
+    before = counts()
+    response = post(as_agent(world.key_a), body)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    assert counts() == before
+
+
+def test_the_idempotency_key_is_required(world, governed, as_agent):
+    response = as_agent(world.key_a).post(
+        URL, {"action": PO, "payload": {"amount": 1}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "missing_idempotency_key"
+
+
+def test_a_replay_returns_the_first_answer_and_another_body_is_422(world, governed, as_agent):
+    client = as_agent(world.key_a)
+    first = post(client, {"action": PO, "payload": {"amount": 10}}, key="k-1")
+    again = post(client, {"action": PO, "payload": {"amount": 10}}, key="k-1")
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert ActionRequest.objects.count() == 1
+    other = post(client, {"action": PO, "payload": {"amount": 11}}, key="k-1")
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_each_agent_has_its_own_key_space(world, governed, as_agent):
+    a = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}}, key="same")
+    b = post(as_agent(world.key_b), {"action": PO, "payload": {"amount": 10}}, key="same")
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+
+
+def test_a_suspended_agent_gets_423(world, governed, as_agent):
+    agent_services.transition(world.coe, world.agent_a, "suspend", "incident")
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})
+    assert response.status_code == 423
+    assert response.json()["error"]["code"] == "agent_suspended"
+
+
+def test_a_frozen_unit_is_denied(world, governed, as_agent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        switches.engage_freeze(world.coe, world.unit_a, "Incident 7")
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})
+    assert response.status_code == 403
+    assert "Incident 7" in response.json()["error"]["message"]
+
+
+def test_over_a_rate_limit_is_429_with_retry_after(world, governed, as_agent):
+    draft = policies.create_draft(world.coe, governed)
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="rate",
+        action_pattern="*",
+        effect="deny",
+        limit_metric="actions",
+        limit_scope="agent",
+        limit_window="minute",
+        hard_limit=Decimal("2"),
+    )
+    policies.publish(world.coe, draft)
+    client = as_agent(world.key_a)
+    statuses = [
+        post(client, {"action": PO, "payload": {"amount": 1}}).status_code for _ in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    limited = post(client, {"action": PO, "payload": {"amount": 1}})
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+
+
+def test_sensitive_fields_never_come_back_in_clear(world, governed, as_agent, as_user):
+    client = as_agent(world.key_a)
+    submitted = post(client, {"action": REFUND, "payload": {"amount": 5, "iban": IBAN}})
+    assert submitted.status_code == 201
+    status = client.get(f"{URL}{submitted.json()['id']}/")
+    person = as_user(world.supervisor_a).get(f"{URL}{submitted.json()['id']}/")
+    for response in (submitted, status, person):
+        assert IBAN not in response.content.decode()
+    assert status.json()["payload"]["iban"].startswith("hmac-sha256:")
+    entries = AuditEntry.objects.all()
+    assert all(IBAN not in str(entry.data) for entry in entries)
+
+
+def test_agents_see_only_their_own_actions(world, governed, as_agent, as_user):
+    submitted = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})
+    path = f"{URL}{submitted.json()['id']}/"
+    assert as_agent(world.key_a).get(path).status_code == 200
+    assert as_agent(world.key_b).get(path).status_code == 404
+    assert as_user(world.supervisor_a).get(path).status_code == 200
+    assert as_user(world.supervisor_b).get(path).status_code == 404
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_ten_times_at_once_gives_one_action(world, governed):
+    from rest_framework.test import APIClient
+
+    barrier = threading.Barrier(10)
+    answers = []
+
+    def submit_once():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.key_a}")
+        barrier.wait()
+        try:
+            answers.append(post(client, {"action": PO, "payload": {"amount": 10}}, key="once"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit_once) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ActionRequest.objects.filter(idempotency_key="once").count() == 1
+    assert {a.status_code for a in answers} <= {201, 409}
+    ids = {a.json()["id"] for a in answers if a.status_code == 201}
+    assert len(ids) == 1

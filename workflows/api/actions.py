@@ -1,0 +1,148 @@
+"""POST /api/v1/actions/: an agent asks to act; GET an action's status."""
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from autonomy.api_errors import APIError
+from governance.api.permissions import IsAgent
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.scoping import is_agent, scope
+from workflows.gateway import action_json, submit
+from workflows.models import ActionRequest
+
+__all__ = ["ActionDetailView", "SubmitActionView"]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
+    action = serializers.RegexField(
+        r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=200, help_text="e.g. crm.opportunity.update"
+    )
+    payload = serializers.DictField(default=dict, help_text="Checked against the action's schema")
+    reason = serializers.CharField(max_length=4000, required=False, default="", allow_blank=True)
+    data_used = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list, max_length=100
+    )
+    task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    callback_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default=""
+    )
+    reported = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1e12),
+        required=False,
+        default=dict,
+        help_text='Usage the agent reports with this action, e.g. {"spend": 0.4, "tokens": 900}',
+    )
+
+
+class DecisionSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    effect = serializers.ChoiceField(choices=["allow", "deny", "require_approval"])
+    reasons = serializers.ListField(child=serializers.CharField())
+    matched = serializers.ListField(child=serializers.DictField())
+    route = serializers.CharField(allow_blank=True)
+
+
+class SubmittedActionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    action = serializers.CharField()
+    state = serializers.CharField()
+    shadow = serializers.BooleanField()
+    decision = DecisionSummarySerializer()
+    escalation_id = serializers.UUIDField(required=False, allow_null=True)
+    sla_due_at = serializers.DateTimeField(required=False, allow_null=True)
+    links = serializers.DictField(child=serializers.CharField())
+
+
+class ActionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    action = serializers.CharField()
+    state = serializers.CharField()
+    shadow = serializers.BooleanField()
+    agent = serializers.CharField()
+    payload = serializers.DictField(help_text="Sensitive fields as keyed hashes")
+    reason = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    decision = DecisionSummarySerializer(allow_null=True)
+    escalation_id = serializers.UUIDField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class SubmitActionView(APIView):
+    """Submit an action. 201 allowed (queued), 202 pending approval, 403 denied, 422 invalid
+    payload or reused key, 409 in flight, 423 agent suspended, 429 over a rate limit."""
+
+    permission_classes = [IsAgent]
+    suspended_status = status.HTTP_423_LOCKED
+
+    @extend_schema(
+        request=SubmitActionSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unique per intended action; a retry with the same key is safe.",
+            )
+        ],
+        responses={
+            201: SubmittedActionSerializer,
+            202: SubmittedActionSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+            422: ErrorSerializer,
+            423: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+        tags=["actions"],
+        operation_id="actions_submit",
+    )
+    def post(self, request):
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key or len(key) > 200 or not key.isprintable():
+            raise APIError(
+                400,
+                "missing_idempotency_key",
+                f"Send an {IDEMPOTENCY_HEADER} header (1-200 printable characters).",
+                {IDEMPOTENCY_HEADER: ["Required."]},
+            )
+        body = SubmitActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        answer = submit(request.user.agent, key, body.validated_data)
+        return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+def visible_actions(principal):
+    """Agents see their own actions; people those of the business units they may see."""
+    actions = ActionRequest.objects.select_related("agent", "action_type", "decision")
+    if is_agent(principal):
+        return actions.filter(agent=principal.agent)
+    return scope(actions, principal)
+
+
+class ActionDetailView(APIView):
+    """An action's state, decision and outcome."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses={200: ActionSerializer, 404: OpenApiResponse(ErrorSerializer)},
+        tags=["actions"],
+        operation_id="actions_retrieve",
+    )
+    def get(self, request, action_id):
+        action = visible_actions(request.user).filter(pk=action_id).first()
+        if action is None:
+            raise Http404
+        return Response(action_json(action))

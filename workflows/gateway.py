@@ -1,0 +1,297 @@
+"""The action gateway: one governed action from an agent's request to its first answer.
+
+`submit()` checks the payload against the action type's schema, decides the action
+(kill switches, limits, policy), and writes the action request, its decision record, the
+ledger entries and any escalation in ONE transaction; execution is enqueued and the inbox
+told only after commit. `(agent, Idempotency-Key)` is unique: a replay returns the first
+answer, the same key with another body is refused, and a key still in flight is 409.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from jsonschema import Draft202012Validator, FormatChecker
+
+from agents.models import Agent, AgentState
+from governance import ledger, limits, policies
+from governance.redaction import fingerprint, redact
+from workflows import inbox
+from workflows.decisions import decide_action
+from workflows.dispatch import enqueue_execution
+from workflows.models import ActionRequest, ActionState, ActionType
+
+__all__ = ["GatewayAnswer", "action_json", "submit"]
+
+WINDOW_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """The HTTP status and JSON body answered to the agent (and kept for replays)."""
+
+    status: int
+    body: dict
+    headers: dict | None = None
+
+
+def _error(status: int, code: str, message: str, fields=None, **extra) -> GatewayAnswer:
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}, **extra}
+    return GatewayAnswer(status, body)
+
+
+def action_json(action: ActionRequest) -> dict:
+    """An action as agents and people see it: sensitive payload fields hashed."""
+    sensitive = action.action_type.sensitive_fields or []
+    decision = action.decision
+    body = {
+        "id": str(action.id),
+        "action": action.action_type.name,
+        "state": action.state,
+        "shadow": action.shadow,
+        "agent": action.agent.slug,
+        "payload": redact(action.payload, sensitive),
+        "reason": action.reason,
+        "created_at": action.created_at.isoformat(),
+        "completed_at": action.completed_at.isoformat() if action.completed_at else None,
+        "decision": None,
+        "escalation_id": None,
+        "result": redact(action.result, sensitive) if action.result is not None else None,
+        "error": action.error,
+    }
+    if decision is not None:
+        body["decision"] = {
+            "id": str(decision.pk),
+            "effect": decision.effect,
+            "reasons": decision.reasons,
+            "matched": decision.matched,
+            "route": decision.route,
+            "policy_version_ids": decision.policy_version_ids,
+        }
+    escalation = action.escalations.order_by("-created_at").first()
+    if escalation is not None:
+        body["escalation_id"] = str(escalation.pk)
+    return body
+
+
+def _schema_errors(action_type: ActionType, payload) -> dict[str, list[str]]:
+    """Field errors of `payload` against the action type's JSON Schema ("" = whole payload)."""
+    if not isinstance(payload, dict):
+        return {"payload": ["The payload must be a JSON object."]}
+    if not action_type.payload_schema:
+        return {}
+    validator = Draft202012Validator(action_type.payload_schema, format_checker=FormatChecker())
+    errors: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
+        path = ".".join(str(part) for part in error.path)
+        errors.setdefault(f"payload.{path}" if path else "payload", []).append(error.message)
+    return errors
+
+
+def _rate_limited(decision_matched: list[dict]) -> int | None:
+    """Seconds until retry when a hard "actions" limit denied the action, else None."""
+    specs = {str(spec.rule_id): spec for spec in policies.current_limit_specs()}
+    for matched in decision_matched:
+        rule_id, _, kind = str(matched["id"]).partition(":")
+        spec = specs.get(rule_id)
+        if (
+            kind == "hard"
+            and spec is not None
+            and spec.metric == "actions"
+            and not matched["log_only"]
+        ):
+            window = WINDOW_SECONDS.get(spec.window, 60)
+            now = timezone.now().timestamp()
+            return max(1, int(window - now % window))
+    return None
+
+
+def _replay(existing: ActionRequest, request_hash: str) -> GatewayAnswer:
+    if existing.request_hash != request_hash:
+        return _error(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request; use a new key.",
+        )
+    if existing.response_status is None:
+        return _error(409, "in_flight", "A request with this Idempotency-Key is still running.")
+    return GatewayAnswer(existing.response_status, existing.response_body)
+
+
+def submit(
+    agent: Agent,
+    idempotency_key: str,
+    body: dict,
+    *,
+    now: datetime | None = None,
+) -> GatewayAnswer:
+    """Govern one action request of `agent` and answer it (see the module docstring)."""
+    request_hash = fingerprint(body)
+    existing = (
+        ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key)
+        .only("request_hash", "response_status", "response_body")
+        .first()
+    )
+    if existing is not None:
+        return _replay(existing, request_hash)
+    if agent.state == AgentState.SUSPENDED:
+        return _error(423, "agent_suspended", f"Agent {agent.slug} is suspended.")
+    action_type = ActionType.objects.select_related("connector").filter(name=body["action"]).first()
+    if action_type is None:
+        return _error(
+            422,
+            "unknown_action",
+            f"No action type {body['action']!r} is registered.",
+            {"action": ["Unknown action type."]},
+        )
+    payload = body.get("payload", {})
+    errors = _schema_errors(action_type, payload)
+    if errors:
+        return _error(
+            422, "invalid_payload", "The payload does not match the action's schema.", errors
+        )
+    try:
+        return _govern(agent, action_type, idempotency_key, request_hash, body, now)
+    except IntegrityError:
+        # Another request with the same key committed first: answer as a replay.
+        existing = ActionRequest.objects.filter(
+            agent=agent, idempotency_key=idempotency_key
+        ).first()
+        if existing is None:
+            raise
+        return _replay(existing, request_hash)
+
+
+def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> GatewayAnswer:
+    now = now or timezone.now()
+    payload = body.get("payload", {})
+    counted = ()
+    try:
+        with transaction.atomic():
+            outcome = decide_action(
+                agent,
+                action_type.name,
+                payload,
+                actor=agent_actor(agent),
+                source="gateway",
+                reported=body.get("reported") or {},
+                count=True,
+                now=now,
+                write_ledger=False,
+            )
+            record, decision = outcome.record, outcome.decision
+            counted = outcome.counted
+            effect = str(decision.effect)
+            state = {
+                "allow": ActionState.QUEUED,
+                "require_approval": ActionState.PENDING_APPROVAL,
+                "deny": ActionState.DENIED,
+            }[effect]
+            action = ActionRequest(
+                agent=agent,
+                business_unit_id=agent.business_unit_id,
+                action_type=action_type,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                payload=payload,
+                payload_hash=fingerprint(payload),
+                reason=body.get("reason", ""),
+                data_used=body.get("data_used") or [],
+                task_ref=str(body.get("task") or ""),
+                callback_url=body.get("callback_url") or "",
+                decision=record,
+                policy_version_ids=record.policy_version_ids,
+                shadow=decision.shadow,
+                state=state,
+                created_at=now,
+                queued_at=now if state == ActionState.QUEUED else None,
+                completed_at=now if state == ActionState.DENIED else None,
+            )
+            escalation = None
+            if state == ActionState.PENDING_APPROVAL:
+                action.save(force_insert=True)
+                escalation = inbox.open_escalation(action, record, decision.route or "")
+                answer = _answer(action, effect, record, escalation)
+                ActionRequest.objects.filter(pk=action.pk).update(
+                    response_status=answer.status, response_body=answer.body
+                )
+            else:
+                # The id is known before the insert, so the first answer is stored with it.
+                answer = _answer(action, effect, record, None)
+                action.response_status, action.response_body = answer.status, answer.body
+                action.save(force_insert=True)
+            ledger.record(
+                f"action.{state}",
+                agent_actor(agent),
+                object_type="workflows.actionrequest",
+                object_id=str(action.pk),
+                object_repr=f"{agent.slug} {action_type.name}"[:200],
+                business_unit_id=agent.business_unit_id,
+                data={
+                    **outcome.ledger_data,
+                    "idempotency_key": idempotency_key,
+                    "escalation_id": str(escalation.pk) if escalation else None,
+                },
+            )
+            if state == ActionState.QUEUED:
+                enqueue_execution(action.pk)
+            return answer
+    except BaseException:
+        if counted:
+            *args, moment = counted
+            limits.refund(*args, now=moment)
+        raise
+
+
+def _answer(action: ActionRequest, effect: str, record, escalation) -> GatewayAnswer:
+    decision = {
+        "id": str(record.pk),
+        "effect": effect,
+        "reasons": record.reasons,
+        "matched": record.matched,
+        "route": record.route,
+    }
+    base = {
+        "id": str(action.pk),
+        "action": action.action_type.name,
+        "state": action.state,
+        "shadow": action.shadow,
+        "decision": decision,
+        "links": {"self": f"/api/v1/actions/{action.pk}/"},
+    }
+    if effect == "allow":
+        return GatewayAnswer(201, base)
+    if effect == "require_approval":
+        due = escalation.sla_due_at.isoformat() if escalation else None
+        return GatewayAnswer(
+            202,
+            {
+                **base,
+                "escalation_id": str(escalation.pk) if escalation else None,
+                "sla_due_at": due,
+            },
+        )
+    retry_after = _rate_limited(record.matched)
+    if retry_after is not None:
+        answer = _error(
+            429,
+            "rate_limited",
+            "; ".join(record.reasons) or "Over a rate limit.",
+            action_id=str(action.pk),
+            decision=decision,
+            retry_after=retry_after,
+        )
+        return GatewayAnswer(answer.status, answer.body, {"Retry-After": str(retry_after)})
+    return _error(
+        403,
+        "denied",
+        "; ".join(record.reasons) or "Denied by policy.",
+        action_id=str(action.pk),
+        decision=decision,
+    )
+
+
+def agent_actor(agent: Agent) -> ledger.Actor:
+    """The ledger actor for an agent acting through the gateway."""
+    return ledger.Actor("agent", str(agent.pk), agent.slug)
