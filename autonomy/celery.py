@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autonomy.settings")
 app = Celery("autonomy")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The inbox's SLA task lives in its own module.
+app.autodiscover_tasks(["workflows"], related_name="tasks_inbox")

@@ -4,6 +4,7 @@
 only created when missing), and every state change goes through the service functions.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -13,7 +14,7 @@ from governance import policies
 from governance import services as governance_services
 from governance.ledger import Actor
 from governance.models import BusinessUnit, MemberRole, Policy
-from workflows.models import ActionType, Queue
+from workflows.models import ActionType, Connector, Queue
 
 __all__ = ["DEMO_PASSWORD", "demo_logins", "seed"]
 
@@ -458,8 +459,28 @@ FINANCE_RULES = [
 ]
 
 
+def demo_erp_url() -> str:
+    """Where the demo ERP (`manage.py run_demo_erp`) listens."""
+    return f"http://127.0.0.1:{settings.AUTONOMY_DEMO_ERP_PORT}"
+
+
 def _seed_governance(system: Actor, units: dict) -> None:
-    """Queues, action types and published policies, each created only when missing."""
+    """Queues, action types, connectors and published policies, created only when missing."""
+    erp_orders, _ = Connector.objects.get_or_create(
+        slug="demo-erp-orders",
+        defaults={
+            "name": "Demo ERP: purchase orders",
+            "kind": Connector.Kind.HTTP,
+            "config": {
+                "method": "POST",
+                "url": f"{demo_erp_url()}/purchase-orders",
+                "allowed_hosts": ["127.0.0.1"],
+                "allow_private_hosts": True,
+                "timeout_seconds": 5,
+            },
+            "max_attempts": 5,
+        },
+    )
     queues = {}
     for slug, name, unit, sla in QUEUES:
         queues[slug], _ = Queue.objects.get_or_create(
@@ -481,6 +502,7 @@ def _seed_governance(system: Actor, units: dict) -> None:
                 "risk_tier": tier,
                 "sensitive_fields": sensitive,
                 "approval_queue": queues[f"{unit}-approvals"],
+                "connector": erp_orders if name == "erp.purchase_order.create" else None,
             },
         )
     for slug, name, unit, rules in [

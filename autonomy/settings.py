@@ -275,3 +275,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Agent callback URLs on private or loopback addresses (development and tests only).
 AUTONOMY_ALLOW_PRIVATE_CALLBACKS = env.bool("AUTONOMY_ALLOW_PRIVATE_CALLBACKS", default=DEBUG)
+
+# Baseline endpoints under /bench/ for bench/actions only (autonomy/bench_views.py).
+AUTONOMY_BENCH_ENDPOINTS = env.bool("AUTONOMY_BENCH_ENDPOINTS", default=False)
+
+# The demo's system of record (`manage.py run_demo_erp`), started by `make demo`.
+AUTONOMY_DEMO_ERP_PORT = env.int("AUTONOMY_DEMO_ERP_PORT", default=8009)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from autonomy.embedded import embedded_redis
@@ -22,15 +23,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--no-workforce", action="store_true", help="do not start the simulated agents"
+        )
 
-    def handle(self, *args, port, host, **options):
+    def handle(self, *args, port, host, no_workforce, **options):
         if os.environ.get("REDIS_URL"):
-            self._serve(os.environ["REDIS_URL"], host, port)
+            self._serve(os.environ["REDIS_URL"], host, port, not no_workforce)
             return
         with embedded_redis() as url:
-            self._serve(url, host, port)
+            self._serve(url, host, port, not no_workforce)
 
-    def _serve(self, redis_url: str, host: str, port: int) -> None:
+    def _serve(self, redis_url: str, host: str, port: int, workforce: bool) -> None:
         from autonomy.demo import DEMO_PASSWORD, demo_logins
 
         env = {**os.environ, "REDIS_URL": redis_url}
@@ -41,7 +45,22 @@ class Command(BaseCommand):
             "web": [*uvicorn, "--host", host, "--port", str(port), "--no-access-log"],
             "worker": [*celery, "worker", "--loglevel", "WARNING", "--concurrency", "2"],
             "beat": [*celery, "beat", "--loglevel", "WARNING"],
+            "erp": [
+                python,
+                "manage.py",
+                "run_demo_erp",
+                "--port",
+                str(settings.AUTONOMY_DEMO_ERP_PORT),
+            ],
         }
+        if workforce:
+            commands["workforce"] = [
+                python,
+                "manage.py",
+                "run_workforce",
+                "--url",
+                f"http://{host}:{port}",
+            ]
         processes = {
             name: subprocess.Popen(command, env=env)  # noqa: S603 - our own commands
             for name, command in commands.items()
