@@ -90,11 +90,18 @@ def _secret_values(value) -> list[str]:
     return [value] if isinstance(value, str) and len(value) >= 4 else []
 
 
-def scrub(text: str, secrets: dict) -> str:
-    """`text` with every secret value of the connector blanked out."""
-    for value in sorted(_secret_values(secrets), key=len, reverse=True):
-        text = text.replace(value, "[secret]")
-    return text
+def scrub(value, secrets: dict):
+    """`value` (text, or JSON such as a parsed response) with every secret value of the
+    connector blanked out of its strings: a system of record may echo what it was sent."""
+    if isinstance(value, dict):
+        return {key: scrub(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item, secrets) for item in value]
+    if not isinstance(value, str):
+        return value
+    for secret in sorted(_secret_values(secrets), key=len, reverse=True):
+        value = value.replace(secret, "[secret]")
+    return value
 
 
 def approval_problem(action: ActionRequest) -> str:
@@ -307,7 +314,11 @@ def _complete(
         }
         if error is None:
             return _settle(
-                action, ActionState.SUCCEEDED, "action.executed", result=result.data, **facts
+                action,
+                ActionState.SUCCEEDED,
+                "action.executed",
+                result=scrub(result.data, connector.secrets),
+                **facts,
             )
         if error.unknown_outcome:
             return _settle(
