@@ -1,5 +1,6 @@
 """Root URLs: pages, the REST API under /api/v1/, its schema and docs, admin, probes."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -30,3 +31,12 @@ urlpatterns = [
 handler404 = "autonomy.views.not_found"
 handler500 = "autonomy.views.server_error"
 handler403 = "autonomy.views.forbidden"
+
+if settings.AUTONOMY_BENCH_ENDPOINTS:
+    # Baselines of bench/actions (autonomy/bench_views.py); never enabled in production.
+    from autonomy import bench_views
+
+    urlpatterns += [
+        path("bench/plain/", bench_views.plain),
+        path("bench/one-insert/", bench_views.OneInsertView.as_view()),
+    ]
