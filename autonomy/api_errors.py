@@ -27,15 +27,21 @@ def error_body(code: str, message: str, fields=None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def _flatten(detail):
-    """DRF's nested error details as {field: [messages]}, codes dropped."""
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error details as {"field" or "field.0.sub": [messages]}, codes dropped."""
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
     if isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
-            return [str(item) for item in detail]
-        return [_flatten(item) for item in detail]
-    return [str(detail)]
+            return {prefix or "non_field_errors": [str(item) for item in detail]}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix or "non_field_errors": [str(detail)]}
 
 
 def exception_handler(exc, context):
@@ -56,12 +62,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        if isinstance(fields, list):
-            fields = {"non_field_errors": fields}
-        message = "; ".join(
-            f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
-            for key, value in fields.items()
-        )
+        message = "; ".join(f"{key}: {' '.join(value)}" for key, value in fields.items())
         response.data = error_body("invalid", message or "Invalid input.", fields)
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
