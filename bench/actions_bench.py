@@ -342,6 +342,11 @@ def median_of(runs: list[dict], field: str) -> float:
     return statistics.median(run[field] for run in runs)
 
 
+def ratio(value: float, baseline: float) -> float:
+    """value / baseline; NaN when the baseline served nothing (a stalled run)."""
+    return value / baseline if baseline else float("nan")
+
+
 def report(results: dict, check: dict, header: str) -> str:
     """The markdown section: the table, ratios and the goals of issue #4."""
     lines = [
@@ -367,8 +372,8 @@ def report(results: dict, check: dict, header: str) -> str:
             lines.append(
                 f"| {conns} | {variant} | {fmt(m['rps'], 0)} | {fmt(m['p50'], 2)} "
                 f"| {fmt(m['p99'], 2)} "
-                f"| {m['rps'] / med[conns, 'plain']['rps']:.2f} "
-                f"| {m['rps'] / med[conns, 'one_insert']['rps']:.2f} | {shown} |"
+                f"| {ratio(m['rps'], med[conns, 'plain']['rps']):.2f} "
+                f"| {ratio(m['rps'], med[conns, 'one_insert']['rps']):.2f} | {shown} |"
             )
     lines.append(
         f"| 256 | governed | {fmt(check['rps'], 0)} | {fmt(check['p50'], 1)} "
@@ -381,13 +386,14 @@ def report(results: dict, check: dict, header: str) -> str:
     unloaded = med[1, "governed"]
     goals = [
         (
-            gov["rps"] / plain["rps"] >= 0.40,
-            f"throughput >= 40% of the plain view at c={top}: {gov['rps'] / plain['rps']:.0%}",
+            ratio(gov["rps"], plain["rps"]) >= 0.40,
+            f"throughput >= 40% of the plain view at c={top}: "
+            f"{ratio(gov['rps'], plain['rps']):.0%}",
         ),
         (
-            gov["rps"] / one["rps"] >= 0.8,
+            ratio(gov["rps"], one["rps"]) >= 0.8,
             f"throughput >= 0.8x the one-insert endpoint at c={top}: "
-            f"{gov['rps'] / one['rps']:.2f}x",
+            f"{ratio(gov['rps'], one['rps']):.2f}x",
         ),
         (unloaded["p50"] <= 4.0, f"unloaded (c=1) p50 <= 4 ms: {unloaded['p50']:.2f} ms"),
         (unloaded["p99"] <= 8.0, f"unloaded (c=1) p99 <= 8 ms: {unloaded['p99']:.2f} ms"),
@@ -443,7 +449,7 @@ def main() -> int:
         PORT=str(port),
         AUTONOMY_BENCH_ENDPOINTS="true",
     )
-    server = worker = executed = None
+    server = worker = None
     started = datetime.now(UTC)
     try:
         server = start(
@@ -507,8 +513,7 @@ def main() -> int:
     finally:
         stop(server)
         stop(worker)
-        if executed is None:
-            drop_database()
+        drop_database()
     header = (
         "## Governed actions: `bench/actions`\n\n"
         f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}, with `bench/actions --record`"
@@ -531,8 +536,7 @@ def main() -> int:
     if args.record:
         record_section(section)
         print(f"\nrecorded in {RESULTS}")
-    drop_database()
-    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(workdir, ignore_errors=True)  # kept when the run failed: the server logs
     return 0
 
 
