@@ -1,0 +1,274 @@
+"""Django admin for COE staff: action types, connectors, and what execution leaves behind.
+
+Action types and connectors are global COE standards; every change is written to the
+ledger with the admin's change. A connector's secrets are write-only: the form has a field
+that replaces them and never renders a value, the page shows only which secrets are stored
+(names, never values), and neither the history nor the ledger keeps them. Connector
+attempts, sandbox effects and webhook deliveries are logs: read-only, scoped to the business
+units of their actions.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from governance import ledger
+from governance.admin import (
+    CoeAdminMixin,
+    CoeHistoryAdmin,
+    adopt,
+    field_changes,
+    save_tracked_change,
+)
+from workflows.connectors import kind_class
+from workflows.models import ActionType, Connector, ConnectorAttempt, SandboxEffect, WebhookDelivery
+
+__all__ = [
+    "ActionTypeAdmin",
+    "ConnectorAdmin",
+    "ConnectorAttemptAdmin",
+    "ConnectorForm",
+    "SandboxEffectAdmin",
+    "WebhookDeliveryAdmin",
+    "secret_names",
+]
+
+CONNECTOR_FIELDS = (
+    "slug",
+    "name",
+    "kind",
+    "config",
+    "enabled",
+    "disabled_reason",
+    "disable_on_permanent_error",
+    "max_attempts",
+)
+
+
+def _plain(value):
+    return (
+        value if value is None or isinstance(value, str | int | bool | list | dict) else str(value)
+    )
+
+
+def secret_names(secrets: dict) -> str:
+    """Which secrets are stored, by name only ("headers: Authorization; signing_secret")."""
+    names = []
+    for key, value in sorted((secrets or {}).items()):
+        inner = ", ".join(sorted(value)) if isinstance(value, dict) else ""
+        names.append(f"{key}: {inner}" if inner else key)
+    return "; ".join(names) or "none"
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just submitted."""
+
+    def format_value(self, value):
+        return ""
+
+
+class ConnectorForm(forms.ModelForm):
+    """The connector's settings, checked by its kind, and write-only secrets."""
+
+    new_secrets = forms.JSONField(
+        required=False,
+        label="Set secrets",
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=(
+            'Write-only. Replaces every stored secret, e.g. {"headers": {"Authorization": '
+            '"Bearer …"}} (http) or {"signing_secret": "whsec_…"} (webhook). Leave empty to '
+            "keep the stored ones; they are never shown again."
+        ),
+    )
+    clear_secrets = forms.BooleanField(required=False, help_text="Remove every stored secret.")
+
+    class Meta:
+        model = Connector
+        fields = CONNECTOR_FIELDS
+
+    def clean_new_secrets(self):
+        value = self.cleaned_data.get("new_secrets")
+        if value in (None, "", {}):
+            return None
+        if not isinstance(value, dict):
+            raise ValidationError("Secrets must be a JSON object.")
+        return value
+
+    def secrets_to_store(self) -> dict | None:
+        """The secrets the save will store, or None to keep the stored ones."""
+        if self.cleaned_data.get("clear_secrets"):
+            return {}
+        return self.cleaned_data.get("new_secrets")
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, config = cleaned.get("kind"), cleaned.get("config")
+        if config is not None and not isinstance(config, dict):
+            self.add_error("config", "The configuration must be a JSON object.")
+        elif kind and config is not None:
+            secrets = self.secrets_to_store()
+            if secrets is None:
+                secrets = self.instance.secrets if self.instance.pk else {}
+            errors = kind_class(kind).config_errors(config, secrets or {})
+            if errors:
+                raise ValidationError(errors)
+        return cleaned
+
+
+@admin.register(Connector)
+class ConnectorAdmin(CoeHistoryAdmin):
+    """Connectors; disabled ones say why (a permanent error may have disabled them)."""
+
+    scope_field = None
+    form = ConnectorForm
+    list_display = ("name", "slug", "kind", "enabled", "disabled_reason", "stored_secrets")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "slug")
+    readonly_fields = ("stored_secrets",)
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "kind", "config")}),
+        ("Secrets", {"fields": ("stored_secrets", "new_secrets", "clear_secrets")}),
+        (
+            "Failures",
+            {
+                "fields": (
+                    "enabled",
+                    "disabled_reason",
+                    "disable_on_permanent_error",
+                    "max_attempts",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="stored secrets")
+    def stored_secrets(self, connector: Connector) -> str:
+        return secret_names(connector.secrets)
+
+    def save_model(self, request, obj, form, change):
+        secrets = form.secrets_to_store()
+        with transaction.atomic():
+            if change:
+                current = Connector.objects.select_for_update().get(pk=obj.pk)
+                names = [name for name in form.changed_data if name in CONNECTOR_FIELDS]
+                changes = field_changes(current, obj, names)
+                for name in changes:
+                    setattr(current, name, getattr(obj, name))
+            else:
+                current = obj
+                changes = {
+                    name: {"before": None, "after": _plain(getattr(obj, name))}
+                    for name in CONNECTOR_FIELDS
+                }
+            if secrets is not None:
+                current.secrets = secrets
+            if not changes and secrets is None:
+                return
+            current._history_user = request.user
+            current.save()
+            data = {"changes": changes, "via": "admin"}
+            if secrets is not None:
+                data["secrets"] = {"set": secret_names(secrets)}  # names only, never values
+            verb = "connector.updated" if change else "connector.created"
+            ledger.record(verb, ledger.Actor.of(request.user), current, data=data)
+        adopt(obj, current)
+
+
+@admin.register(ActionType)
+class ActionTypeAdmin(CoeHistoryAdmin):
+    """Action types; the payload schema must be a valid JSON Schema to be saved."""
+
+    scope_field = None
+    list_display = ("name", "kind", "risk_tier", "data_classification", "connector")
+    list_filter = ("kind", "risk_tier", "data_classification", "connector")
+    search_fields = ("name", "description")
+    list_select_related = ("connector",)
+    fields = (
+        "name",
+        "description",
+        "kind",
+        "payload_schema",
+        "data_classification",
+        "risk_tier",
+        "sensitive_fields",
+        "connector",
+        "approval_queue",
+        "read_timeout_seconds",
+    )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            save_tracked_change(request, obj, form, "action_type.updated")
+            return
+        with transaction.atomic():
+            obj._history_user = request.user
+            obj.save()
+            data = {name: _plain(form.cleaned_data.get(name)) for name in form.changed_data}
+            ledger.record(
+                "action_type.created",
+                ledger.Actor.of(request.user),
+                obj,
+                data={"fields": data, "via": "admin"},
+            )
+
+
+class LogAdmin(CoeAdminMixin, admin.ModelAdmin):
+    """A log written by execution: looked at, never added to, changed or deleted here."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConnectorAttempt)
+class ConnectorAttemptAdmin(LogAdmin):
+    scope_field = "action__business_unit"
+    list_display = (
+        "started_at",
+        "action",
+        "number",
+        "connector",
+        "outcome",
+        "status_code",
+        "target",
+        "finished_at",
+    )
+    list_filter = ("outcome", "connector")
+    search_fields = ("action__id", "idempotency_key", "target", "error")
+    list_select_related = ("connector", "action")
+    date_hierarchy = "started_at"
+
+
+@admin.register(SandboxEffect)
+class SandboxEffectAdmin(LogAdmin):
+    list_display = ("created_at", "agent_slug", "action_name", "business_unit", "connector")
+    list_filter = ("business_unit", "action_name")
+    search_fields = ("agent_slug", "action_name", "action__id")
+    list_select_related = ("business_unit", "connector")
+    date_hierarchy = "created_at"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(LogAdmin):
+    scope_field = "action__business_unit"
+    list_display = (
+        "created_at",
+        "event",
+        "url",
+        "state",
+        "attempt_count",
+        "last_status_code",
+        "delivered_at",
+    )
+    list_filter = ("state", "event")
+    search_fields = ("url", "action__id", "last_error")
+    date_hierarchy = "created_at"
