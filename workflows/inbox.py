@@ -25,7 +25,7 @@ from governance import ledger
 from governance.models import DecisionRecord
 from governance.redaction import fingerprint, redact
 from governance.scoping import is_coe
-from workflows import live
+from workflows import live, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
 from workflows.models import (
@@ -456,10 +456,13 @@ def edit_and_approve(
 
 
 def _finish(action: ActionRequest, state: str, error: str, now: datetime) -> None:
+    """End the action (rejected, expired, cancelled); the agent's callback and the activity
+    feed hear of it after commit."""
     action.state = state
     action.completed_at = now
     action.error = error
     action.save(update_fields=["state", "completed_at", "error"])
+    webhooks.schedule(action, now=now)
     live.publish_activity(action.pk)
 
 

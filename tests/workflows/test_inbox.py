@@ -18,7 +18,15 @@ from governance.redaction import PREFIX, fingerprint, redact
 from tests.factories import SYSTEM, make_user
 from workflows import inbox
 from workflows.decisions import decide_action
-from workflows.models import ActionRequest, ActionState, ActionType, Escalation, Queue
+from workflows.models import (
+    ActionRequest,
+    ActionState,
+    ActionType,
+    Escalation,
+    Queue,
+    SandboxEffect,
+    WebhookDelivery,
+)
 from workflows.queues import (
     COE_QUEUE_SLUG,
     coe_queue,
@@ -43,9 +51,7 @@ SCHEMA = {
 }
 
 
-def make_governed(
-    world, *, route: str = "procurement", sla_seconds: int | None = 600
-) -> ActionType:
+def make_governed(*, route: str = "procurement", sla_seconds: int | None = 600) -> ActionType:
     """A purchase-order action type (IBAN sensitive) and a COE policy: up to 1000 allowed,
     above that approval (routed to `route`, a queue that need not exist, within
     `sla_seconds`), above 50000 denied."""
@@ -76,7 +82,7 @@ def make_governed(
     return action_type
 
 
-def submit(agent, payload: dict, *, now=None, state=ActionState.PENDING_APPROVAL) -> Escalation:
+def submit(agent, payload: dict, *, now=None, callback_url: str = "") -> Escalation:
     """An action of `agent` that policy sends for approval, recorded as the gateway does."""
     now = now or timezone.now()
     outcome = decide_action(agent, PO, payload, actor=SYSTEM, source="gateway", now=now)
@@ -92,7 +98,8 @@ def submit(agent, payload: dict, *, now=None, state=ActionState.PENDING_APPROVAL
             payload_hash=fingerprint(payload),
             decision=outcome.record,
             policy_version_ids=outcome.record.policy_version_ids,
-            state=state,
+            callback_url=callback_url,
+            state=ActionState.PENDING_APPROVAL,
             created_at=now,
         )
         return inbox.open_escalation(action, outcome.record, outcome.record.route, now=now)
@@ -109,16 +116,18 @@ def verbs(obj) -> list[str]:
 
 @pytest.fixture
 def governed(world):
-    return make_governed(world)
+    return make_governed()
 
 
-@pytest.fixture(autouse=True)
-def no_execution(monkeypatch):
-    """Approved actions are enqueued after commit; here we only note which (the worker is
-    tested with the executor)."""
-    enqueued: list = []
-    monkeypatch.setattr(inbox, "enqueue_execution", enqueued.append)
-    return enqueued
+@pytest.fixture
+def after_commit(django_capture_on_commit_callbacks):
+    """Run what a commit starts, the execution task included (in this process)."""
+    from autonomy.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield django_capture_on_commit_callbacks
+    app.conf.task_always_eager = eager
 
 
 # Routing
@@ -126,14 +135,14 @@ def no_execution(monkeypatch):
 
 def test_a_route_naming_a_queue_of_the_actions_unit_is_used(world):
     queue = Queue.objects.create(slug="a-buyers", name="Buyers", business_unit=world.unit_a)
-    make_governed(world, route="a-buyers")
+    make_governed(route="a-buyers")
     escalation = submit(world.agent_a, {"amount": 5000})
     assert escalation.queue == queue
 
 
 def test_a_route_to_another_units_queue_falls_back_to_the_units_own_queue(world):
     Queue.objects.create(slug="b-buyers", name="B buyers", business_unit=world.unit_b)
-    make_governed(world, route="b-buyers")
+    make_governed(route="b-buyers")
     escalation = submit(world.agent_a, {"amount": 5000})
     assert escalation.queue.slug == "unit-a-approvals"
     assert escalation.queue.business_unit == world.unit_a
@@ -149,7 +158,7 @@ def test_without_a_usable_route_the_action_types_queue_is_used(world, governed):
 
 
 def test_a_coe_queue_may_be_routed_to_from_any_unit(world):
-    make_governed(world, route=COE_QUEUE_SLUG)
+    make_governed(route=COE_QUEUE_SLUG)
     coe_queue()
     assert submit(world.agent_b, {"amount": 5000}).queue.slug == COE_QUEUE_SLUG
 
@@ -177,7 +186,7 @@ def test_an_escalation_carries_the_decisions_reasons_rules_sla_and_priority(worl
 
 
 def test_without_a_rule_sla_the_queues_sla_applies(world):
-    make_governed(world, sla_seconds=None)
+    make_governed(sla_seconds=None)
     now = timezone.now()
     escalation = submit(world.agent_a, {"amount": 5000}, now=now)
     assert escalation.sla_due_at == now + timedelta(seconds=escalation.queue.sla_seconds)
@@ -269,9 +278,7 @@ def test_a_claimed_escalation_is_decided_only_by_its_claimer(world, governed):
 # Approving
 
 
-def test_approving_binds_the_payload_hash_and_policy_versions_and_queues_it(
-    world, governed, no_execution
-):
+def test_approving_binds_the_payload_hash_and_policy_versions_and_queues_it(world, governed):
     escalation = submit(world.agent_a, {"amount": 5000, "supplier": "ACME"})
     decided = inbox.approve(world.supervisor_a, escalation, "Budget confirmed.")
     action = ActionRequest.objects.get(pk=escalation.action_id)
@@ -282,9 +289,18 @@ def test_approving_binds_the_payload_hash_and_policy_versions_and_queues_it(
     assert action.approved_payload_hash == action.payload_hash == fingerprint(action.payload)
     assert action.approved_policy_version_ids == action.decision.policy_version_ids != []
     assert action.approved_by == world.supervisor_a
-    assert no_execution == [action.pk]
     assert verbs(escalation)[-1] == "escalation.approved"
     assert verbs(action)[-1] == "action.approved"
+
+
+def test_an_approved_action_is_executed_once_the_approval_commits(world, governed, after_commit):
+    escalation = submit(world.agent_a, {"amount": 5000, "supplier": "ACME"})
+    with after_commit(execute=True):
+        inbox.approve(world.supervisor_a, escalation)
+        assert fresh(escalation).action.state == ActionState.QUEUED
+    action = ActionRequest.objects.get(pk=escalation.action_id)
+    assert action.state == ActionState.SUCCEEDED
+    assert SandboxEffect.objects.get(action=action).payload == {"amount": 5000, "supplier": "ACME"}
 
 
 def test_a_decided_escalation_cannot_be_decided_again(world, governed):
@@ -296,7 +312,7 @@ def test_a_decided_escalation_cannot_be_decided_again(world, governed):
         inbox.reject(world.coe, escalation, "Too late.")
 
 
-def test_an_owner_never_approves_their_own_agents_request(world, governed, no_execution):
+def test_an_owner_never_approves_their_own_agents_request(world, governed):
     # builder A owns agent A; as a supervisor of unit A too, they could otherwise decide.
     governance_services.add_membership(SYSTEM, world.builder_a, world.unit_a, MemberRole.SUPERVISOR)
     escalation = submit(world.agent_a, {"amount": 5000})
@@ -306,7 +322,6 @@ def test_an_owner_never_approves_their_own_agents_request(world, governed, no_ex
         inbox.edit_and_approve(world.builder_a, escalation, {"amount": 2000})
     assert fresh(escalation).state == "open"
     assert fresh(escalation).action.state == ActionState.PENDING_APPROVAL
-    assert no_execution == []
 
 
 # Editing and approving
@@ -334,19 +349,22 @@ def test_an_edit_that_policy_denies_is_refused_with_the_reasons(world, governed)
 
 
 def test_an_edit_is_decided_again_and_the_approval_binds_the_edited_payload(
-    world, governed, no_execution
+    world, governed, after_commit
 ):
     escalation = submit(world.agent_a, {"amount": 5000, "supplier": "ACME", "iban": IBAN})
     original_hash = fresh(escalation).action.payload_hash
     shown = redact({"amount": 5000, "supplier": "ACME", "iban": IBAN}, ["iban"])
     # The approver edits what they were shown: the IBAN stays a hash there.
     edited = {**shown, "amount": 800}
-    inbox.edit_and_approve(world.supervisor_a, escalation, edited, "Capped.")
+    with after_commit(execute=True):
+        inbox.edit_and_approve(world.supervisor_a, escalation, edited, "Capped.")
     action = ActionRequest.objects.get(pk=escalation.action_id)
     assert action.payload == {"amount": 800, "supplier": "ACME", "iban": IBAN}
     assert action.payload_hash == fingerprint(action.payload) != original_hash
     assert action.approved_payload_hash == action.payload_hash
-    assert action.state == ActionState.QUEUED
+    # The executor ran the edited payload (it re-checks the hash against the approval).
+    assert action.state == ActionState.SUCCEEDED
+    assert SandboxEffect.objects.get(action=action).payload["amount"] == 800
     assert fresh(escalation).edited_payload["iban"].startswith(PREFIX)
     assert fresh(escalation).edited_payload["amount"] == 800
     entry = AuditEntry.objects.filter(verb="escalation.approved").get()
@@ -354,7 +372,6 @@ def test_an_edit_is_decided_again_and_the_approval_binds_the_edited_payload(
     assert entry.data["original_payload_hash"] == original_hash
     assert entry.data["redecision_effect"] == "allow"
     assert IBAN not in str(entry.data)
-    assert no_execution == [action.pk]
 
 
 def test_an_edit_still_needing_approval_is_approved_with_the_new_decisions_versions(
@@ -381,11 +398,14 @@ def test_rejecting_needs_a_reason(world, governed, reason):
     assert fresh(escalation).state == "open"
 
 
-def test_a_rejection_ends_the_action_with_the_reason(world, governed):
-    escalation = submit(world.agent_a, {"amount": 5000})
+def test_a_rejection_ends_the_action_with_the_reason_and_tells_the_agent(world, governed):
+    escalation = submit(world.agent_a, {"amount": 5000}, callback_url="https://agent.example/cb")
     inbox.reject(world.supervisor_a, escalation, "Supplier not approved.")
     action = ActionRequest.objects.get(pk=escalation.action_id)
     assert action.state == ActionState.REJECTED
+    callback = WebhookDelivery.objects.get(action=action)
+    assert callback.event == "action.rejected"
+    assert "Supplier not approved." in callback.body["data"]["error"]
     assert action.completed_at is not None
     assert "Supplier not approved." in action.error
     assert fresh(escalation).state == "rejected"

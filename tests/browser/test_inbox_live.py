@@ -1,0 +1,189 @@
+"""In a real browser, over a real websocket: a supervisor has the inbox open, an escalation
+arrives and appears without a reload, the supervisor approves it, and every open page
+shows the new state.
+
+pytest-django's live_server speaks WSGI only, so the ASGI application (HTTP and
+websockets) runs here under uvicorn in a thread, on the test database."""
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.db import connection
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from autonomy.asgi import application
+from governance import services as governance_services
+from governance.models import MemberRole
+from tests.browser.test_registration_flow import CHROMIUM, browser, sign_in  # noqa: F401
+from tests.factories import SYSTEM, make_agent, make_role, make_unit, make_user
+from tests.workflows.test_inbox import make_governed, submit
+from workflows.models import ActionRequest, ActionState
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
+)
+
+
+class AsgiServer:
+    """uvicorn serving autonomy.asgi (with static files) on a free loopback port."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            ASGIStaticFilesHandler(application),
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "AsgiServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def drop_websockets(self) -> None:
+        """Cut every open websocket, as a flaky network would; the server stays up."""
+        for protocol in list(self.server.server_state.connections):
+            if isinstance(protocol, WebSocketsSansIOProtocol):
+                protocol.loop.call_soon_threadsafe(protocol.transport.close)
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    with AsgiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def people(transactional_db):
+    """A purchasing unit with a supervisor, the agent's owner, and an agent at work."""
+    unit = make_unit("procurement")
+    supervisor = make_user("sam")
+    governance_services.add_membership(SYSTEM, supervisor, unit, MemberRole.SUPERVISOR)
+    owner = make_user("bella")
+    governance_services.add_membership(SYSTEM, owner, unit, MemberRole.BUILDER)
+    coe = make_user("carmen", is_staff=True)
+    governance_services.make_coe(SYSTEM, coe)
+    agent = make_agent(owner, unit, make_role("buyer"), "po-drafter", approver=coe)
+    make_governed()
+    return {"agent": agent, "supervisor": supervisor}
+
+
+def off_the_loop(function, *args):
+    """Run database work in a thread of its own and return its result: this thread runs
+    the browser's event loop, where Django would open a connection it never closes and
+    the push after commit could not run."""
+    results: list = []
+
+    def run():
+        try:
+            results.append(function(*args))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    (result,) = results
+    return result
+
+
+def escalate(agent, payload: dict):
+    """Open an escalation as the gateway would."""
+    return off_the_loop(submit, agent, payload)
+
+
+def wait_until_live(page) -> None:
+    page.wait_for_selector('#live-status[data-live-status="open"]')
+
+
+def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
+    people,
+    browser,  # noqa: F811 (the fixture imported above)
+    asgi_server,
+    tmp_path,
+):
+    problems: list[str] = []
+    inbox = sign_in(browser, asgi_server, "sam", problems)
+    inbox.click("#nav-inbox")
+    inbox.wait_for_selector("#inbox-empty")
+    wait_until_live(inbox)
+    inbox.evaluate("window.notReloaded = true")
+
+    escalation = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+    row = f"#escalation-{escalation.pk}"
+    inbox.wait_for_selector(row)
+    assert inbox.evaluate("window.notReloaded") is True
+    assert inbox.locator("#inbox-empty").count() == 0
+    assert "erp.purchase_order.create" in inbox.inner_text(row)
+    assert "Open" in inbox.inner_text(f"{row}-state")
+    inbox.screenshot(path=tmp_path / "inbox-live.png", full_page=True)
+
+    # The supervisor reviews it in another tab and approves; the inbox tab follows.
+    review = inbox.context.new_page()
+    review.on("pageerror", lambda exc: problems.append(str(exc)))
+    review.goto(f"{asgi_server.url}/workflows/inbox/{escalation.pk}/")
+    wait_until_live(review)
+    assert "ACME" in review.inner_text("#payload-fields")
+    review.fill("#approve-form textarea[name=note]", "Within budget.")
+    review.click("#approve-button")
+    review.wait_for_selector("#decision-notice")
+    assert "queued for execution" in review.inner_text("#decision-notice")
+    assert review.inner_text("#action-state") in ("Queued", "Executing", "Succeeded")
+    review.wait_for_function(
+        f"document.querySelector('{row}').dataset.state === 'approved'", timeout=10_000
+    )
+    inbox.wait_for_function(
+        f"document.querySelector('{row}').dataset.state === 'approved'", timeout=10_000
+    )
+    assert "Approved" in inbox.inner_text(f"{row}-state")
+    assert inbox.evaluate("window.notReloaded") is True
+    review.screenshot(path=tmp_path / "escalation-approved.png", full_page=True)
+
+    action = off_the_loop(
+        lambda: ActionRequest.objects.select_related("approved_by").get(pk=escalation.action_id)
+    )
+    assert action.state in (ActionState.QUEUED, ActionState.EXECUTING, ActionState.SUCCEEDED)
+    assert action.approved_by == people["supervisor"]
+    assert problems == []
+
+
+def test_after_a_dropped_connection_the_inbox_catches_up_from_the_database(
+    people,
+    browser,  # noqa: F811 (the fixture imported above)
+    asgi_server,
+):
+    problems: list[str] = []
+    inbox = sign_in(browser, asgi_server, "sam", problems)
+    inbox.goto(f"{asgi_server.url}/workflows/inbox/")
+    wait_until_live(inbox)
+    inbox.evaluate("window.notReloaded = true")
+    # The connection drops; an escalation arrives while the page cannot be told.
+    asgi_server.drop_websockets()
+    inbox.wait_for_selector('#live-status[data-live-status="closed"]')
+    missed = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+    # Reconnected, the page re-fetches its rows from the server and shows what it missed.
+    inbox.wait_for_selector(f"#escalation-{missed.pk}", timeout=20_000)
+    wait_until_live(inbox)
+    assert inbox.evaluate("window.notReloaded") is True
+    assert problems == []

@@ -1,0 +1,175 @@
+"""The live socket /ws/activity/ through the real ASGI application (session auth, Origin
+check, routing): who may connect, which groups they join, and that each person hears
+only what their pages would show them, as the same fragments."""
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.testing import ApplicationCommunicator
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
+from guardian.shortcuts import assign_perm
+
+from autonomy.asgi import application
+from tests.workflows.test_inbox import make_governed, submit
+from workflows import inbox, live
+from workflows.models import Queue
+from workflows.queues import coe_queue
+
+ORIGIN = (b"origin", b"http://testserver")
+WAIT = 5
+
+
+def headers_for(user=None, origin=ORIGIN) -> list[tuple[bytes, bytes]]:
+    """Handshake headers: the Origin, and the session cookie of `user` signed in."""
+    headers = [origin]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+class Socket(ApplicationCommunicator):
+    """A browser's socket to /ws/activity/ on the real ASGI application (what channels'
+    WebsocketCommunicator does; channels.testing cannot be imported without daphne)."""
+
+    def __init__(self, headers) -> None:
+        scope = {
+            "type": "websocket",
+            "path": "/ws/activity/",
+            "query_string": b"",
+            "headers": headers,
+            "subprotocols": [],
+        }
+        super().__init__(application, scope)
+
+    async def connect(self) -> tuple[bool, int | None]:
+        """(True, None) when accepted, else (False, the close code)."""
+        await self.send_input({"type": "websocket.connect"})
+        response = await self.receive_output(WAIT)
+        return response["type"] == "websocket.accept", response.get("code")
+
+    async def receive_json_from(self, timeout: float = WAIT) -> dict:
+        response = await self.receive_output(timeout)
+        assert response["type"] == "websocket.send", response
+        return json.loads(response["text"])
+
+    async def disconnect(self) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.wait(WAIT)
+
+
+def socket(headers) -> Socket:
+    return Socket(headers)
+
+
+def test_group_names_come_from_one_function_and_follow_the_persons_scope(db, world):
+    unit_a, unit_b = world.unit_a.pk, world.unit_b.pk
+    assert live.groups_for(AnonymousUser()) == []
+    assert live.groups_for(world.coe) == ["inbox.coe", "activity.coe"]
+    assert live.groups_for(world.supervisor_a) == [f"inbox.{unit_a}", f"activity.{unit_a}"]
+    assert live.groups_for(world.supervisor_b) == [f"inbox.{unit_b}", f"activity.{unit_b}"]
+    assert live.groups_for(world.builder_a) == [f"activity.{unit_a}"]
+    queue = coe_queue()
+    assign_perm("workflows.work_queue", world.builder_a, queue)
+    assert live.groups_for(world.builder_a) == [f"queue.{queue.pk}", f"activity.{unit_a}"]
+    with pytest.raises(ValueError):
+        live.group_name("everyone")
+
+
+def test_anonymous_connections_are_refused(transactional_db):
+    async def scenario():
+        connected, _ = await socket(headers_for()).connect()
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+def test_a_foreign_origin_is_refused_even_with_a_valid_session(transactional_db, world):
+    headers = headers_for(world.supervisor_a, origin=(b"origin", b"http://evil.example"))
+
+    async def scenario():
+        connected, _ = await socket(headers).connect()
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+def test_an_agents_socket_is_refused(transactional_db, world):
+    headers = [ORIGIN, (b"authorization", f"Bearer {world.key_a}".encode())]
+
+    async def scenario():
+        connected, _ = await socket(headers).connect()
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+def test_a_new_escalation_reaches_its_units_supervisors_and_the_coe_only(transactional_db, world):
+    make_governed()
+    sockets = {
+        name: headers_for(getattr(world, name)) for name in ("supervisor_a", "supervisor_b", "coe")
+    }
+
+    async def scenario():
+        connected = {name: socket(headers) for name, headers in sockets.items()}
+        for communicator in connected.values():
+            ok, _ = await communicator.connect()
+            assert ok
+        escalation = await sync_to_async(submit)(world.agent_a, {"amount": 5000})
+        row = await sync_to_async(
+            lambda: live.render_escalation(live.escalation_queryset().get(pk=escalation.pk))
+        )()
+        for name in ("supervisor_a", "coe"):
+            message = await connected[name].receive_json_from(timeout=WAIT)
+            assert message["type"] == "escalation.new"
+            assert message["id"] == str(escalation.pk)
+            assert message["html"].strip().startswith(f'<tr id="escalation-{escalation.pk}"')
+            assert message["html"] == row  # the very fragment the inbox page renders
+        assert await connected["supervisor_b"].receive_nothing(timeout=0.5)
+
+        await sync_to_async(inbox.claim)(world.supervisor_a, escalation)
+        claimed = await connected["supervisor_a"].receive_json_from(timeout=WAIT)
+        assert claimed["type"] == "escalation.claimed"
+        assert "supervisor-a" in claimed["html"]
+
+        await sync_to_async(inbox.reject)(world.supervisor_a, escalation, "Not this supplier.")
+        received = [await connected["supervisor_a"].receive_json_from(timeout=WAIT)]
+        received.append(await connected["supervisor_a"].receive_json_from(timeout=WAIT))
+        kinds = {message["type"]: message for message in received}
+        assert set(kinds) == {"activity", "escalation.decided"}
+        assert f'id="activity-{escalation.action_id}"' in kinds["activity"]["html"]
+        assert "Rejected" in kinds["escalation.decided"]["html"]
+        assert await connected["supervisor_b"].receive_nothing(timeout=0.5)
+        for communicator in connected.values():
+            await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_queue_grant_holder_hears_that_queue_only(transactional_db, world):
+    make_governed(route="desk-a")
+    desk = Queue.objects.create(slug="desk-a", name="Desk A", business_unit=world.unit_a)
+    assign_perm("workflows.work_queue", world.auditor, desk)  # the auditor is in unit A
+    headers = headers_for(world.auditor)
+
+    async def scenario():
+        communicator = socket(headers)
+        ok, _ = await communicator.connect()
+        assert ok
+        escalation = await sync_to_async(submit)(world.agent_a, {"amount": 5000})
+        message = await communicator.receive_json_from(timeout=WAIT)
+        assert message == {**message, "type": "escalation.new", "id": str(escalation.pk)}
+        moved = await sync_to_async(
+            lambda: inbox.reassign(world.supervisor_a, escalation, queue=coe_queue())
+        )()
+        decided = await communicator.receive_json_from(timeout=WAIT)
+        assert decided["type"] == "escalation.decided" and decided["id"] == str(escalation.pk)
+        # The escalation now waits in the COE queue, which the auditor does not work.
+        assert await communicator.receive_nothing(timeout=0.5)
+        assert moved.queue.slug == "coe-approvals"
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
