@@ -243,7 +243,12 @@ def _require_open(user, escalation: Escalation) -> None:
         raise NotAllowed(f"This escalation is assigned to {_name(escalation.assigned_to)}.")
 
 
-def _require_pending(action: ActionRequest) -> None:
+def _require_pending(action: ActionRequest, escalation: Escalation) -> None:
+    if escalation.kind != "approval":
+        raise InboxError(
+            f"This escalation reports a {escalation.kind}: there is nothing to approve. "
+            "Reject it to close it (the action keeps its state), or reassign it."
+        )
     if action.state != ActionState.PENDING_APPROVAL:
         raise AlreadyDecided(
             f"The action is no longer waiting for approval: it is "
@@ -353,7 +358,7 @@ def approve(user, escalation: Escalation, note: str = "", *, now=None) -> Escala
     action, escalation = _lock(escalation)
     _require_scope(user, escalation)
     _require_open(user, escalation)
-    _require_pending(action)
+    _require_pending(action, escalation)
     _require_not_owner(user, action)
     versions = action.decision.policy_version_ids if action.decision else action.policy_version_ids
     return _approve(
@@ -411,7 +416,7 @@ def edit_and_approve(
     action, escalation = _lock(escalation)
     _require_scope(user, escalation)
     _require_open(user, escalation)
-    _require_pending(action)
+    _require_pending(action, escalation)
     _require_not_owner(user, action)
     if not isinstance(payload, dict):
         raise InboxError(

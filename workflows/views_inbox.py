@@ -231,7 +231,9 @@ STATUS = {
 }
 
 
-def _refused(request: HttpRequest, escalation: Escalation, exc: inbox.InboxError, **forms_):
+def _refused(
+    request: HttpRequest, escalation: Escalation, exc: inbox.InboxError, **forms_
+) -> HttpResponse:
     """Show a refusal: in the fragment that asked (htmx, 200) or the detail page."""
     if isinstance(exc, inbox.OutOfScope):
         raise Http404(exc.message)
@@ -393,11 +395,15 @@ def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def activity(request: HttpRequest) -> HttpResponse:
     """The latest actions of the person's business units (allowed, denied, executed,
-    failed...), kept current by the live socket."""
-    actions = live.activity_queryset(scope(ActionRequest.objects.all(), request.user)).order_by(
-        "-created_at"
-    )[:ACTIVITY_LIMIT]
+    failed...), kept current by the live socket; `?limit=` (at most 50) for smaller feeds
+    such as a dashboard's."""
+    try:
+        limit = min(max(int(request.GET.get("limit", ACTIVITY_LIMIT)), 1), ACTIVITY_LIMIT)
+    except ValueError:
+        limit = ACTIVITY_LIMIT
+    visible = scope(ActionRequest.objects.all(), request.user)
+    actions = live.activity_queryset(visible).order_by("-created_at")[:limit]
     template = "workflows/activity.html"
     if htmx_partial(request):
         template += "#activity-rows"
-    return render(request, template, {"actions": actions, "limit": ACTIVITY_LIMIT})
+    return render(request, template, {"actions": actions, "limit": limit})

@@ -192,12 +192,18 @@ def test_without_a_rule_sla_the_queues_sla_applies(world):
     assert escalation.sla_due_at == now + timedelta(seconds=escalation.queue.sla_seconds)
 
 
-def test_a_failed_action_is_escalated_to_its_units_queue(world, governed):
+def test_a_failed_action_is_escalated_to_its_units_queue_to_be_looked_at(world, governed):
     action = submit(world.agent_a, {"amount": 5000}).action
+    ActionRequest.objects.filter(pk=action.pk).update(state=ActionState.FAILED)
     escalation = inbox.escalate_failure(action, "failure", "The ERP refused the order.")
     assert escalation.kind == "failure"
     assert escalation.queue.slug == "unit-a-approvals"
     assert escalation.reason == "The ERP refused the order."
+    with pytest.raises(inbox.InboxError, match="nothing to approve"):
+        inbox.approve(world.supervisor_a, escalation)
+    inbox.reject(world.supervisor_a, escalation, "Seen; the supplier is closed.")
+    assert fresh(escalation).state == "rejected"
+    assert ActionRequest.objects.get(pk=action.pk).state == ActionState.FAILED
 
 
 # Who may work a queue

@@ -222,6 +222,17 @@ def test_the_activity_feed_shows_the_persons_units_actions_only(world, governed)
     assert str(mine.pk) in rows
 
 
+def test_a_smaller_activity_feed_can_be_asked_for(world, governed):
+    actions = [submit(world.agent_a, {"amount": 5000 + n}).action for n in range(3)]
+    client = client_for(world.supervisor_a)
+    rows = client.get("/workflows/activity/?limit=2", **HTMX).content.decode()
+    assert rows.count('<tr id="activity-') == 2
+    assert 'data-resync-url="/workflows/activity/?limit=2"' in rows
+    assert str(actions[0].pk) not in rows  # the oldest
+    for wrong in ("0", "x", "500"):
+        assert client.get(f"/workflows/activity/?limit={wrong}").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("persona", "shown"),
     [("coe", True), ("supervisor_a", True), ("builder_a", False), ("auditor", False)],
