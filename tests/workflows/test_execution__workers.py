@@ -114,6 +114,8 @@ class Worker:
 @pytest.fixture
 def workers(transactional_db):
     """Start workers on demand; all are stopped before the test database is flushed."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # this process only sends; the workers execute
     app.control.purge()  # messages left in the broker by earlier tests
     started: list[Worker] = []
 
@@ -125,6 +127,7 @@ def workers(transactional_db):
     yield start
     for worker in started:
         worker.stop()
+    app.conf.task_always_eager = eager
 
 
 @pytest.fixture
