@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsAgent
 from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.models import Effect
 from governance.scoping import is_agent, scope
 from workflows.gateway import action_json, submit
 from workflows.models import ActionRequest
@@ -43,7 +44,7 @@ class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
 
 class DecisionSummarySerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    effect = serializers.ChoiceField(choices=["allow", "deny", "require_approval"])
+    effect = serializers.ChoiceField(choices=Effect.choices)
     reasons = serializers.ListField(child=serializers.CharField())
     matched = serializers.ListField(child=serializers.DictField())
     route = serializers.CharField(allow_blank=True)

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from agents.models import Agent
 from governance.api.permissions import IsPerson
 from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
-from governance.models import DecisionRecord
+from governance.models import DecisionRecord, Effect
 from governance.scoping import BUILD, is_coe, scope
 from workflows.decisions import decide_action
 
@@ -39,7 +39,7 @@ class MatchedRuleSerializer(serializers.Serializer):
 
 class DecisionSerializer(serializers.Serializer):
     decision_id = serializers.UUIDField()
-    effect = serializers.ChoiceField(choices=["allow", "deny", "require_approval"])
+    effect = serializers.ChoiceField(choices=Effect.choices)
     shadow = serializers.BooleanField()
     matched = MatchedRuleSerializer(many=True)
     reasons = serializers.ListField(child=serializers.CharField())
