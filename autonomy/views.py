@@ -17,8 +17,11 @@ def home(request):
     """The signed-in person's start page: their business units and agents at a glance."""
     from agents.models import Agent, AgentState
     from governance.scoping import scope
+    from workflows import live
+    from workflows.models import ActionRequest
 
     agents = scope(Agent.objects.all(), request.user)
+    recent_actions = live.activity_queryset(scope(ActionRequest.objects.all(), request.user))
     context = {
         "business_units": business_units_for(request.user),
         "agent_counts": {
@@ -27,6 +30,7 @@ def home(request):
             "pending_review": agents.filter(state=AgentState.PENDING_REVIEW).count(),
             "suspended": agents.filter(state=AgentState.SUSPENDED).count(),
         },
+        "recent_actions": recent_actions.order_by("-created_at")[:10],
     }
     return render(request, "autonomy/home.html", context)
 

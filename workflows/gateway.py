@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from agents.models import Agent, AgentState
 from governance import ledger, limits, policies
 from governance.redaction import fingerprint, redact
-from workflows import inbox
+from workflows import inbox, live, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType
@@ -236,6 +236,9 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
             )
             if state == ActionState.QUEUED:
                 enqueue_execution(action.pk)
+            elif state == ActionState.DENIED:
+                webhooks.schedule(action, now=now)
+            live.publish_activity(action.pk)
             return answer
     except BaseException:
         if counted:

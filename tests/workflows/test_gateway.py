@@ -257,3 +257,15 @@ def test_the_same_key_ten_times_at_once_gives_one_action(world, governed):
     assert {a.status_code for a in answers} <= {201, 409}
     ids = {a.json()["id"] for a in answers if a.status_code == 201}
     assert len(ids) == 1
+
+
+def test_a_denied_action_calls_the_agent_back(world, governed, as_agent):
+    from workflows.models import WebhookDelivery
+
+    response = post(
+        as_agent(world.key_a),
+        {"action": PO, "payload": {"amount": 60000}, "callback_url": "https://agent.example/cb"},
+    )
+    assert response.status_code == 403
+    delivery = WebhookDelivery.objects.get(action_id=response.json()["action_id"])
+    assert (delivery.url, delivery.event) == ("https://agent.example/cb", "action.denied")
