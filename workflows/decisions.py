@@ -113,13 +113,15 @@ def decide_action(
     count: bool = False,
     now: datetime | None = None,
     write_ledger: bool = True,
+    action_type: ActionType | None = None,
 ) -> Outcome:
     """Decide and record one action of `agent`. With `count`, the action is counted
     against its limits (and a denied action's budget use is refunded). Without
     `write_ledger` the caller puts `Outcome.ledger_data` in its own ledger entry."""
     now = now or timezone.now()
     started = now.timestamp()
-    action_type = ActionType.objects.filter(name=action).first()
+    if action_type is None:
+        action_type = ActionType.objects.filter(name=action).first()
     facts = agent_facts(agent)
     request_context = limits.context_for(agent.slug, facts.business_unit, now)
     switch = switches.blocking_switch(facts.business_unit, action)

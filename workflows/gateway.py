@@ -179,6 +179,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
                 count=True,
                 now=now,
                 write_ledger=False,
+                action_type=action_type,
             )
             record, decision = outcome.record, outcome.decision
             counted = outcome.counted
