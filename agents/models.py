@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
-from simple_history.models import HistoricalRecords
+
+from governance.history import History
 
 __all__ = ["Agent", "AgentAPIKey", "AgentRole", "AgentState", "AutonomyLevel"]
 
@@ -68,7 +69,7 @@ class AgentRole(models.Model):
         choices=AutonomyLevel.choices, default=AutonomyLevel.L1
     )
     default_limits = models.JSONField(default=dict, blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -116,7 +117,7 @@ class Agent(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]

@@ -11,8 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
+from governance.history import History
 from governance.models.tenancy import BusinessUnit
 
 __all__ = ["DecisionRecord", "Effect", "KillSwitch", "Policy", "PolicyVersion", "Rule"]
@@ -34,7 +34,7 @@ class Policy(models.Model):
         BusinessUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="policies"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -78,7 +78,7 @@ class PolicyVersion(models.Model):
     )
     published_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["policy__name", "-number"]
@@ -149,7 +149,7 @@ class Rule(models.Model):
     soft_limit = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
     hard_limit = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
     suspend_on_hard_limit = models.BooleanField(default=False)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["version", "position", "id"]
@@ -185,7 +185,7 @@ class KillSwitch(models.Model):
     )
     released_at = models.DateTimeField(null=True, blank=True)
     release_reason = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["-engaged_at"]

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
+
+from governance.history import History
 
 __all__ = ["BusinessUnit", "MemberRole", "Membership"]
 
@@ -14,7 +15,7 @@ class BusinessUnit(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -45,7 +46,7 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=MemberRole.choices)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["business_unit__name", "user__username", "role"]

@@ -269,3 +269,17 @@ def test_a_denied_action_calls_the_agent_back(world, governed, as_agent):
     assert response.status_code == 403
     delivery = WebhookDelivery.objects.get(action_id=response.json()["action_id"])
     assert (delivery.url, delivery.event) == ("https://agent.example/cb", "action.denied")
+
+
+def test_an_approval_routed_to_a_new_queue_is_recorded_without_a_history_user(
+    world, governed, as_agent
+):
+    """The business unit's queue is created on the way; agents are not Users, so its history
+    row has no user (the ledger names the agent)."""
+    ActionType.objects.filter(name=PO).update(approval_queue=None)
+    Queue.objects.filter(slug="approvals-a").delete()
+    response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 5000}})
+    assert response.status_code == 202
+    queue = Escalation.objects.get(pk=response.json()["escalation_id"]).queue
+    assert queue.business_unit == world.unit_a
+    assert queue.history.first().history_user is None

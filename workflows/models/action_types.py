@@ -9,7 +9,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from simple_history.models import HistoricalRecords
+
+from governance.history import History
 
 __all__ = ["ActionType", "RiskTier"]
 
@@ -73,7 +74,7 @@ class ActionType(models.Model):
     read_timeout_seconds = models.PositiveSmallIntegerField(
         default=5, help_text="For read actions, answered within the request"
     )
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]

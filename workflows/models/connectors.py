@@ -1,7 +1,8 @@
 """Connectors to systems of record, every attempt to call one, and the sandbox's effects."""
 
 from django.db import models
-from simple_history.models import HistoricalRecords
+
+from governance.history import History
 
 __all__ = ["Connector", "ConnectorAttempt", "SandboxEffect"]
 
@@ -30,7 +31,7 @@ class Connector(models.Model):
     disabled_reason = models.TextField(blank=True)
     disable_on_permanent_error = models.BooleanField(default=False)
     max_attempts = models.PositiveSmallIntegerField(default=5)
-    history = HistoricalRecords(excluded_fields=["secrets"])
+    history = History(excluded_fields=["secrets"])
 
     class Meta:
         ordering = ["name"]

@@ -4,7 +4,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
+
+from governance.history import History
 
 __all__ = ["Escalation", "EscalationState", "Queue"]
 
@@ -27,7 +28,7 @@ class Queue(models.Model):
     )
     sla_seconds = models.PositiveIntegerField(default=4 * 3600)
     warn_before_seconds = models.PositiveIntegerField(default=900)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
