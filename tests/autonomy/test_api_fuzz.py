@@ -3,7 +3,10 @@ whatever the input, no endpoint answers 5xx, and the gateway's answers match the
 
 import re
 
+import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -21,6 +24,17 @@ FUZZ = settings(
     derandomize=True,
     database=None,
 )
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Schemathesis calls the WSGI app directly; like Django's test client, keep the request
+    signals from closing the test's database connection (and its transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def operations(selected):

@@ -85,10 +85,8 @@ def test_an_agents_request_is_approved_live_and_executed_once(
 
     # The worker's step: claim, call the system of record, record the outcome.
     assert off_the_loop(execution.execute, body["id"]) == "succeeded"
-    feed.wait_for_function(
-        f"document.querySelector('#activity-{body['id']}')?.dataset.state === 'succeeded'",
-        timeout=10_000,
-    )
+    # Selector waits, not wait_for_function: the strict CSP forbids evaluating strings.
+    feed.wait_for_selector(f"#activity-{body['id']}[data-state=succeeded]", timeout=10_000)
     (call,) = httpserver.log
     assert call[0].headers["Idempotency-Key"] == body["id"]
     assert json.loads(call[0].data)["supplier"] == "ACME"

@@ -5,19 +5,14 @@ shows the new state.
 pytest-django's live_server speaks WSGI only, so the ASGI application (HTTP and
 websockets) runs here under uvicorn in a thread, on the test database."""
 
-import socket
 import threading
-import time
 
 import pytest
-import uvicorn
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connection
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from autonomy.asgi import application
 from governance import services as governance_services
 from governance.models import MemberRole
+from tests.browser.servers import AsgiServer
 from tests.browser.test_registration_flow import CHROMIUM, browser, sign_in  # noqa: F401
 from tests.factories import SYSTEM, make_agent, make_role, make_unit, make_user
 from tests.workflows.test_inbox import make_governed, submit
@@ -27,45 +22,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
 )
-
-
-class AsgiServer:
-    """uvicorn serving autonomy.asgi (with static files) on a free loopback port."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            ASGIStaticFilesHandler(application),
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="off",
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "AsgiServer":
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def drop_websockets(self) -> None:
-        """Cut every open websocket, as a flaky network would; the server stays up."""
-        for protocol in list(self.server.server_state.connections):
-            if isinstance(protocol, WebSocketsSansIOProtocol):
-                protocol.loop.call_soon_threadsafe(protocol.transport.close)
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -150,12 +106,9 @@ def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
     review.wait_for_selector("#decision-notice")
     assert "queued for execution" in review.inner_text("#decision-notice")
     assert review.inner_text("#action-state") in ("Queued", "Executing", "Succeeded")
-    review.wait_for_function(
-        f"document.querySelector('{row}').dataset.state === 'approved'", timeout=10_000
-    )
-    inbox.wait_for_function(
-        f"document.querySelector('{row}').dataset.state === 'approved'", timeout=10_000
-    )
+    # Selector waits, not wait_for_function: the strict CSP forbids evaluating strings.
+    review.wait_for_selector(f"{row}[data-state=approved]", timeout=10_000)
+    inbox.wait_for_selector(f"{row}[data-state=approved]", timeout=10_000)
     assert "Approved" in inbox.inner_text(f"{row}-state")
     assert inbox.evaluate("window.notReloaded") is True
     review.screenshot(path=tmp_path / "escalation-approved.png", full_page=True)
