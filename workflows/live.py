@@ -15,9 +15,11 @@ socket reconnects, so a lost message costs nothing but a moment.
 """
 
 import asyncio
+import os
+import threading
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
@@ -100,9 +102,25 @@ def render_activity(action: ActionRequest) -> str:
     return render_to_string(ACTIVITY_ROW, {"action": action})
 
 
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    """This process's long-lived event loop for pushes, on a thread of its own: the channel
+    layer keeps its Redis connection per loop, so every push reuses one (a loop per push
+    cost ~37 ms of setup each, see bench/RESULTS.md). Made anew after a fork."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="live-push", daemon=True).start()
+        return _loop
+
+
 def _send(groups: list[str], message: dict) -> None:
-    """Send to every group in one hop to the event loop (each hop costs a loop and a
-    connection: see bench/RESULTS.md)."""
+    """Send to every group at once and wait until the layer has taken the message."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -110,7 +128,11 @@ def _send(groups: list[str], message: dict) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group in groups))
 
-    async_to_sync(send_all)()
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the consumers' loop: no second loop may touch them.
+        async_to_sync(send_all)()
+        return
+    asyncio.run_coroutine_threadsafe(send_all(), _push_loop()).result(timeout=5)
 
 
 def _push_escalation(escalation_id, event: str) -> None:
