@@ -71,7 +71,11 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         prefix, dot, _rest = secret.partition(".")
         if not dot or not prefix:
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
-        key = AgentAPIKey.objects.select_related("agent").filter(prefix=prefix).first()
+        key = (
+            AgentAPIKey.objects.select_related("agent__role", "agent__business_unit")
+            .filter(prefix=prefix)
+            .first()
+        )
         if key is None or not key.is_valid(secret):
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
         if key.agent.state == AgentState.RETIRED:
