@@ -22,13 +22,13 @@ from agents import services
 from agents.filtersets import AgentFilterSet
 from agents.forms import AgentRegistrationForm, IssueKeyForm, TransitionForm
 from agents.models import Agent, AgentAPIKey, AgentState
+from governance.htmx import htmx_partial
 from governance.models import AuditEntry
 from governance.scoping import BUILD, business_units_for, is_coe, scope
 
 __all__ = [
     "agent_detail",
     "agent_list",
-    "htmx_partial",
     "issue_key",
     "register",
     "review_queue",
@@ -39,16 +39,6 @@ __all__ = [
 PAGE_SIZE = 25
 LEDGER_LIMIT = 50
 HISTORY_LIMIT = 50
-
-
-def htmx_partial(request: HttpRequest) -> bool:
-    """Whether to answer with a fragment rather than the whole page.
-
-    Boosted requests and htmx's history restore (back button with an empty cache) swap
-    the whole body, so they get the page.
-    """
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def _visible_agents(request: HttpRequest) -> QuerySet[Agent]:

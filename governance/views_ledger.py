@@ -18,10 +18,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from governance import ledger
 from governance.filtersets import AuditEntryFilterSet, applied_filters
+from governance.htmx import htmx_partial
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 
 __all__ = [
-    "htmx_partial",
     "ledger_entry",
     "ledger_export",
     "ledger_list",
@@ -30,13 +30,6 @@ __all__ = [
 ]
 
 PAGE_SIZE = 50
-
-
-def htmx_partial(request: HttpRequest) -> bool:
-    """Whether to answer with a fragment rather than the whole page (not for boosted
-    requests or htmx's history restore, which swap the whole body)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def _require_auditor(request: HttpRequest) -> None:

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from governance.htmx import htmx_partial
 from governance.models import DecisionRecord
 from workflows.api.decisions import agents_for_what_if
 from workflows.decisions import decide_action
@@ -32,7 +33,7 @@ def what_if(request: HttpRequest) -> HttpResponse:
         else:
             status = 400
     template = "workflows/what_if.html"
-    if request.htmx and not request.htmx.boosted and request.method == "POST":
+    if request.method == "POST" and htmx_partial(request):
         template += "#what-if-result"
     return render(
         request,

@@ -21,6 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from agents.models import AgentState
 from agents.services import may as may_transition
+from governance.htmx import htmx_partial
 from governance.redaction import redact
 from governance.scoping import scope
 from workflows import inbox, live
@@ -93,12 +94,6 @@ class SuspendForm(forms.Form):
         label="Why suspend the agent",
         error_messages={"required": "Say why the agent is suspended."},
     )
-
-
-def htmx_partial(request: HttpRequest) -> bool:
-    """A fragment for htmx requests; boosted and history-restore requests get the page."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def _visible(request: HttpRequest) -> QuerySet[Escalation]:
