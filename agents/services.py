@@ -154,7 +154,7 @@ def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
     locked.save(update_fields=["state", "state_changed_at"])
     revoked = 0
     if t.target == AgentState.RETIRED:
-        revoked = _revoke_all(locked, user, reason="agent retired")
+        revoked = _revoke_all(locked)
     data = {"from": before, "to": locked.state, "note": note}
     if revoked:
         data["keys_revoked"] = revoked
@@ -183,10 +183,10 @@ def suspend_automatically(agent: Agent, reason: str) -> Agent:
     return locked
 
 
-def _revoke_all(agent: Agent, user, reason: str) -> int:
-    now = timezone.now()
+def _revoke_all(agent: Agent) -> int:
+    """Revoke every live key of `agent` (the caller records it in its ledger entry)."""
     return AgentAPIKey.objects.filter(agent=agent, revoked=False).update(
-        revoked=True, revoked_at=now
+        revoked=True, revoked_at=timezone.now()
     )
 
 

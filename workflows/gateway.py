@@ -24,8 +24,6 @@ from workflows.models import ActionRequest, ActionState, ActionType
 
 __all__ = ["GatewayAnswer", "action_json", "submit"]
 
-WINDOW_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
 
 @dataclass(frozen=True)
 class GatewayAnswer:
@@ -101,7 +99,7 @@ def _rate_limited(decision_matched: list[dict]) -> int | None:
             and spec.metric == "actions"
             and not matched["log_only"]
         ):
-            window = WINDOW_SECONDS.get(spec.window, 60)
+            window = limits.WINDOW_SECONDS[spec.window]
             now = timezone.now().timestamp()
             return max(1, int(window - now % window))
     return None
