@@ -6,21 +6,14 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from governance.models import DecisionRecord, Policy, PolicyVersion
-from governance.policies import policies_for
-from governance.scoping import BUILD, has_bu_perm, is_coe, scope
+from governance.models import DecisionRecord, PolicyVersion
+from governance.policies import may_edit, policies_for
+from governance.scoping import scope
 from governance.simulation import simulate
 
-__all__ = ["may_preview", "policy_detail", "policy_impact", "policy_list"]
+__all__ = ["policy_detail", "policy_impact", "policy_list"]
 
 DAY_CHOICES = (1, 7, 14, 30)
-
-
-def may_preview(user, policy: Policy) -> bool:
-    """COE staff preview any draft; builders the drafts of their own unit's policies."""
-    return is_coe(user) or (
-        policy.business_unit_id is not None and has_bu_perm(user, BUILD, policy.business_unit_id)
-    )
 
 
 @login_required
@@ -37,7 +30,7 @@ def policy_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "governance/policy_detail.html",
-        {"policy": policy, "versions": versions, "may_preview": may_preview(request.user, policy)},
+        {"policy": policy, "versions": versions, "may_preview": may_edit(request.user, policy)},
     )
 
 
@@ -49,7 +42,7 @@ def policy_impact(request: HttpRequest, version_id: int) -> HttpResponse:
         pk=version_id,
         policy__in=policies_for(request.user),
     )
-    if not may_preview(request.user, version.policy):
+    if not may_edit(request.user, version.policy):
         raise Http404
     try:
         days = int(request.GET.get("days", 7))

@@ -10,10 +10,9 @@ from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
 from governance.models import DecisionRecord, PolicyVersion
-from governance.policies import policies_for
+from governance.policies import may_edit, policies_for
 from governance.scoping import scope
 from governance.simulation import simulate
-from governance.views_policies import may_preview
 
 __all__ = ["SimulateView"]
 
@@ -65,7 +64,7 @@ class SimulateView(APIView):
         policy = policies_for(request.user).filter(slug=slug).first()
         if policy is None:
             raise Http404
-        if not may_preview(request.user, policy):
+        if not may_edit(request.user, policy):
             raise APIError(
                 403,
                 "permission_denied",
