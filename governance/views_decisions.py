@@ -3,6 +3,7 @@
 import json
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -18,9 +19,16 @@ def decision_detail(request: HttpRequest, decision_id) -> HttpResponse:
         scope(DecisionRecord.objects.select_related("business_unit"), request.user),
         pk=decision_id,
     )
-    entry = AuditEntry.objects.filter(
-        object_type="governance.decisionrecord", object_id=str(record.pk)
-    ).first()
+    # A what-if decision has an entry of its own; the gateway records its decision in the
+    # action's entry.
+    entry = (
+        AuditEntry.objects.filter(
+            Q(object_type="governance.decisionrecord", object_id=str(record.pk))
+            | Q(data__decision_id=str(record.pk))
+        )
+        .order_by("id")
+        .first()
+    )
     return render(
         request,
         "governance/decision_detail.html",

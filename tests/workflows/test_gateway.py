@@ -283,3 +283,11 @@ def test_an_approval_routed_to_a_new_queue_is_recorded_without_a_history_user(
     queue = Escalation.objects.get(pk=response.json()["escalation_id"]).queue
     assert queue.business_unit == world.unit_a
     assert queue.history.first().history_user is None
+
+
+def test_a_gateway_decision_page_links_its_ledger_entry(world, governed, as_agent, as_user):
+    submitted = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})
+    decision_id = submitted.json()["decision"]["id"]
+    page = as_user(world.supervisor_a).get(f"/governance/decisions/{decision_id}/")
+    entry = AuditEntry.objects.get(verb="action.queued", object_id=submitted.json()["id"])
+    assert page.context["entry"] == entry
