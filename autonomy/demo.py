@@ -14,7 +14,8 @@ from governance import policies
 from governance import services as governance_services
 from governance.ledger import Actor
 from governance.models import BusinessUnit, MemberRole, Policy
-from workflows.models import ActionType, Connector, Queue
+from workflows import catalog
+from workflows.models import Connector
 
 __all__ = ["DEMO_PASSWORD", "demo_logins", "seed"]
 
@@ -466,44 +467,42 @@ def demo_erp_url() -> str:
 
 def _seed_governance(system: Actor, units: dict) -> None:
     """Queues, action types, connectors and published policies, created only when missing."""
-    erp_orders, _ = Connector.objects.get_or_create(
-        slug="demo-erp-orders",
-        defaults={
-            "name": "Demo ERP: purchase orders",
-            "kind": Connector.Kind.HTTP,
-            "config": {
-                "method": "POST",
-                "url": f"{demo_erp_url()}/purchase-orders",
-                "allowed_hosts": ["127.0.0.1"],
-                "allow_private_hosts": True,
-                "timeout_seconds": 5,
-            },
-            "max_attempts": 5,
+    erp_orders = catalog.ensure_connector(
+        system,
+        "demo-erp-orders",
+        name="Demo ERP: purchase orders",
+        kind=Connector.Kind.HTTP,
+        config={
+            "method": "POST",
+            "url": f"{demo_erp_url()}/purchase-orders",
+            "allowed_hosts": ["127.0.0.1"],
+            "allow_private_hosts": True,
+            "timeout_seconds": 5,
         },
+        max_attempts=5,
     )
     queues = {}
-    for slug, name, unit, sla in QUEUES:
-        queues[slug], _ = Queue.objects.get_or_create(
-            slug=slug,
-            defaults={"name": name, "business_unit": units.get(unit), "sla_seconds": sla},
-        )
-    for slug, *_ in QUEUES[1:]:
-        if queues[slug].parent_id is None:
-            queues[slug].parent = queues["coe-approvals"]
-            queues[slug].save(update_fields=["parent"])
-    for name, unit, kind, schema, classification, tier, sensitive in ACTION_TYPES:
-        ActionType.objects.get_or_create(
+    for slug, name, unit, sla in QUEUES:  # the COE queue comes first: the others' parent
+        queues[slug] = catalog.ensure_queue(
+            system,
+            slug,
             name=name,
-            defaults={
-                "description": name.replace(".", " ").replace("_", " ").capitalize(),
-                "kind": kind,
-                "payload_schema": schema,
-                "data_classification": classification,
-                "risk_tier": tier,
-                "sensitive_fields": sensitive,
-                "approval_queue": queues[f"{unit}-approvals"],
-                "connector": erp_orders if name == "erp.purchase_order.create" else None,
-            },
+            business_unit=units.get(unit),
+            sla_seconds=sla,
+            parent=queues.get("coe-approvals"),
+        )
+    for name, unit, kind, schema, classification, tier, sensitive in ACTION_TYPES:
+        catalog.ensure_action_type(
+            system,
+            name,
+            description=name.replace(".", " ").replace("_", " ").capitalize(),
+            kind=kind,
+            payload_schema=schema,
+            data_classification=classification,
+            risk_tier=tier,
+            sensitive_fields=sensitive,
+            approval_queue=queues[f"{unit}-approvals"],
+            connector=erp_orders if name == "erp.purchase_order.create" else None,
         )
     for slug, name, unit, rules in [
         ("enterprise-baseline", "Enterprise baseline", None, COE_RULES),

@@ -15,8 +15,10 @@ holders of `work_queue` only.
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from governance.ledger import Actor
 from governance.models import BusinessUnit
 from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from workflows.catalog import ensure_queue
 from workflows.models import ActionRequest, Escalation, Queue
 
 __all__ = [
@@ -34,24 +36,25 @@ __all__ = [
 ]
 
 COE_QUEUE_SLUG = "coe-approvals"
+# Queues made on first use are the system's doing, recorded as such in the ledger.
+QUEUE_MAKER = Actor.system("inbox")
 WORK_QUEUE = "workflows.work_queue"
 
 
 def coe_queue() -> Queue:
     """The COE's approval queue, the top of every unit queue's chain (created on first use)."""
-    queue, _ = Queue.objects.get_or_create(
-        slug=COE_QUEUE_SLUG, defaults={"name": "COE approvals", "business_unit": None}
-    )
-    return queue
+    return ensure_queue(QUEUE_MAKER, COE_QUEUE_SLUG, name="COE approvals", business_unit=None)
 
 
 def unit_queue(unit: BusinessUnit) -> Queue:
     """A business unit's own approval queue, escalating to the COE queue (created on first use)."""
-    queue, _ = Queue.objects.get_or_create(
-        slug=f"{unit.slug}-approvals",
-        defaults={"name": f"{unit.name} approvals", "business_unit": unit, "parent": coe_queue()},
+    return ensure_queue(
+        QUEUE_MAKER,
+        f"{unit.slug}-approvals",
+        name=f"{unit.name} approvals",
+        business_unit=unit,
+        parent=coe_queue(),
     )
-    return queue
 
 
 def queue_fits(queue: Queue | None, business_unit_id: int) -> bool:

@@ -283,6 +283,8 @@ def test_an_approval_routed_to_a_new_queue_is_recorded_without_a_history_user(
     queue = Escalation.objects.get(pk=response.json()["escalation_id"]).queue
     assert queue.business_unit == world.unit_a
     assert queue.history.first().history_user is None
+    created = AuditEntry.objects.get(verb="queue.created", object_id=str(queue.pk))
+    assert (created.actor_kind, created.actor_name) == ("system", "inbox")
 
 
 def test_a_gateway_decision_page_links_its_ledger_entry(world, governed, as_agent, as_user):
