@@ -1,11 +1,15 @@
 """The home page and error pages (JSON under /api/, HTML elsewhere)."""
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from agents.models import Agent, AgentState
 from autonomy.api_errors import error_body
-from governance.scoping import business_units_for
+from governance.scoping import business_units_for, scope
+from workflows import live
+from workflows.models import ActionRequest
 
 
 def _wants_json(request) -> bool:
@@ -15,21 +19,16 @@ def _wants_json(request) -> bool:
 @login_required
 def home(request):
     """The signed-in person's start page: their business units and agents at a glance."""
-    from agents.models import Agent, AgentState
-    from governance.scoping import scope
-    from workflows import live
-    from workflows.models import ActionRequest
-
-    agents = scope(Agent.objects.all(), request.user)
+    agent_counts = scope(Agent.objects.all(), request.user).aggregate(
+        total=Count("pk"),
+        active=Count("pk", filter=Q(state=AgentState.ACTIVE)),
+        pending_review=Count("pk", filter=Q(state=AgentState.PENDING_REVIEW)),
+        suspended=Count("pk", filter=Q(state=AgentState.SUSPENDED)),
+    )
     recent_actions = live.activity_queryset(scope(ActionRequest.objects.all(), request.user))
     context = {
         "business_units": business_units_for(request.user),
-        "agent_counts": {
-            "total": agents.count(),
-            "active": agents.filter(state=AgentState.ACTIVE).count(),
-            "pending_review": agents.filter(state=AgentState.PENDING_REVIEW).count(),
-            "suspended": agents.filter(state=AgentState.SUSPENDED).count(),
-        },
+        "agent_counts": agent_counts,
         "recent_actions": recent_actions.order_by("-created_at")[:10],
     }
     return render(request, "autonomy/home.html", context)
