@@ -46,6 +46,7 @@ class EscalationState(models.TextChoices):
     EXPIRED = "expired", "Expired"
     REASSIGNED = "reassigned", "Reassigned"
     CANCELLED = "cancelled", "Cancelled"
+    RESOLVED = "resolved", "Resolved"
 
 
 class Escalation(models.Model):
