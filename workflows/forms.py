@@ -1,13 +1,24 @@
-"""Forms of the workflows pages."""
+"""Forms of the workflows pages: the what-if question and the inbox's decisions."""
 
 import json
 
 from django import forms
+from django.contrib.auth import get_user_model
 
 from agents.models import Agent
-from workflows.models import ActionType
+from workflows import inbox
+from workflows.models import ActionType, Escalation, Queue
+from workflows.queues import reassign_targets
 
-__all__ = ["WhatIfForm"]
+__all__ = [
+    "EditForm",
+    "NoteForm",
+    "ReassignForm",
+    "ReconcileForm",
+    "RejectForm",
+    "SuspendForm",
+    "WhatIfForm",
+]
 
 
 class WhatIfForm(forms.Form):
@@ -42,3 +53,123 @@ class WhatIfForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError("The payload must be a JSON object.")
         return value
+
+
+class NoteForm(forms.Form):
+    """An optional note kept with the decision in the ledger."""
+
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class EditForm(NoteForm):
+    """The payload as the approver wants it executed (JSON)."""
+
+    payload = forms.JSONField(
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
+        help_text="Sensitive fields are shown as hashes; leave a hash as it is to keep the "
+        "original value.",
+    )
+
+
+class RejectForm(forms.Form):
+    """Why the action is refused (the agent and the ledger keep it)."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give a reason to reject; the agent and the ledger keep it."},
+    )
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    """People by username, shown with their full name when they have one."""
+
+    def label_from_instance(self, obj) -> str:
+        full_name = obj.get_full_name()
+        return f"{full_name} ({obj.get_username()})" if full_name else obj.get_username()
+
+
+class ReassignForm(NoteForm):
+    """Another queue of the unit or a COE queue, or a person who may decide the escalation
+    (workflows.inbox.assignable_people): exactly one of them."""
+
+    queue = forms.ModelChoiceField(
+        queryset=Queue.objects.none(),
+        to_field_name="slug",
+        required=False,
+        label="To another queue",
+        help_text="Its people decide it, within that queue's SLA.",
+        error_messages={"invalid_choice": "Choose another queue of the unit, or a COE queue."},
+    )
+    person = PersonChoiceField(
+        queryset=get_user_model().objects.none(),
+        to_field_name="username",
+        required=False,
+        label="Or to a person",
+        help_text="Only they decide it; the deadline stays.",
+        error_messages={"invalid_choice": "Choose someone who may decide this escalation."},
+    )
+
+    def __init__(self, *args, escalation: Escalation, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].queryset = reassign_targets(escalation)
+        self.fields["person"].queryset = inbox.assignable_people(escalation)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        queue, person = data.get("queue"), data.get("person")
+        if self.errors.get("queue") or self.errors.get("person"):
+            return data
+        if queue is None and person is None:
+            raise forms.ValidationError("Choose a queue or a person to reassign to.")
+        if queue is not None and person is not None:
+            raise forms.ValidationError("Choose a queue or a person, not both.")
+        return data
+
+
+class ReconcileForm(forms.Form):
+    """What the person found in the system of record about an unknown outcome, and what
+    becomes of the action."""
+
+    outcome = forms.ChoiceField(
+        choices=[
+            ("succeeded", "It took effect: mark the action succeeded"),
+            ("failed", "It did not take effect: mark the action failed"),
+            ("retry", "It did not take effect: run it again now"),
+        ],
+        widget=forms.RadioSelect,
+        label="What you found",
+        error_messages={"required": "Say whether the change took effect."},
+    )
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="What you checked",
+        help_text="Kept in the ledger; when the action fails, the agent is told it.",
+        error_messages={"required": "Say what you checked in the system of record."},
+    )
+    reference = forms.CharField(
+        required=False,
+        max_length=inbox.REFERENCE_MAX,
+        label="Reference in the system of record",
+        help_text="Optional, when it took effect (an order number, say).",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("reference") and data.get("outcome") not in (None, "succeeded"):
+            self.add_error("reference", "A reference is kept only when the change took effect.")
+        return data
+
+
+class SuspendForm(forms.Form):
+    """Why the agent is stopped."""
+
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why suspend the agent",
+        error_messages={"required": "Say why the agent is suspended."},
+    )

@@ -7,24 +7,32 @@ first wins and the others find the escalation no longer open ("already decided")
 
 People: only those who may work the escalation's queue (workflows.queues) act on it;
 anyone else gets `OutOfScope` (a 404). The owner of an agent never approves its requests
-(there is no policy exception for that yet). Approving binds the payload's hash and the
-policy versions of the decision the approver saw; the executor checks both.
+nor resolves their unknown outcomes (there is no policy exception for that yet), and an
+escalation is handed only to people who may decide it (`assignable_people`). Approving
+binds the payload's hash and the policy versions of the decision the approver saw; the
+executor checks both.
+
+Reconciliation: an action whose connector call had an unknown outcome waits in
+`needs_reconciliation`. Whoever works its escalation checks the system of record and
+resolves it: it took effect (succeeded), it did not (failed), or it did not and is to run
+again now (queued; the connector gets the same idempotency key, the action's id).
 """
 
 import copy
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
 from agents import services as agent_services
-from agents.models import Agent
+from agents.models import Agent, AgentState
 from governance import ledger
 from governance.models import DecisionRecord
 from governance.redaction import fingerprint, redact
-from governance.scoping import is_coe
+from governance.scoping import COE_GROUP, VIEW, has_bu_perm, is_coe
 from workflows import live, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
@@ -41,12 +49,14 @@ from workflows.queues import may_work, queue_fits, route_queue
 
 __all__ = [
     "ACTIVE",
+    "REFERENCE_MAX",
     "AlreadyDecided",
     "ClaimedByOther",
     "InboxError",
     "NotAllowed",
     "OutOfScope",
     "approve",
+    "assignable_people",
     "check_slas",
     "claim",
     "edit_and_approve",
@@ -54,6 +64,9 @@ __all__ = [
     "open_escalation",
     "payload_errors",
     "reassign",
+    "reconcile_failed",
+    "reconcile_retry",
+    "reconcile_succeeded",
     "reject",
     "suspend_agent",
     "unclaim",
@@ -256,12 +269,10 @@ def _require_pending(action: ActionRequest, escalation: Escalation) -> None:
         )
 
 
-def _require_not_owner(user, action: ActionRequest) -> None:
+def _require_not_owner(user, action: ActionRequest, what: str = "approve its requests") -> None:
     agent = action.agent
     if agent.owner_id == user.pk:
-        raise NotAllowed(
-            f"You own agent {agent.slug}: another supervisor must approve its requests."
-        )
+        raise NotAllowed(f"You own agent {agent.slug}: another supervisor must {what}.")
 
 
 @transaction.atomic
@@ -460,13 +471,17 @@ def edit_and_approve(
     )
 
 
-def _finish(action: ActionRequest, state: str, error: str, now: datetime) -> None:
-    """End the action (rejected, expired, cancelled); the agent's callback and the activity
-    feed hear of it after commit."""
+def _finish(action: ActionRequest, state: str, error: str, now: datetime, *, result=None) -> None:
+    """End the action (rejected, expired, cancelled, or settled by a reconciliation); the
+    agent's callback and the activity feed hear of it after commit."""
     action.state = state
     action.completed_at = now
     action.error = error
-    action.save(update_fields=["state", "completed_at", "error"])
+    fields = ["state", "completed_at", "error"]
+    if result is not None:
+        action.result = result
+        fields.append("result")
+    action.save(update_fields=fields)
     webhooks.schedule(action, now=now)
     live.publish_activity(action.pk)
 
@@ -500,6 +515,37 @@ def reject(user, escalation: Escalation, reason: str, *, now=None) -> Escalation
     return escalation
 
 
+def _assignee_problem(person, action: ActionRequest, escalation: Escalation) -> str:
+    """Why `person` may not be handed the escalation ("" if they may): they must be active,
+    work its queue, be COE staff or a member of its business unit, not own its agent and
+    not hold it already."""
+    if person.pk == action.agent.owner_id:
+        return f"{_name(person)} owns agent {action.agent.slug} and may not decide its requests."
+    if person.pk == escalation.assigned_to_id:
+        return f"This escalation is already assigned to {_name(person)}."
+    if not may_work(person, escalation.queue) or not (
+        is_coe(person) or has_bu_perm(person, VIEW, escalation.business_unit_id)
+    ):
+        return f"{_name(person)} may not decide escalations of the queue {escalation.queue.name}."
+    return ""
+
+
+def assignable_people(escalation: Escalation) -> QuerySet:
+    """The people the escalation may be handed to (see `_assignee_problem`), by username."""
+    action = escalation.action
+    people = get_user_model().objects.filter(is_active=True)
+    # COE staff and the unit's members: everyone who can pass the check, and few more.
+    candidates = people.filter(
+        Q(is_superuser=True)
+        | Q(groups__name=COE_GROUP)
+        | Q(memberships__business_unit_id=escalation.business_unit_id)
+    ).distinct()
+    allowed = [
+        person.pk for person in candidates if not _assignee_problem(person, action, escalation)
+    ]
+    return people.filter(pk__in=allowed).order_by("username")
+
+
 @transaction.atomic
 def reassign(
     user,
@@ -511,8 +557,9 @@ def reassign(
     now=None,
 ) -> Escalation:
     """Hand the escalation to another queue (of its unit, or the COE's; a fresh SLA) or to a
-    person who may work its queue (same SLA). Returns the new escalation, linked to the
-    old one by `previous`; the old one is `reassigned`."""
+    person who may decide it in its queue (same SLA; see `assignable_people`), who then
+    alone decides it. Returns the new escalation, linked to the old one by `previous`; the
+    old one is `reassigned`."""
     if (queue is None) == (person is None):
         raise InboxError(
             "Choose a queue or a person to reassign to.", {"queue": ["Choose one target."]}
@@ -530,16 +577,9 @@ def reassign(
             {"queue": ["Choose another queue of the unit, or a COE queue."]},
         )
     if person is not None:
-        if person.pk == action.agent.owner_id:
-            raise InboxError(
-                f"{_name(person)} owns the agent and may not decide its requests.",
-                {"person": ["Choose someone else."]},
-            )
-        if not may_work(person, target):
-            raise InboxError(
-                f"{_name(person)} may not work the queue {target.name}.",
-                {"person": ["Choose someone who works this queue."]},
-            )
+        problem = _assignee_problem(person, action, escalation)
+        if problem:
+            raise InboxError(problem, {"person": ["Choose someone who may decide it."]})
     note = (note or "").strip()
     escalation.state = EscalationState.REASSIGNED
     escalation.decided_by = user
@@ -573,6 +613,156 @@ def reassign(
     )
     live.publish_escalation(escalation.pk, "escalation.decided")
     return successor
+
+
+# How long a reference in a system of record may be (an order number, a ticket id...).
+REFERENCE_MAX = 200
+
+
+def _required_note(note: str, message: str) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise InboxError(message, {"note": ["A note is required."]})
+    return note
+
+
+def _reconcilable(user, escalation: Escalation) -> tuple[ActionRequest, Escalation]:
+    """Lock the action and the escalation and check that `user` may resolve it now: in
+    scope, still open and theirs to decide, a reconciliation whose action still waits for
+    it, and not an action of an agent they own."""
+    action, escalation = _lock(escalation)
+    _require_scope(user, escalation)
+    _require_open(user, escalation)
+    if escalation.kind != "reconciliation":
+        raise InboxError(
+            f"This escalation reports a {escalation.kind}, not an unknown outcome: there is "
+            "nothing to reconcile."
+        )
+    if action.state != ActionState.NEEDS_RECONCILIATION:
+        raise AlreadyDecided(
+            f"Already resolved: the action is {action.get_state_display().lower()}."
+        )
+    _require_not_owner(user, action, "resolve its unknown outcomes")
+    return action, escalation
+
+
+def _resolve(
+    user,
+    action: ActionRequest,
+    escalation: Escalation,
+    *,
+    outcome: str,
+    summary: str,
+    note: str,
+    now: datetime,
+    **data,
+) -> Escalation:
+    """Close the escalation as resolved and record what the person found, on it and on
+    the action (whose new state the caller has set)."""
+    escalation.state = EscalationState.RESOLVED
+    escalation.decided_by = user
+    escalation.decided_at = now
+    escalation.decision_note = f"{summary}: {note}"
+    escalation.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+    facts = {"outcome": outcome, "note": note, **data}
+    _record("escalation.resolved", user, escalation, **facts)
+    _record_action(
+        "action.reconciled",
+        user,
+        action,
+        escalation_id=str(escalation.pk),
+        state=action.state,
+        **facts,
+    )
+    live.publish_escalation(escalation.pk, "escalation.decided")
+    return escalation
+
+
+@transaction.atomic
+def reconcile_succeeded(
+    user, escalation: Escalation, note: str, reference: str = "", *, now=None
+) -> Escalation:
+    """The person found the change in the system of record: the action succeeded (its
+    result names who checked and the record's reference, if given) and the agent is called
+    back. The note (what was checked) is required."""
+    note = _required_note(note, "Say what you checked in the system of record.")
+    reference = (reference or "").strip()
+    if len(reference) > REFERENCE_MAX:
+        raise InboxError(
+            "The reference is too long.",
+            {"reference": [f"At most {REFERENCE_MAX} characters."]},
+        )
+    now = now or timezone.now()
+    action, escalation = _reconcilable(user, escalation)
+    result = {"reconciled_by": _name(user), "reference": reference}
+    _finish(action, ActionState.SUCCEEDED, "", now, result=result)
+    summary = f"It took effect (reference {reference})" if reference else "It took effect"
+    return _resolve(
+        user,
+        action,
+        escalation,
+        outcome="succeeded",
+        summary=summary,
+        note=note,
+        now=now,
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def reconcile_failed(user, escalation: Escalation, note: str, *, now=None) -> Escalation:
+    """The person found no trace of the change and it is not to be made: the action failed
+    with the note as its reason (required: the agent is called back with it)."""
+    note = _required_note(note, "Say what you checked; the agent is told why the action failed.")
+    now = now or timezone.now()
+    action, escalation = _reconcilable(user, escalation)
+    error = f"Did not take effect (checked by {_name(user)}): {note}"
+    _finish(action, ActionState.FAILED, error, now)
+    return _resolve(
+        user,
+        action,
+        escalation,
+        outcome="failed",
+        summary="It did not take effect; marked failed",
+        note=note,
+        now=now,
+    )
+
+
+@transaction.atomic
+def reconcile_retry(user, escalation: Escalation, note: str, *, now=None) -> Escalation:
+    """The person found no trace of the change and wants it made: the action is queued and
+    executed again after commit, with the same idempotency key (its id), so a system of
+    record that did get the first call can drop the repeat. The note is required; an agent
+    that is no longer active cannot run again (mark the action failed instead)."""
+    note = _required_note(note, "Say what you checked in the system of record.")
+    now = now or timezone.now()
+    action, escalation = _reconcilable(user, escalation)
+    agent = action.agent
+    if agent.state != AgentState.ACTIVE:
+        raise InboxError(
+            f"Agent {agent.slug} is {agent.get_state_display().lower()}: its action cannot run "
+            "again. Mark it failed instead.",
+            {"outcome": ["The agent is not active."]},
+        )
+    action.state = ActionState.QUEUED
+    action.queued_at = now
+    action.next_attempt_at = None
+    action.completed_at = None
+    action.error = ""
+    action.save(update_fields=["state", "queued_at", "next_attempt_at", "completed_at", "error"])
+    enqueue_execution(action.pk)
+    live.publish_activity(action.pk)
+    return _resolve(
+        user,
+        action,
+        escalation,
+        outcome="retry",
+        summary="It did not take effect; queued to run again",
+        note=note,
+        now=now,
+        idempotency_key=str(action.pk),
+    )
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ urlpatterns = [
     path("inbox/<uuid:pk>/edit/", views_inbox.edit_and_approve, name="escalation-edit"),
     path("inbox/<uuid:pk>/reject/", views_inbox.reject, name="escalation-reject"),
     path("inbox/<uuid:pk>/reassign/", views_inbox.reassign, name="escalation-reassign"),
+    path("inbox/<uuid:pk>/reconcile/", views_inbox.reconcile, name="escalation-reconcile"),
     path(
         "inbox/<uuid:pk>/suspend-agent/",
         views_inbox.suspend_agent,

@@ -1,15 +1,15 @@
 """The supervisors' inbox pages (htmx) and the activity feed.
 
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
-person may work is a 404. Every change goes through workflows.inbox, which decides who
-may act; its refusals are shown in the page (htmx requests always get a 200 fragment so
-that htmx swaps the message in). The rows are the same fragments the live socket pushes.
+person may work is a 404; `?assigned=me` narrows the inbox to those handed to the person.
+Every change goes through workflows.inbox, which decides who may act; its refusals are
+shown in the page (htmx requests always get a 200 fragment so that htmx swaps the message
+in). The rows are the same fragments the live socket pushes.
 """
 
 import json
 from collections import Counter
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
@@ -25,8 +25,16 @@ from governance.htmx import htmx_partial
 from governance.redaction import redact
 from governance.scoping import scope
 from workflows import inbox, live
-from workflows.models import ActionRequest, ActionState, Escalation, Queue
-from workflows.queues import escalations_for, reassign_targets
+from workflows.forms import (
+    EditForm,
+    NoteForm,
+    ReassignForm,
+    ReconcileForm,
+    RejectForm,
+    SuspendForm,
+)
+from workflows.models import ActionRequest, ActionState, Escalation
+from workflows.queues import escalations_for
 
 __all__ = [
     "activity",
@@ -36,6 +44,7 @@ __all__ = [
     "escalation_detail",
     "inbox_list",
     "reassign",
+    "reconcile",
     "reject",
     "suspend_agent",
     "unclaim",
@@ -45,55 +54,6 @@ INBOX_LIMIT = 200
 ACTIVITY_LIMIT = 50
 RECORD_WINDOW = 20
 DETAIL = "workflows/inbox_detail.html"
-
-
-class NoteForm(forms.Form):
-    """An optional note kept with the decision in the ledger."""
-
-    note = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
-class EditForm(NoteForm):
-    """The payload as the approver wants it executed (JSON)."""
-
-    payload = forms.JSONField(
-        widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
-        help_text="Sensitive fields are shown as hashes; leave a hash as it is to keep the "
-        "original value.",
-    )
-
-
-class RejectForm(forms.Form):
-    """Why the action is refused (the agent and the ledger keep it)."""
-
-    reason = forms.CharField(
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Give a reason to reject; the agent and the ledger keep it."},
-    )
-
-
-class ReassignForm(NoteForm):
-    """Another queue of the unit, or a COE queue."""
-
-    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), to_field_name="slug")
-
-    def __init__(self, *args, escalation: Escalation, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["queue"].queryset = reassign_targets(escalation)
-
-
-class SuspendForm(forms.Form):
-    """Why the agent is stopped."""
-
-    note = forms.CharField(
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why suspend the agent",
-        error_messages={"required": "Say why the agent is suspended."},
-    )
 
 
 def _visible(request: HttpRequest) -> QuerySet[Escalation]:
@@ -108,13 +68,19 @@ def _get(request: HttpRequest, pk) -> Escalation:
 @vary_on_headers("HX-Request")
 def inbox_list(request: HttpRequest) -> HttpResponse:
     """The open and claimed escalations of the queues this person may work, most urgent
-    first; htmx asks for the rows only (the live page re-syncs that way)."""
-    escalations = (
-        _visible(request)
-        .filter(state__in=inbox.ACTIVE)
-        .order_by("priority", "sla_due_at")[:INBOX_LIMIT]
-    )
-    context = {"escalations": escalations, "now": timezone.now(), "limit": INBOX_LIMIT}
+    first, or only those assigned to them (`?assigned=me`); htmx asks for the rows only
+    (the live page re-syncs that way)."""
+    waiting = _visible(request).filter(state__in=inbox.ACTIVE)
+    assigned = waiting.filter(assigned_to=request.user)
+    mine = request.GET.get("assigned") == "me"
+    escalations = (assigned if mine else waiting).order_by("priority", "sla_due_at")
+    context = {
+        "escalations": escalations[:INBOX_LIMIT],
+        "mine": mine,
+        "assigned_count": assigned.count(),
+        "now": timezone.now(),
+        "limit": INBOX_LIMIT,
+    }
     template = "workflows/inbox.html"
     if htmx_partial(request):
         template += "#inbox-rows"
@@ -181,6 +147,11 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
     edited = escalation.edited_payload
     if attempted is not None:
         edited = redact(attempted, sensitive)
+    reconcilable = (
+        active
+        and escalation.kind == "reconciliation"
+        and action.state == ActionState.NEEDS_RECONCILIATION
+    )
     context = {
         "escalation": escalation,
         "action": action,
@@ -196,7 +167,12 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "approve_form": extra.pop("approve_form", None) or NoteForm(),
         "edit_form": edit_form,
         "reject_form": extra.pop("reject_form", None) or RejectForm(),
-        "reassign_form": extra.pop("reassign_form", None) or ReassignForm(escalation=escalation),
+        "reassign_form": extra.pop("reassign_form", None)
+        or (ReassignForm(escalation=escalation) if active else None),
+        "reconcilable": reconcilable,
+        "reconcile_form": extra.pop("reconcile_form", None) or ReconcileForm(),
+        # What to look for in the system of record: the call whose outcome is unknown.
+        "last_attempt": action.attempts.order_by("-number").first() if reconcilable else None,
         "suspend_form": extra.pop("suspend_form", None) or SuspendForm(),
         "may_suspend": action.agent.state == AgentState.ACTIVE
         and may_transition(user, "suspend", action.agent),
@@ -345,23 +321,58 @@ def reject(request: HttpRequest, pk) -> HttpResponse:
 @login_required
 @require_POST
 def reassign(request: HttpRequest, pk) -> HttpResponse:
-    """Move the escalation to another queue; the page follows it there if it may."""
+    """Move the escalation to another queue or hand it to a person; the page follows it
+    there if it may."""
     escalation = _get(request, pk)
     form = ReassignForm(request.POST, escalation=escalation)
     if not form.is_valid():
         return _invalid(request, escalation, reassign_form=form)
-    queue = form.cleaned_data["queue"]
+    queue, person = form.cleaned_data["queue"], form.cleaned_data["person"]
     try:
         successor = inbox.reassign(
-            request.user, escalation, queue=queue, note=form.cleaned_data["note"]
+            request.user, escalation, queue=queue, person=person, note=form.cleaned_data["note"]
         )
     except inbox.InboxError as exc:
         return _refused(request, escalation, exc, reassign_form=form)
-    notice = f"Reassigned to {queue.name}."
+    if queue is not None:
+        notice = f"Reassigned to {queue.name}."
+    else:
+        notice = f"Assigned to {person.get_username()}: only they decide it now."
     if not htmx_partial(request) and _visible(request).filter(pk=successor.pk).exists():
         messages.success(request, notice)
         return redirect("workflows:escalation-detail", pk=successor.pk)
     return _done(request, escalation, notice)
+
+
+RECONCILED = {
+    "succeeded": "Resolved: the action succeeded; the agent is told.",
+    "failed": "Resolved: the action failed; the agent is told why.",
+    "retry": "Resolved: the action is queued to run again with the same idempotency key.",
+}
+
+
+@login_required
+@require_POST
+def reconcile(request: HttpRequest, pk) -> HttpResponse:
+    """Resolve an unknown outcome after checking the system of record: it took effect
+    (succeeded), it did not (failed), or it did not and runs again now."""
+    escalation = _get(request, pk)
+    form = ReconcileForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, escalation, reconcile_form=form)
+    outcome, note = form.cleaned_data["outcome"], form.cleaned_data["note"]
+    try:
+        if outcome == "succeeded":
+            inbox.reconcile_succeeded(
+                request.user, escalation, note, form.cleaned_data["reference"]
+            )
+        elif outcome == "failed":
+            inbox.reconcile_failed(request.user, escalation, note)
+        else:
+            inbox.reconcile_retry(request.user, escalation, note)
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, reconcile_form=form)
+    return _done(request, escalation, RECONCILED[outcome])
 
 
 @login_required

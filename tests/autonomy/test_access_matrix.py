@@ -206,6 +206,21 @@ def unit_a_escalation(world) -> str:
     return f"/workflows/inbox/{found.pk}/"
 
 
+def unit_a_reconciliation(world) -> str:
+    """An escalation of agent A's action whose outcome is unknown (needs reconciliation),
+    waiting in unit A's queue, made on first use; its inbox path."""
+    from workflows import inbox
+    from workflows.models import ActionRequest, Escalation
+
+    found = Escalation.objects.filter(business_unit=world.unit_a, kind="reconciliation").first()
+    if found is None:
+        action = agent_a_action(world)
+        ActionRequest.objects.filter(pk=action.pk).update(state="needs_reconciliation")
+        action.refresh_from_db()
+        found = inbox.escalate_failure(action, "reconciliation", "Outcome unknown (matrix).")
+    return f"/workflows/inbox/{found.pk}/"
+
+
 def inbox_workers(status, **overrides):
     """An inbox route of unit A's escalation: unit A's supervisors and COE staff only."""
     return page(**people(404, coe=status, supervisor_a=status, **overrides))
@@ -458,6 +473,12 @@ MATRIX: dict[str, Entry] = {
         inbox_workers(302),
         method="post",
         body=lambda w: {"queue": "coe-approvals"},
+    ),
+    "workflows:escalation-reconcile": Entry(
+        lambda w: unit_a_reconciliation(w) + "reconcile/",
+        inbox_workers(302),
+        method="post",
+        body=lambda w: {"outcome": "failed", "note": "matrix"},
     ),
     "workflows:escalation-suspend-agent": Entry(
         lambda w: unit_a_escalation(w) + "suspend-agent/",
