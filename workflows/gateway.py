@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from agents.models import Agent, AgentState
 from governance import ledger, limits, policies
 from governance.redaction import fingerprint, redact
-from workflows import inbox, live, webhooks
+from workflows import inbox, live, reads, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType
@@ -150,7 +150,7 @@ def submit(
             422, "invalid_payload", "The payload does not match the action's schema.", errors
         )
     try:
-        return _govern(agent, action_type, idempotency_key, request_hash, body, now)
+        answer = _govern(agent, action_type, idempotency_key, request_hash, body, now)
     except IntegrityError:
         # Another request with the same key committed first: answer as a replay.
         existing = ActionRequest.objects.filter(
@@ -159,6 +159,10 @@ def submit(
         if existing is None:
             raise
         return _replay(existing, request_hash)
+    if answer.status == 201 and action_type.kind == ActionType.Kind.READ:
+        # An allowed read is answered within this request, after the commit (workflows.reads).
+        return GatewayAnswer(*reads.perform(answer.body))
+    return answer
 
 
 def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> GatewayAnswer:
@@ -235,8 +239,10 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
             )
             if state == ActionState.QUEUED:
                 # The executor pushes this action's row to the feed when it runs, moments
-                # from now: one push per action instead of two on the hot path.
-                enqueue_execution(action.pk)
+                # from now: one push per action instead of two on the hot path. An allowed
+                # read is not enqueued: submit() runs it once this commits.
+                if action_type.kind != ActionType.Kind.READ:
+                    enqueue_execution(action.pk)
             else:
                 if state == ActionState.DENIED:
                     webhooks.schedule(action, now=now)

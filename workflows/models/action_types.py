@@ -5,14 +5,19 @@ and inbox are built.
 """
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agents.models import DataClassification
 from governance.history import History
 
-__all__ = ["ActionType", "RiskTier"]
+__all__ = ["MAX_READ_TIMEOUT_SECONDS", "ActionType", "RiskTier", "field_classification_errors"]
+
+# A read is answered within the request: it must end well inside the web worker's timeout
+# (gunicorn's is 30 s), decision and bookkeeping included.
+MAX_READ_TIMEOUT_SECONDS = 20
 
 ACTION_NAME = RegexValidator(
     r"^[a-z0-9_]+(\.[a-z0-9_]+)+$",
@@ -28,6 +33,21 @@ def validate_payload_schema(value) -> None:
         Draft202012Validator.check_schema(value)
     except SchemaError as exc:
         raise ValidationError(f"Not a valid JSON Schema: {exc.message}") from exc
+
+
+def field_classification_errors(value) -> list[str]:
+    """What is wrong with a map of result field paths ("salary", "contact.email") to data
+    classifications (empty when usable)."""
+    if not isinstance(value, dict):
+        return ["Give an object mapping field paths to classifications."]
+    known = DataClassification.values
+    errors = []
+    for path, classification in value.items():
+        if not isinstance(path, str) or not path or "" in path.split("."):
+            errors.append(f"{path!r} is not a field path (names joined by dots, e.g. a.b).")
+        elif classification not in known:
+            errors.append(f"{path}: {classification!r} is not one of {', '.join(known)}.")
+    return errors
 
 
 class RiskTier(models.TextChoices):
@@ -55,6 +75,15 @@ class ActionType(models.Model):
     sensitive_fields = models.JSONField(
         default=list, blank=True, help_text="Payload fields stored only as salted hashes"
     )
+    field_classifications = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'For reads: classifications of result fields, e.g. {"salary": "restricted", '
+            '"contact.email": "confidential"}; other fields take the data classification. '
+            "Fields above an agent's clearance are withheld from it."
+        ),
+    )
     connector = models.ForeignKey(
         "workflows.Connector",
         null=True,
@@ -72,7 +101,9 @@ class ActionType(models.Model):
         help_text="Where failures and escalations without a policy route go",
     )
     read_timeout_seconds = models.PositiveSmallIntegerField(
-        default=5, help_text="For read actions, answered within the request"
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_READ_TIMEOUT_SECONDS)],
+        help_text="For read actions, answered within the request",
     )
     history = History()
 
@@ -83,6 +114,16 @@ class ActionType(models.Model):
         return self.name
 
     def clean(self):
+        errors = {}
         fields = self.sensitive_fields
         if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
-            raise ValidationError({"sensitive_fields": "Give a list of payload field names."})
+            errors["sensitive_fields"] = "Give a list of payload field names."
+        if self.data_classification not in DataClassification.values:
+            errors["data_classification"] = f"Use one of {', '.join(DataClassification.values)}."
+        if problems := field_classification_errors(self.field_classifications):
+            errors["field_classifications"] = problems
+        connector = self.connector if self.connector_id else None
+        if self.kind == self.Kind.READ and connector is not None and connector.kind == "email":
+            errors["connector"] = "An email connector has nothing to answer a read with."
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,264 @@
+"""Governed reads: an allowed read runs within the agent's request and answers its data.
+
+The gateway decides and records a read like any action (decision record, action request,
+ledger entry) and commits; for an allowed one it then calls `perform()`, which
+1. claims the queued row (queued → executing; a suspension that cancelled it first wins)
+   and, with the agent's row locked, checks that the agent is still active and the connector
+   enabled, then writes the ConnectorAttempt (started) and commits;
+2. calls the connector outside any transaction, waiting at most the action type's
+   `read_timeout_seconds`: a remote connector runs on a thread of its own, its socket
+   timeouts capped just above that bound so that an abandoned call ends soon after (the
+   sandbox answers from our own database, on this thread);
+3. in one transaction completes the attempt and settles the action: succeeded, with an
+   `action.read` ledger entry naming the record asked for and the field paths returned and
+   withheld (workflows.clearance); or failed, with the error (504 `read_timeout`, 502
+   `read_failed`). The answer kept for replays goes with it.
+
+What was read is never stored: not on the action (`result` stays empty), its attempt (no
+response excerpt), the ledger (field names only) or the answer kept for replays, which says
+`data_omitted` instead. A failed read is answered and recorded but not retried, escalated,
+or held against the connector: it changed nothing. Should this process die mid-way, the
+sweeper finishes the action as for any other (a worker then runs the read as it runs an
+approved one, storing the filtered result on the action).
+"""
+
+import logging
+import threading
+from datetime import datetime
+from typing import NamedTuple
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentState
+from governance import ledger
+from governance.models import AuditEntry
+from workflows import clearance, live, webhooks
+from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
+from workflows.connectors.http import transport_options
+from workflows.connectors.sandbox import SandboxConnector
+from workflows.execution import scrub
+from workflows.models import ActionRequest, ActionState, ConnectorAttempt
+
+__all__ = ["REPLAY_NOTE", "ReadTimeout", "perform"]
+
+logger = logging.getLogger(__name__)
+
+Outcome = ConnectorAttempt.Outcome
+RELATED = ("agent__role", "action_type__connector", "business_unit")
+# Seconds the transport may outlast the wait: a slow answer is our timeout, not the socket's.
+TRANSPORT_GRACE = 1.0
+REPLAY_NOTE = (
+    "Read results are not kept: this replay carries no data. Read again with a new Idempotency-Key."
+)
+
+
+class ReadTimeout(Exception):
+    """The connector did not answer within the action type's read timeout."""
+
+
+class Prepared(NamedTuple):
+    action: ActionRequest
+    connector: BaseConnector
+    attempt: ConnectorAttempt
+
+
+def _actor(agent: Agent) -> ledger.Actor:
+    return ledger.Actor(AuditEntry.ActorKind.AGENT, str(agent.pk), agent.slug)
+
+
+def _error(first: dict, status: int, code: str, message: str, state: str) -> tuple[int, dict]:
+    body = {
+        "error": {"code": code, "message": message, "fields": {}},
+        "action_id": first["id"],
+        "state": state,
+        "decision": first["decision"],
+    }
+    return status, body
+
+
+def _not_answered(first: dict) -> tuple[int, dict]:
+    """The answer when the action is no longer this request's to run (a suspension
+    cancelled it first, or the sweeper took it over)."""
+    state = ActionRequest.objects.values_list("state", flat=True).get(pk=first["id"])
+    return _error(first, 409, "not_run", f"The read was not run here: it is {state}.", state)
+
+
+def _locked(action_id, token: datetime) -> ActionRequest | None:
+    """The action, locked, if it is still executing under this read's claim."""
+    return (
+        ActionRequest.objects.select_for_update(of=("self",))
+        .select_related(*RELATED)
+        .filter(pk=action_id, state=ActionState.EXECUTING, claimed_at=token)
+        .first()
+    )
+
+
+def _settle(
+    action: ActionRequest,
+    state: str,
+    verb: str,
+    answer: tuple[int, dict],
+    *,
+    error: str = "",
+    **data,
+) -> None:
+    """Give the (locked) action its final state, the answer kept for replays, the ledger
+    entry, the agent's callback and the live push."""
+    now = timezone.now()
+    action.state, action.error, action.completed_at = state, error, now
+    action.response_status, action.response_body = answer
+    action.save(
+        update_fields=["state", "error", "completed_at", "response_status", "response_body"]
+    )
+    ledger.record(
+        verb,
+        _actor(action.agent),
+        object_type="workflows.actionrequest",
+        object_id=str(action.pk),
+        object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
+        business_unit_id=action.business_unit_id,
+        data={
+            "action": action.action_type.name,
+            "agent": action.agent.slug,
+            "state": state,
+            **data,
+        },
+    )
+    webhooks.schedule(action, now=now)
+    live.publish_activity(action.pk)
+
+
+def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
+    """Checks before the call and the attempt row, committed before the call; or the
+    answer when the read is not run."""
+    action_id = first["id"]
+    agent_id = ActionRequest.objects.values_list("agent_id", flat=True).get(pk=action_id)
+    with transaction.atomic():
+        # The agent first, as the executor and the inbox lock: a suspension committing
+        # now is either waited for and seen, or waits for this attempt to be recorded.
+        agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
+        action = _locked(action_id, token)
+        if action is None:
+            return _not_answered(first)
+        if agent.state != AgentState.ACTIVE:
+            message = f"Not read: agent {agent.slug} is {agent.get_state_display().lower()}."
+            answer = _error(first, 423, "agent_suspended", message, ActionState.CANCELLED)
+            _settle(action, ActionState.CANCELLED, "action.cancelled", answer, error=message)
+            return answer
+        connector = connector_for(action)
+        row = connector.row
+        if row is not None and not row.enabled:
+            reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+            message = f"Not read: connector {row.name} is disabled{reason}"
+            answer = _error(first, 502, "read_failed", message, ActionState.FAILED)
+            _settle(action, ActionState.FAILED, "action.failed", answer, error=message)
+            return answer
+        action.attempt_count += 1
+        action.save(update_fields=["attempt_count"])
+        attempt = ConnectorAttempt.objects.create(
+            action=action,
+            connector=row,
+            number=action.attempt_count,
+            idempotency_key=str(action.pk),
+            started_at=timezone.now(),
+            target=connector.describe(),
+        )
+    return Prepared(action, connector, attempt)
+
+
+def _call(connector: BaseConnector, action: ActionRequest, bound: float) -> Result:
+    """The connector's answer to the read, waited for at most `bound` seconds (ReadTimeout
+    after that); the connector's own errors are raised as they are."""
+    if isinstance(connector, SandboxConnector):
+        return connector.execute(action, action.payload, str(action.pk))
+    options = transport_options(connector.config)
+    connector.config = {
+        **connector.config,
+        "connect_timeout_seconds": min(options["connect_timeout"], bound + TRANSPORT_GRACE),
+        "timeout_seconds": min(options["read_timeout"], bound + TRANSPORT_GRACE),
+    }
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(connector.execute(action, action.payload, str(action.pk)))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name=f"read-{action.pk}", daemon=True)
+    thread.start()
+    thread.join(bound)
+    if not outcome:
+        raise ReadTimeout(f"No answer from {connector.describe()} within {bound:g}s.")
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
+
+
+def perform(first: dict) -> tuple[int, dict]:
+    """Run the allowed read whose gateway answer is `first` (201, queued) within this
+    request, and return the status and body to answer instead (see the module docstring)."""
+    token = timezone.now()
+    claimed = ActionRequest.objects.filter(pk=first["id"], state=ActionState.QUEUED).update(
+        state=ActionState.EXECUTING, claimed_at=token
+    )
+    if claimed != 1:
+        return _not_answered(first)
+    prepared = _prepare(first, token)
+    if not isinstance(prepared, Prepared):
+        return prepared
+    action, connector, attempt = prepared
+    bound = float(action.action_type.read_timeout_seconds)
+    result: Result | None = None
+    try:
+        result = _call(connector, action, bound)
+    except ReadTimeout as exc:
+        error, outcome, status, code = str(exc), Outcome.TEMPORARY_ERROR, 504, "read_timeout"
+    except ConnectorError as exc:
+        error = scrub(exc.message, connector.secrets)
+        outcome = Outcome.PERMANENT_ERROR if exc.permanent else Outcome.TEMPORARY_ERROR
+        status, code = 502, "read_failed"
+    except Exception:
+        logger.exception("Connector %s failed on read %s", connector.kind, action.pk)
+        error = "The connector failed unexpectedly."
+        outcome, status, code = Outcome.PERMANENT_ERROR, 502, "read_failed"
+    with transaction.atomic():
+        ConnectorAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=Outcome.SUCCEEDED if result is not None else outcome,
+            finished_at=timezone.now(),
+            status_code=result.status_code if result is not None else None,
+            error="" if result is not None else error,
+        )
+        action = _locked(action.pk, token)
+        if action is None:
+            # Only the sweeper takes a claim away, and only long after any read's bound.
+            return _not_answered(first)
+        facts = {
+            "connector": connector.row.slug if connector.row is not None else connector.kind,
+            "target": connector.describe(),
+            "shadow": action.shadow,
+        }
+        if result is None:
+            answer = _error(first, status, code, error, ActionState.FAILED)
+            _settle(action, ActionState.FAILED, "action.failed", answer, error=error, **facts)
+            return answer
+        filtered = clearance.visible(action, scrub(result.data, connector.secrets))
+        body = {
+            **first,
+            "state": ActionState.SUCCEEDED,
+            "withheld_fields": filtered.withheld,
+            "data_omitted": False,
+            "data": filtered.data,
+        }
+        kept = {**body, "data": None, "data_omitted": True, "note": REPLAY_NOTE}
+        _settle(
+            action,
+            ActionState.SUCCEEDED,
+            "action.read",
+            (200, kept),
+            status_code=result.status_code,
+            **facts,
+            **clearance.read_facts(action, filtered),
+        )
+        return 200, body
