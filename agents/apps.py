@@ -6,5 +6,7 @@ class AgentsConfig(AppConfig):
     verbose_name = "Agents"
 
     def ready(self) -> None:
-        # Registers the Bearer-key authentication scheme with drf-spectacular.
+        # signals: keep every process's cached API keys in step with the database.
+        # schema: registers the Bearer-key authentication scheme with drf-spectacular.
+        from agents import signals  # noqa: F401
         from agents.api import schema  # noqa: F401

@@ -1,13 +1,14 @@
 """Agents authenticate to the API with `Authorization: Bearer <key>`.
 
-Every request re-reads the key and its agent, so a revoked or expired key, or a key of
-an agent that is not active, is refused on the very next request, each with its own
-error code.
+The key and its agent come from agents.credentials (cached per process, invalidated
+across processes on every change), so a revoked or expired key, or a key of an agent that
+is not active, is refused on the very next request, each with its own error code.
 """
 
 from django.utils import timezone
 from rest_framework import authentication, status
 
+from agents import credentials
 from agents.models import Agent, AgentAPIKey, AgentState
 from autonomy.api_errors import APIError
 from governance import ledger
@@ -68,15 +69,8 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         if scheme not in ("Bearer", "Api-Key"):
             return None
         secret = secret.strip()
-        prefix, dot, _rest = secret.partition(".")
-        if not dot or not prefix:
-            raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
-        key = (
-            AgentAPIKey.objects.select_related("agent__role", "agent__business_unit")
-            .filter(prefix=prefix)
-            .first()
-        )
-        if key is None or not key.is_valid(secret):
+        key = credentials.key_for_secret(secret)
+        if key is None:
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
         if key.agent.state == AgentState.RETIRED:
             # Retiring revokes every key; say why the key stopped working.
@@ -113,4 +107,5 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION
         ):
             AgentAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            credentials.note_used(secret, now)
         return AgentPrincipal(agent, key), key

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
-from governance import ledger
+from governance import epochs, ledger
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
 
 __all__ = [
@@ -185,6 +185,7 @@ def suspend_automatically(agent: Agent, reason: str) -> Agent:
 
 def _revoke_all(agent: Agent) -> int:
     """Revoke every live key of `agent` (the caller records it in its ledger entry)."""
+    epochs.bump_now_and_on_commit(epochs.AGENTS)  # update() sends no signal: see agents/signals.py
     return AgentAPIKey.objects.filter(agent=agent, revoked=False).update(
         revoked=True, revoked_at=timezone.now()
     )

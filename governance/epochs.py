@@ -1,26 +1,63 @@
 """Cross-process invalidation: a counter per kind of configuration, kept in the shared cache.
 
-Publishing a policy or engaging a kill switch bumps its epoch after commit; every process
-compares the epochs it built its in-process caches from with the current ones, in one
-cache round trip per request, and rebuilds what changed. With Redis as the cache this
-reaches every web and worker process on the very next request.
+Publishing a policy, engaging a kill switch, changing an agent or its keys, or changing
+the action catalog bumps that kind's epoch after commit; every process compares the
+epochs it built its in-process caches from with the current ones and rebuilds what
+changed. With Redis as the cache this reaches every web and worker process on the very
+next request.
+
+Within one HTTP request (`SnapshotMiddleware`) every epoch is read at most once, all
+together in one cache round trip, the first time any is asked for; a bump made by the
+request itself drops that snapshot. Outside a request (Celery tasks, commands) every
+`current()` reads the cache.
 """
 
+import contextvars
 import time
 
 from django.core.cache import cache
 from django.db import transaction
 
-__all__ = ["POLICIES", "SWITCHES", "bump_on_commit", "current"]
+__all__ = [
+    "AGENTS",
+    "CATALOG",
+    "POLICIES",
+    "SWITCHES",
+    "SnapshotMiddleware",
+    "bump_now_and_on_commit",
+    "bump_on_commit",
+    "current",
+]
 
 POLICIES = "epoch:policies"
 SWITCHES = "epoch:switches"
+AGENTS = "epoch:agents"  # agents, their keys, roles and business units
+CATALOG = "epoch:catalog"  # action types and connectors
+ALL = (POLICIES, SWITCHES, AGENTS, CATALOG)
+
+# The current request's epochs: None outside a request, {} until first read.
+_snapshot: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "epoch_snapshot", default=None
+)
+
+
+def _read(names) -> dict[str, int]:
+    found = cache.get_many(names)
+    return {name: int(found.get(name, 0)) for name in names}
 
 
 def current(*names: str) -> dict[str, int]:
-    """The current epochs of `names` (0 when never bumped), in one cache round trip."""
-    found = cache.get_many(names)
-    return {name: int(found.get(name, 0)) for name in names}
+    """The current epochs of `names` (0 when never bumped), in one cache round trip (none
+    when the request has read them already)."""
+    snapshot = _snapshot.get()
+    if snapshot is None:
+        return _read(names)
+    if not snapshot:
+        snapshot.update(_read(ALL))
+    missing = [name for name in names if name not in snapshot]
+    if missing:
+        snapshot.update(_read(missing))
+    return {name: snapshot[name] for name in names}
 
 
 def _bump(name: str) -> None:
@@ -31,8 +68,33 @@ def _bump(name: str) -> None:
         # from any value a process may still hold.
         cache.add(name, time.time_ns(), timeout=None)
         cache.incr(name)
+    snapshot = _snapshot.get()
+    if snapshot:
+        snapshot.clear()
 
 
 def bump_on_commit(name: str) -> None:
     """Bump `name` once the current transaction commits (at once outside a transaction)."""
     transaction.on_commit(lambda: _bump(name))
+
+
+def bump_now_and_on_commit(name: str) -> None:
+    """Bump `name` at once (this process, and this transaction's later reads, stop trusting
+    what they cached) and again after commit (a process that re-read the old rows in
+    between reads them anew)."""
+    _bump(name)
+    bump_on_commit(name)
+
+
+class SnapshotMiddleware:
+    """Reads the epochs at most once per request (see the module docstring)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _snapshot.set({})
+        try:
+            return self.get_response(request)
+        finally:
+            _snapshot.reset(token)

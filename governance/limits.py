@@ -77,9 +77,12 @@ class LimitSpec:
 
 class Totals(dict[str, float]):
     """Rule id (as a string) to the counter's total; `notes` say which values counted as 0
-    because the payload or the report did not hold a usable number."""
+    because the payload or the report did not hold a usable number. From count(),
+    `activity` holds the agent's and business unit's action counts BEFORE the counted
+    action (the `counts` of context_for(), without a second round trip)."""
 
     notes: tuple[str, ...] = ()
+    activity: dict[str, int] | None = None
 
 
 def applicable(
@@ -294,10 +297,17 @@ def count(
         key, ttl = _limit_key(spec, agent_slug, business_unit, moment)
         increments.append((key, _scaled(amount), ttl))
         ids.append(str(spec.rule_id))
-    activity = [(key, 1, ttl) for _, key, ttl in _activity_keys(agent_slug, business_unit, moment)]
-    new_totals = _add(increments + activity)[: len(ids)]
-    result = Totals((rule, total / SCALE) for rule, total in zip(ids, new_totals, strict=True))
+    activity_keys = _activity_keys(agent_slug, business_unit, moment)
+    activity = [(key, 1, ttl) for _, key, ttl in activity_keys]
+    new_totals = _add(increments + activity)
+    result = Totals(
+        (rule, total / SCALE) for rule, total in zip(ids, new_totals[: len(ids)], strict=True)
+    )
     result.notes = tuple(notes)
+    result.activity = {
+        name: total - 1
+        for (name, _, _), total in zip(activity_keys, new_totals[len(ids) :], strict=True)
+    }
     return result
 
 
@@ -361,16 +371,25 @@ def exceeded(spec: LimitSpec, total: float | Decimal) -> str:
     return ""
 
 
-def context_for(agent_slug: str, business_unit: str, now: datetime | None = None) -> dict:
+def context_for(
+    agent_slug: str,
+    business_unit: str,
+    now: datetime | None = None,
+    *,
+    counts: dict[str, int] | None = None,
+) -> dict:
     """The `context` of a decision: local hour, minute, weekday (0 = Monday) and the agent's
-    and business unit's actions this hour and today, counted by count() (so including the
-    current action once it has been counted). Callers add `limits` from count()."""
+    and business unit's actions this hour and today, as counted by count() before the
+    current action (read from the cache unless `counts`, count()'s `activity`, is given).
+    Callers add `limits` from count()."""
     moment = _now(now)
-    keys = _activity_keys(agent_slug, business_unit, moment)
-    found = cache.get_many([key for _, key, _ in keys])
+    if counts is None:
+        keys = _activity_keys(agent_slug, business_unit, moment)
+        found = cache.get_many([key for _, key, _ in keys])
+        counts = {name: int(found.get(key, 0)) for name, key, _ in keys}
     return {
         "hour": moment.hour,
         "minute": moment.minute,
         "weekday": moment.weekday(),
-        "counts": {name: int(found.get(key, 0)) for name, key, _ in keys},
+        "counts": counts,
     }

@@ -27,13 +27,17 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def fresh_caches():
     """Each test starts with an empty shared cache (limit counters, epochs) and no compiled
-    policies left over from another test's rolled-back data."""
+    policies or cached API keys left over from another test's rolled-back data."""
     from django.core.cache import cache
 
+    from agents import credentials
     from governance import policies
+    from workflows import catalog
 
     cache.clear()
     policies.forget_compiled()
+    credentials.forget()
+    catalog.forget()
     yield
 
 

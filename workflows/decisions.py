@@ -101,7 +101,7 @@ def _suspend_at_hard_limit(agent: Agent, specs, decision: Decision) -> None:
             return
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def decide_action(
     agent: Agent,
     action: str,
@@ -123,10 +123,10 @@ def decide_action(
     if action_type is None:
         action_type = ActionType.objects.filter(name=action).first()
     facts = agent_facts(agent)
-    request_context = limits.context_for(agent.slug, facts.business_unit, now)
     switch = switches.blocking_switch(facts.business_unit, action)
     refund_args: tuple = ()
     if switch is not None:
+        request_context = limits.context_for(agent.slug, facts.business_unit, now)
         decision = _switch_decision(switch, started)
     else:
         specs = limits.applicable(
@@ -138,11 +138,16 @@ def decide_action(
             action,
         )
         if count:
+            # One round trip counts the action and reads the activity counts before it.
             totals = limits.count(
                 specs, facts.slug, facts.business_unit, action, payload, reported or {}, now=now
             )
+            request_context = limits.context_for(
+                agent.slug, facts.business_unit, now, counts=totals.activity
+            )
         else:
             totals = limits.totals(specs, facts.slug, facts.business_unit, now=now)
+            request_context = limits.context_for(agent.slug, facts.business_unit, now)
         request_context = {**request_context, "limits": totals}
         request = DecisionRequest(
             agent=facts,

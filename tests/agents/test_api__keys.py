@@ -2,11 +2,15 @@
 once; a revoked or expired key, or a key of a suspended or retired agent, is refused on
 the very next request, each with its own error code."""
 
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from agents import services
 from agents.models import AgentAPIKey
 from governance.models import AuditEntry
 
@@ -118,12 +122,12 @@ def test_revoking_a_revoked_key_is_a_conflict_that_writes_nothing(world, as_user
 
 
 def test_an_expired_key_is_refused_on_the_very_next_request(world, as_agent):
-    agent = as_agent(world.key_a)
-    assert agent.get(ME).status_code == 200
-    # Time passes: the key's expiry is now behind us.
-    AgentAPIKey.objects.filter(prefix=prefix_of(world.key_a)).update(
-        expiry_date=timezone.now() - timedelta(seconds=1)
+    _, secret = services.issue_key(
+        world.builder_a, world.agent_a, expires_at=timezone.now() + timedelta(seconds=1)
     )
+    agent = as_agent(secret)
+    assert agent.get(ME).status_code == 200  # the key is now cached by this process
+    time.sleep(1.1)  # its expiry passes; nothing about the key changes in the database
     refused = agent.get(ME)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "key_expired"
@@ -160,3 +164,11 @@ def test_a_retired_agent_gets_no_new_keys(world, as_user):
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_state"
     assert writes() == before
+
+
+def test_a_verified_key_is_not_read_again_while_nothing_changed(world, as_agent):
+    agent = as_agent(world.key_a)
+    assert agent.get(ME).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert agent.get(ME).status_code == 200
+    assert not [q for q in captured.captured_queries if "agents_agentapikey" in q["sql"]]
