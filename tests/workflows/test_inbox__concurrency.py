@@ -1,6 +1,6 @@
 """Two supervisors deciding the same escalation at the same moment (PostgreSQL: real row
 locks, real threads released together): one wins, the other is told it is already
-decided, and exactly one decision is recorded."""
+decided, and exactly one decision is recorded. The same for resolving an unknown outcome."""
 
 import threading
 
@@ -11,7 +11,9 @@ from governance import services as governance_services
 from governance.models import AuditEntry, MemberRole
 from tests.conftest import requires_postgres
 from tests.factories import SYSTEM, make_user
+from tests.workflows.factories import make_action_type, make_connector
 from tests.workflows.test_inbox import fresh, make_governed, submit
+from tests.workflows.test_inbox__reconcile import unknown_outcome
 from workflows import inbox
 from workflows.models import ActionState
 
@@ -22,6 +24,9 @@ OPERATIONS = {
     "reject": lambda user, escalation: inbox.reject(user, escalation, "no"),
     "edit": lambda user, escalation: inbox.edit_and_approve(user, escalation, {"amount": 900}),
     "claim": lambda user, escalation: inbox.claim(user, escalation),
+    "succeeded": lambda user, escalation: inbox.reconcile_succeeded(user, escalation, "Found."),
+    "failed": lambda user, escalation: inbox.reconcile_failed(user, escalation, "Not found."),
+    "retry": lambda user, escalation: inbox.reconcile_retry(user, escalation, "Not found."),
 }
 
 
@@ -93,3 +98,38 @@ def test_two_supervisors_claiming_at_once_leave_one_claim(world):
         assert fresh(escalation).claimed_by_id in (world.supervisor_a.pk, colleague.pk)
         claims = AuditEntry.objects.filter(object_id=str(escalation.pk), verb="escalation.claimed")
         assert claims.count() == 1
+
+
+# The action's state after each resolution (a retry is queued to run again).
+SETTLED = {
+    "succeeded": ActionState.SUCCEEDED,
+    "failed": ActionState.FAILED,
+    "retry": ActionState.QUEUED,
+}
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("succeeded", "failed"), ("failed", "retry"), ("retry", "retry"), ("succeeded", "succeeded")],
+)
+def test_two_supervisors_resolving_an_unknown_outcome_at_once_one_wins(world, one, other):
+    colleague = make_user("colleague")
+    governance_services.add_membership(SYSTEM, colleague, world.unit_a, MemberRole.SUPERVISOR)
+    connector = make_connector("http", config={"url": "http://erp.invalid/orders"})
+    action_type = make_action_type(connector=connector)
+    for _ in range(ROUNDS):
+        escalation = unknown_outcome(world.agent_a, action_type)
+        outcomes = race((world.supervisor_a, one), (colleague, other), escalation)
+        assert outcomes.count("done") == 1, outcomes
+        (refusal,) = [outcome for outcome in outcomes if outcome != "done"]
+        assert isinstance(refusal, inbox.AlreadyDecided)
+        assert "resolved by" in refusal.message
+        resolved = AuditEntry.objects.get(object_id=str(escalation.pk), verb="escalation.resolved")
+        assert fresh(escalation).state == "resolved"
+        assert fresh(escalation).action.state == SETTLED[resolved.data["outcome"]]
+        reconciled = AuditEntry.objects.filter(
+            object_id=str(escalation.action_id), verb="action.reconciled"
+        )
+        assert reconciled.count() == 1
