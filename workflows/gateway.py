@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from agents.models import Agent, AgentState
 from governance import ledger, limits, policies
 from governance.redaction import fingerprint, redact
-from workflows import inbox, live, reads, webhooks
+from workflows import catalog, inbox, live, reads, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType
@@ -117,6 +117,16 @@ def _replay(existing: ActionRequest, request_hash: str) -> GatewayAnswer:
     return GatewayAnswer(existing.response_status, existing.response_body)
 
 
+def _replay_if_known(agent, idempotency_key: str, request_hash: str) -> GatewayAnswer | None:
+    """The answer to a repeat of an earlier request with this key, or None if it is new."""
+    existing = (
+        ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key)
+        .only("request_hash", "response_status", "response_body")
+        .first()
+    )
+    return _replay(existing, request_hash) if existing is not None else None
+
+
 def submit(
     agent: Agent,
     idempotency_key: str,
@@ -124,20 +134,18 @@ def submit(
     *,
     now: datetime | None = None,
 ) -> GatewayAnswer:
-    """Govern one action request of `agent` and answer it (see the module docstring)."""
+    """Govern one action request of `agent` and answer it (see the module docstring).
+
+    A new request is not looked up first: its row is inserted, and only when the key's
+    unique constraint refuses it is the first request's answer read and replayed (a
+    replay still counts as an attempt against rate limits, like a denied action). Error
+    answers that write nothing look for a first request before answering."""
     request_hash = fingerprint(body)
-    existing = (
-        ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key)
-        .only("request_hash", "response_status", "response_body")
-        .first()
-    )
-    if existing is not None:
-        return _replay(existing, request_hash)
     if agent.state == AgentState.SUSPENDED:
         return _error(423, "agent_suspended", f"Agent {agent.slug} is suspended.")
-    action_type = ActionType.objects.select_related("connector").filter(name=body["action"]).first()
+    action_type = catalog.action_type_named(body["action"])
     if action_type is None:
-        return _error(
+        return _replay_if_known(agent, idempotency_key, request_hash) or _error(
             422,
             "unknown_action",
             f"No action type {body['action']!r} is registered.",
@@ -146,19 +154,17 @@ def submit(
     payload = body.get("payload", {})
     errors = _schema_errors(action_type, payload)
     if errors:
-        return _error(
+        return _replay_if_known(agent, idempotency_key, request_hash) or _error(
             422, "invalid_payload", "The payload does not match the action's schema.", errors
         )
     try:
         answer = _govern(agent, action_type, idempotency_key, request_hash, body, now)
     except IntegrityError:
-        # Another request with the same key committed first: answer as a replay.
-        existing = ActionRequest.objects.filter(
-            agent=agent, idempotency_key=idempotency_key
-        ).first()
-        if existing is None:
+        # This key was used before (or by a request that committed first): replay it.
+        replayed = _replay_if_known(agent, idempotency_key, request_hash)
+        if replayed is None:
             raise
-        return _replay(existing, request_hash)
+        return replayed
     if answer.status == 201 and action_type.kind == ActionType.Kind.READ:
         # An allowed read is answered within this request, after the commit (workflows.reads).
         return GatewayAnswer(*reads.perform(answer.body))
