@@ -366,6 +366,17 @@ ACTION_TYPES = [
     ),
 ]
 
+# What of a read's answer is above its action type's classification: the demo ERP's supplier
+# record (buyers, cleared for confidential, see contacts and amounts; analysts, cleared for
+# internal, neither; nobody's agent sees the bank account).
+FIELD_CLASSIFICATIONS = {
+    "erp.supplier.read": {
+        "bank_account": "restricted",
+        "contact.email": "confidential",
+        "open_orders.amount": "confidential",
+    },
+}
+
 # slug, name, business unit (None: COE), SLA seconds
 QUEUES = [
     ("coe-approvals", "COE approvals", None, 8 * 3600),
@@ -481,6 +492,20 @@ def _seed_governance(system: Actor, units: dict) -> None:
         },
         max_attempts=5,
     )
+    erp_suppliers = catalog.ensure_connector(
+        system,
+        "demo-erp-suppliers",
+        name="Demo ERP: supplier records",
+        kind=Connector.Kind.HTTP,
+        config={
+            "method": "GET",
+            "url": f"{demo_erp_url()}/suppliers/{{payload.supplier}}",
+            "allowed_hosts": ["127.0.0.1"],
+            "allow_private_hosts": True,
+            "timeout_seconds": 5,
+        },
+    )
+    connectors = {"erp.purchase_order.create": erp_orders, "erp.supplier.read": erp_suppliers}
     queues = {}
     for slug, name, unit, sla in QUEUES:  # the COE queue comes first: the others' parent
         queues[slug] = catalog.ensure_queue(
@@ -501,8 +526,9 @@ def _seed_governance(system: Actor, units: dict) -> None:
             data_classification=classification,
             risk_tier=tier,
             sensitive_fields=sensitive,
+            field_classifications=FIELD_CLASSIFICATIONS.get(name, {}),
             approval_queue=queues[f"{unit}-approvals"],
-            connector=erp_orders if name == "erp.purchase_order.create" else None,
+            connector=connectors.get(name),
         )
     for slug, name, unit, rules in [
         ("enterprise-baseline", "Enterprise baseline", None, COE_RULES),

@@ -193,6 +193,7 @@ class ActionTypeAdmin(CoeHistoryAdmin):
         "data_classification",
         "risk_tier",
         "sensitive_fields",
+        "field_classifications",
         "connector",
         "approval_queue",
         "read_timeout_seconds",

@@ -13,6 +13,8 @@
    success → succeeded; temporary error → queued again with exponential backoff, until
    the connector's max attempts, then failed; permanent error → failed (and the connector
    disabled if it says so); unknown outcome → needs_reconciliation, never retried.
+   A read (one approved by a person; allowed reads run within the request, see
+   workflows.reads) keeps only what its agent may see (workflows.clearance).
 
 `sweep()` repairs what dead workers leave (see its docstring). Secrets never reach the
 attempt rows, the action's error or the ledger: their values are blanked out of whatever a
@@ -31,10 +33,10 @@ from agents.models import Agent, AgentState
 from governance import ledger
 from governance.models import PolicyVersion
 from governance.redaction import fingerprint
-from workflows import inbox, live, webhooks
+from workflows import clearance, inbox, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.dispatch import enqueue_execution
-from workflows.models import ActionRequest, ActionState, Connector, ConnectorAttempt
+from workflows.models import ActionRequest, ActionState, ActionType, Connector, ConnectorAttempt
 
 __all__ = [
     "BACKOFF_BASE_SECONDS",
@@ -256,6 +258,9 @@ def execute(action_id, *, now: datetime | None = None) -> str:
         error = ConnectorError(
             f"The connector failed unexpectedly: {type(exc).__name__}.", unknown_outcome=True
         )
+    if result is not None and action.action_type.kind == ActionType.Kind.READ:
+        # Only what the agent may see of a read is kept, on the action and its attempt.
+        result = clearance.read_result(action, result)
     return _complete(action.pk, token, attempt.pk, connector, result, error)
 
 
@@ -313,12 +318,15 @@ def _complete(
             "shadow": action.shadow,
         }
         if error is None:
+            # A read's entry names the record and the fields returned and withheld.
+            read = isinstance(result, clearance.ReadResult)
             return _settle(
                 action,
                 ActionState.SUCCEEDED,
-                "action.executed",
+                "action.read" if read else "action.executed",
                 result=scrub(result.data, connector.secrets),
                 **facts,
+                **(result.facts if read else {}),
             )
         if error.unknown_outcome:
             return _settle(

@@ -57,7 +57,20 @@ class ReadTimeout(Exception):
     """The connector did not answer within the action type's read timeout."""
 
 
+class Failure(NamedTuple):
+    """Why a read got no data: the answer's status and code, and the attempt's record."""
+
+    status: int
+    code: str
+    message: str
+    outcome: str
+    status_code: int | None = None
+    excerpt: str = ""
+
+
 class Prepared(NamedTuple):
+    """A claimed read, checked, with its attempt recorded: ready for the call."""
+
     action: ActionRequest
     connector: BaseConnector
     attempt: ConnectorAttempt
@@ -211,24 +224,32 @@ def perform(first: dict) -> tuple[int, dict]:
     action, connector, attempt = prepared
     bound = float(action.action_type.read_timeout_seconds)
     result: Result | None = None
+    failure: Failure | None = None
     try:
         result = _call(connector, action, bound)
     except ReadTimeout as exc:
-        error, outcome, status, code = str(exc), Outcome.TEMPORARY_ERROR, 504, "read_timeout"
+        failure = Failure(504, "read_timeout", str(exc), Outcome.TEMPORARY_ERROR)
     except ConnectorError as exc:
-        error = scrub(exc.message, connector.secrets)
-        outcome = Outcome.PERMANENT_ERROR if exc.permanent else Outcome.TEMPORARY_ERROR
-        status, code = 502, "read_failed"
+        failure = Failure(
+            502,
+            "read_failed",
+            scrub(exc.message, connector.secrets),
+            Outcome.PERMANENT_ERROR if exc.permanent else Outcome.TEMPORARY_ERROR,
+            exc.status_code,
+            scrub(exc.excerpt, connector.secrets),
+        )
     except Exception:
         logger.exception("Connector %s failed on read %s", connector.kind, action.pk)
-        error = "The connector failed unexpectedly."
-        outcome, status, code = Outcome.PERMANENT_ERROR, 502, "read_failed"
+        message = "The connector failed unexpectedly."
+        failure = Failure(502, "read_failed", message, Outcome.PERMANENT_ERROR)
+    status_code = result.status_code if result is not None else failure.status_code
     with transaction.atomic():
         ConnectorAttempt.objects.filter(pk=attempt.pk).update(
-            outcome=Outcome.SUCCEEDED if result is not None else outcome,
+            outcome=failure.outcome if failure else Outcome.SUCCEEDED,
             finished_at=timezone.now(),
-            status_code=result.status_code if result is not None else None,
-            error="" if result is not None else error,
+            status_code=status_code,
+            error=failure.message if failure else "",
+            response_excerpt=failure.excerpt if failure else "",  # never what was read
         )
         action = _locked(action.pk, token)
         if action is None:
@@ -237,11 +258,16 @@ def perform(first: dict) -> tuple[int, dict]:
         facts = {
             "connector": connector.row.slug if connector.row is not None else connector.kind,
             "target": connector.describe(),
+            "status_code": status_code,
             "shadow": action.shadow,
         }
-        if result is None:
-            answer = _error(first, status, code, error, ActionState.FAILED)
-            _settle(action, ActionState.FAILED, "action.failed", answer, error=error, **facts)
+        if failure is not None:
+            answer = _error(
+                first, failure.status, failure.code, failure.message, ActionState.FAILED
+            )
+            _settle(
+                action, ActionState.FAILED, "action.failed", answer, error=failure.message, **facts
+            )
             return answer
         filtered = clearance.visible(action, scrub(result.data, connector.secrets))
         body = {
@@ -257,7 +283,6 @@ def perform(first: dict) -> tuple[int, dict]:
             ActionState.SUCCEEDED,
             "action.read",
             (200, kept),
-            status_code=result.status_code,
             **facts,
             **clearance.read_facts(action, filtered),
         )

@@ -61,6 +61,17 @@ class SubmittedActionSerializer(serializers.Serializer):
     links = serializers.DictField(child=serializers.CharField())
 
 
+class ReadAnswerSerializer(SubmittedActionSerializer):
+    data = serializers.JSONField(
+        allow_null=True, help_text="What was read, without the fields above the agent's clearance"
+    )
+    withheld_fields = serializers.ListField(
+        child=serializers.CharField(), help_text="Paths of the fields withheld (names only)"
+    )
+    data_omitted = serializers.BooleanField(help_text="True on a replay: read data is not kept")
+    note = serializers.CharField(required=False)
+
+
 class ActionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     action = serializers.CharField()
@@ -78,8 +89,9 @@ class ActionSerializer(serializers.Serializer):
 
 
 class SubmitActionView(APIView):
-    """Submit an action. 201 allowed (queued), 202 pending approval, 403 denied, 422 invalid
-    payload or reused key, 409 in flight, 423 agent suspended, 429 over a rate limit."""
+    """Submit an action. 201 allowed (queued), 200 an allowed read with its data, 202 pending
+    approval, 403 denied, 422 invalid payload or reused key, 409 in flight, 423 agent
+    suspended, 429 over a rate limit, 502/504 a read that failed or timed out."""
 
     permission_classes = [IsAgent]
     suspended_status = status.HTTP_423_LOCKED
@@ -96,6 +108,7 @@ class SubmitActionView(APIView):
             )
         ],
         responses={
+            200: ReadAnswerSerializer,
             201: SubmittedActionSerializer,
             202: SubmittedActionSerializer,
             400: ErrorSerializer,
@@ -105,6 +118,8 @@ class SubmitActionView(APIView):
             422: ErrorSerializer,
             423: ErrorSerializer,
             429: ErrorSerializer,
+            502: ErrorSerializer,
+            504: ErrorSerializer,
         },
         tags=["actions"],
         operation_id="actions_submit",

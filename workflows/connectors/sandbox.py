@@ -2,20 +2,27 @@
 
 It is where L0 shadow agents' actions go (whatever their action type's connector) and
 where action types without a connector execute, e.g. in the demo. Sensitive payload fields
-are stored as keyed hashes.
+are stored as keyed hashes. A read records nothing: it answers with the effects recorded in
+the agent's business unit whose payload holds every field of the read's payload (the read's
+payload is the query), newest first.
 """
 
 from django.utils import timezone
 
 from governance.redaction import redact
 from workflows.connectors.base import BaseConnector, Result
-from workflows.models import SandboxEffect
+from workflows.models import ActionType, SandboxEffect
 
-__all__ = ["SandboxConnector"]
+__all__ = ["READ_LIMIT", "SandboxConnector"]
+
+# A read answers at most this many records, found among the unit's latest effects.
+READ_LIMIT = 50
+READ_SCAN = 1000
+_MISSING = object()
 
 
 class SandboxConnector(BaseConnector):
-    """Writes one SandboxEffect per action."""
+    """Writes one SandboxEffect per action; answers reads from them."""
 
     kind = "sandbox"
 
@@ -27,6 +34,8 @@ class SandboxConnector(BaseConnector):
 
     def execute(self, action, payload: dict, idempotency_key: str) -> Result:
         """Record the effect once per action: a repeat finds the row already there."""
+        if action.action_type.kind == ActionType.Kind.READ:
+            return self._read(action, payload)
         effect, _ = SandboxEffect.objects.get_or_create(
             action_id=idempotency_key,
             defaults={
@@ -39,3 +48,22 @@ class SandboxConnector(BaseConnector):
             },
         )
         return Result(excerpt="recorded in the sandbox", data={"sandbox_effect_id": effect.pk})
+
+    def _read(self, action, payload: dict) -> Result:
+        """The unit's recorded effects matching every field of `payload` (see the module
+        docstring); compared in Python, so any payload key is safe to match on."""
+        latest = SandboxEffect.objects.filter(business_unit_id=action.business_unit_id).order_by(
+            "-created_at", "-pk"
+        )[:READ_SCAN]
+        records = [
+            {
+                "id": effect.pk,
+                "action": effect.action_name,
+                "agent": effect.agent_slug,
+                "payload": effect.payload,
+                "created_at": effect.created_at.isoformat(),
+            }
+            for effect in latest
+            if all(effect.payload.get(key, _MISSING) == value for key, value in payload.items())
+        ][:READ_LIMIT]
+        return Result(excerpt=f"{len(records)} sandbox records", data={"records": records})

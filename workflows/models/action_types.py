@@ -120,6 +120,8 @@ class ActionType(models.Model):
             errors["sensitive_fields"] = "Give a list of payload field names."
         if self.data_classification not in DataClassification.values:
             errors["data_classification"] = f"Use one of {', '.join(DataClassification.values)}."
+        if self.field_classifications is None:  # a cleared form field: nothing classified
+            self.field_classifications = {}
         if problems := field_classification_errors(self.field_classifications):
             errors["field_classifications"] = problems
         connector = self.connector if self.connector_id else None

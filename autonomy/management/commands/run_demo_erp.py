@@ -2,7 +2,9 @@
 
 POST /purchase-orders creates an order (idempotent by the Idempotency-Key header, as real
 systems of record are asked to be), GET /purchase-orders lists them, and
-GET /suppliers/<name> answers a supplier record with fields of several classifications.
+GET /suppliers/<name> answers a supplier record with fields of several classifications
+(a bank account, a nested contact, the supplier's open orders): the system of record of the
+demo's governed read `erp.supplier.read`.
 """
 
 import json
@@ -34,6 +36,23 @@ class DemoERP:
             self.orders[key or order["po_number"]] = order
             return 201, order
 
+    def supplier(self, name: str) -> dict:
+        """A supplier's record, with its orders placed through the demo."""
+        with self.lock:
+            orders = [o for o in self.orders.values() if o["supplier"].lower() == name.lower()]
+        return {
+            "name": name,
+            "country": "DE",
+            "rating": "A",
+            "payment_terms_days": 30,
+            "bank_account": "DE89370400440532013000",
+            "contact": {"name": "Orders desk", "email": f"orders@{name.lower()}.example"},
+            "open_orders": [
+                {"po_number": o["po_number"], "status": o["status"], "amount": o["amount"]}
+                for o in orders
+            ],
+        }
+
 
 def handler_for(erp: DemoERP):
     """A request handler bound to one ERP's state."""
@@ -52,18 +71,7 @@ def handler_for(erp: DemoERP):
                 with erp.lock:
                     self._send(200, list(erp.orders.values()))
             elif self.path.startswith("/suppliers/"):
-                name = unquote(self.path.removeprefix("/suppliers/"))
-                self._send(
-                    200,
-                    {
-                        "name": name,
-                        "country": "DE",
-                        "rating": "A",
-                        "payment_terms_days": 30,
-                        "bank_account": "DE89370400440532013000",
-                        "contact_email": f"orders@{name.lower()}.example",
-                    },
-                )
+                self._send(200, erp.supplier(unquote(self.path.removeprefix("/suppliers/"))))
             else:
                 self._send(404, {"error": "not found"})
 
