@@ -171,14 +171,23 @@ def _settle(
     return state
 
 
+def _claimed(action_id, token: datetime):
+    """The action's row while it is still executing under this run's claim."""
+    return ActionRequest.objects.filter(
+        pk=action_id, state=ActionState.EXECUTING, claimed_at=token
+    ).order_by()  # no ORDER BY/LIMIT: PostgreSQL plans the joined lookup far faster
+
+
 def _locked(action_id, token: datetime) -> ActionRequest | None:
-    """The action, locked, if it is still executing under this run's claim."""
-    return (
-        ActionRequest.objects.select_for_update(of=("self",))
-        .select_related(*RELATED)
-        .filter(pk=action_id, state=ActionState.EXECUTING, claimed_at=token)
-        .first()
-    )
+    """The action with what executing it needs, locked, if it is still executing under
+    this run's claim."""
+    locked = _claimed(action_id, token).select_for_update(of=("self",)).select_related(*RELATED)
+    return next(iter(locked), None)
+
+
+def _still_claimed(action_id, token: datetime) -> bool:
+    """Lock the action's row (nothing joined) if it is still executing under this claim."""
+    return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
 
 
 def _prepare(action_id, token: datetime):
@@ -261,7 +270,7 @@ def execute(action_id, *, now: datetime | None = None) -> str:
     if result is not None and action.action_type.kind == ActionType.Kind.READ:
         # Only what the agent may see of a read is kept, on the action and its attempt.
         result = clearance.read_result(action, result)
-    return _complete(action.pk, token, attempt.pk, connector, result, error)
+    return _complete(action, token, attempt.pk, connector, result, error)
 
 
 def _outcome(error: ConnectorError | None) -> str:
@@ -285,7 +294,7 @@ def _disable(row: Connector, message: str) -> None:
 
 
 def _complete(
-    action_id,
+    prepared: ActionRequest,
     token: datetime,
     attempt_id: int,
     connector: BaseConnector,
@@ -303,13 +312,15 @@ def _complete(
             error=message,
             response_excerpt=scrub(answer.excerpt, connector.secrets),
         )
-        action = _locked(action_id, token)
-        if action is None:
+        if not _still_claimed(prepared.pk, token):
             # The sweeper took this call for lost (it outlived its budget) and handed the
             # action to a person; the attempt row now tells them what really happened.
-            action = ActionRequest.objects.select_related(*RELATED).get(pk=action_id)
+            action = ActionRequest.objects.select_related(*RELATED).get(pk=prepared.pk)
             _record("action.late_outcome", action, attempt_id=attempt_id, outcome=outcome)
             return action.state
+        # Only this claim's holder changes an executing action: the row read before the
+        # call is still the row, now locked.
+        action = prepared
         facts = {
             "attempt": action.attempt_count,
             "connector": connector.row.slug if connector.row is not None else connector.kind,

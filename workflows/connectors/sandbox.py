@@ -7,6 +7,9 @@ the agent's business unit whose payload holds every field of the read's payload 
 payload is the query), newest first.
 """
 
+from contextlib import nullcontext
+
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from governance.redaction import redact
@@ -33,20 +36,26 @@ class SandboxConnector(BaseConnector):
         return 5.0
 
     def execute(self, action, payload: dict, idempotency_key: str) -> Result:
-        """Record the effect once per action: a repeat finds the row already there."""
+        """Record the effect once per action: a repeat finds the row already there (one
+        INSERT for the first call; the action's unique effect refuses a second)."""
         if action.action_type.kind == ActionType.Kind.READ:
             return self._read(action, payload)
-        effect, _ = SandboxEffect.objects.get_or_create(
-            action_id=idempotency_key,
-            defaults={
-                "connector": self.row,
-                "business_unit_id": action.business_unit_id,
-                "agent_slug": action.agent.slug,
-                "action_name": action.action_type.name,
-                "payload": redact(payload, list(action.action_type.sensitive_fields or [])),
-                "created_at": timezone.now(),
-            },
-        )
+        # In autocommit the INSERT is its own transaction; inside one, a savepoint keeps
+        # a refused INSERT from spoiling the caller's transaction.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        try:
+            with guard:
+                effect = SandboxEffect.objects.create(
+                    action_id=idempotency_key,
+                    connector=self.row,
+                    business_unit_id=action.business_unit_id,
+                    agent_slug=action.agent.slug,
+                    action_name=action.action_type.name,
+                    payload=redact(payload, list(action.action_type.sensitive_fields or [])),
+                    created_at=timezone.now(),
+                )
+        except IntegrityError:
+            effect = SandboxEffect.objects.get(action_id=idempotency_key)
         return Result(excerpt="recorded in the sandbox", data={"sandbox_effect_id": effect.pk})
 
     def _read(self, action, payload: dict) -> Result:
