@@ -46,7 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START_MARK = "<!-- bench/actions:start -->"
 END_MARK = "<!-- bench/actions:end -->"
-DB_NAME = "autonomy_bench"
+# AUTONOMY_BENCH_DATABASE / AUTONOMY_BENCH_REDIS_URL let two benchmarks run side by side.
+DB_NAME = os.environ.get("AUTONOMY_BENCH_DATABASE", "autonomy_bench")
+BENCH_REDIS_URL = os.environ.get("AUTONOMY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 ACTION = "erp.purchase_order.create"
 VARIANTS = {
@@ -65,7 +67,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         SECRET_KEY="bench-only-" + "k" * 48,
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        REDIS_URL="redis://127.0.0.1:6379/14",
+        REDIS_URL=BENCH_REDIS_URL,
         SECURE_SSL_REDIRECT="false",
         CELERY_TASK_ALWAYS_EAGER="false",
         LOG_LEVEL="WARNING",
@@ -82,7 +84,7 @@ def fresh_database() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
@@ -99,7 +101,7 @@ def drop_database() -> None:
     connections.close_all()
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
 
 
 def setup_django() -> None:

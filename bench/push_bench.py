@@ -1,10 +1,11 @@
 """Escalation push benchmark: from an escalation's commit to its fragment on supervisors' sockets.
 
 Run with `bench/push` (options: --count N, --rate R, --quick, --record). It creates a
-fresh PostgreSQL database (autonomy_bench), seeds one business unit with its approval
-queue, one agent and 50 supervisors (bench/actions_bench.seed_world), and starts uvicorn
-autonomy.asgi:application (DEBUG=false, Redis db 14, so the channel layer is
-channels_redis.pubsub.RedisPubSubChannelLayer as autonomy/settings.py configures it).
+fresh PostgreSQL database (autonomy_bench, or AUTONOMY_BENCH_DATABASE), seeds one business
+unit with its approval queue, one agent and 50 supervisors (bench/actions_bench.seed_world),
+and starts uvicorn autonomy.asgi:application (DEBUG=false, Redis db 14 or
+AUTONOMY_BENCH_REDIS_URL, so the channel layer is channels_redis.pubsub.RedisPubSubChannelLayer
+as autonomy/settings.py configures it).
 
 Clients: a separate process (so the producer's work cannot delay their clocks) opens one
 `websockets` connection per supervisor to /ws/activity/ with that supervisor's session
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from bench.actions_bench import (
     ACTION,
+    DB_NAME,
     ROOT,
     bench_env,
     drop_database,
@@ -194,7 +196,7 @@ def main() -> int:
         return 0
     if args.quick:
         args.count = 100
-    print("fresh database autonomy_bench, migrating ...", flush=True)
+    print(f"fresh database {DB_NAME}, migrating ...", flush=True)
     fresh_database()
     server = None
     workdir = Path(tempfile.mkdtemp(prefix="bench-push-"))

@@ -3,15 +3,22 @@ check, routing): who may connect, which groups they join, and that each person h
 only what their pages would show them, as the same fragments."""
 
 import json
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm
 
 from autonomy.asgi import application
+from tests.conftest import requires_redis
 from tests.workflows.test_inbox import make_governed, submit
 from workflows import inbox, live
 from workflows.models import Queue
@@ -173,3 +180,72 @@ def test_a_queue_grant_holder_hears_that_queue_only(transactional_db, world):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_push_reads_its_escalation_back_in_one_unordered_query(db, world):
+    make_governed()
+    escalation = submit(world.agent_a, {"amount": 5000})
+    with CaptureQueriesContext(connection) as queries:
+        live._push_escalation(escalation.pk, "escalation.new")
+    # ORDER BY with LIMIT made PostgreSQL plan the joins several times longer than it ran
+    # them (bench/push); a primary-key lookup needs neither.
+    (read,) = queries.captured_queries
+    assert "ORDER BY" not in read["sql"] and "LIMIT" not in read["sql"]
+
+
+def test_a_socket_relays_every_escalation_event_as_type_id_and_html_only(transactional_db, world):
+    headers = headers_for(world.supervisor_a)
+    group = live.group_name("inbox", world.unit_a.pk)
+
+    async def scenario():
+        communicator = socket(headers)
+        ok, _ = await communicator.connect()
+        assert ok
+        layer = get_channel_layer()
+        for kind in ("escalation.resolved", "activity"):
+            message = {"type": kind, "id": "7", "html": "<tr></tr>", "note": "server only"}
+            await layer.group_send(group, message)
+            relayed = await communicator.receive_json_from(timeout=WAIT)
+            assert relayed == {"type": kind, "id": "7", "html": "<tr></tr>"}
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def redis_layer(**config) -> dict:
+    """CHANNEL_LAYERS with the configured Redis pub/sub layer and `config` on top."""
+    default = settings.CHANNEL_LAYERS["default"]
+    return {"default": {**default, "CONFIG": {**default["CONFIG"], **config}}}
+
+
+@requires_redis
+@pytest.mark.parametrize("prefix", [None, "autonomy-test"])
+def test_one_push_reaches_every_group_through_the_redis_layer(settings, prefix):
+    settings.CHANNEL_LAYERS = redis_layer(**({"prefix": prefix} if prefix else {}))
+    # Redis pub/sub channels are shared by every database number: keys no other run uses.
+    key = uuid.uuid4().int % 10**12
+    groups = [live.group_name(audience, key) for audience in ("queue", "inbox", "activity")]
+    message = {"type": "escalation.new", "id": "42", "html": "<tr id='escalation-42'></tr>"}
+
+    async def scenario():
+        layer = get_channel_layer()
+        channels = []
+        for group in groups:  # one listener per group, as one socket per person
+            channels.append(await layer.new_channel())
+            await layer.group_add(group, channels[-1])
+        await sync_to_async(live._send)(groups, message)
+        for channel in channels:
+            assert await layer.receive(channel) == message
+        for group, channel in zip(groups, channels, strict=True):
+            await layer.group_discard(group, channel)
+        await layer.flush()
+
+    async_to_sync(scenario)()
+
+
+@requires_redis
+def test_a_push_refuses_a_layer_it_cannot_address(settings):
+    url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    settings.CHANNEL_LAYERS = redis_layer(hosts=[url, url])
+    with pytest.raises(ImproperlyConfigured):
+        live._send(["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""})
