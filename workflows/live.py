@@ -28,6 +28,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
 from workflows.models import ActionRequest, Escalation
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 ESCALATION_ROW = "workflows/partials/escalation_row.html"
+PUSH_TIMEOUT = 1.0  # seconds a push waits on Redis to connect, and to answer
 ACTIVITY_ROW = "workflows/partials/activity_row.html"
 
 
@@ -109,8 +112,15 @@ def render_activity(action: ActionRequest) -> str:
 @functools.cache
 def _redis(url: str) -> redis.Redis:
     """One client per Redis URL and process, shared by its threads (the client's pool is
-    thread-safe and made anew after a fork)."""
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    thread-safe and made anew after a fork). A push runs on the committing request's
+    thread, so a Redis that is down or hung costs it at most ~3 s (one retry, for a pooled
+    connection Redis closed), not redis-py's default ten retries."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=PUSH_TIMEOUT,
+        socket_connect_timeout=PUSH_TIMEOUT,
+        retry=Retry(NoBackoff(), retries=1),
+    )
 
 
 def _publish(layer: RedisPubSubChannelLayer, groups: list[str], message: dict) -> None:
@@ -145,10 +155,30 @@ def _send(groups: list[str], message: dict) -> None:
         async_to_sync(send_all)()
 
 
-# What the pushed row shows of every escalation, fetched with it in one query. The users a
-# row may name (claimed, decided, assigned) are left to their foreign keys: a new
-# escalation names none, and each join adds to PostgreSQL's planning of this statement.
+# What the pushed row (ESCALATION_ROW) shows and the groups need, read back with the
+# escalation in one query of only these columns (a push's read is on every push's path).
+# The users a row may name (claimed, decided, assigned) are left to their foreign keys: a
+# new escalation names none, and each join adds to PostgreSQL's planning of the statement.
+# tests/workflows/test_live.py fails when the row shows something this leaves out.
 PUSHED_ESCALATION_RELATED = ("queue", "action__agent__owner", "action__action_type")
+PUSHED_ESCALATION_FIELDS = (
+    "state",
+    "priority",
+    "kind",
+    "reason",
+    "sla_due_at",
+    "warned_at",
+    "decision_note",
+    "assigned_to_id",
+    "claimed_by_id",
+    "decided_by_id",
+    "queue__name",
+    "queue__business_unit_id",
+    "action__action_type__name",
+    "action__agent__name",
+    "action__agent__slug",
+    "action__agent__owner__username",
+)
 
 
 def _read_back(queryset: QuerySet):
@@ -160,7 +190,9 @@ def _read_back(queryset: QuerySet):
 
 def _push_escalation(escalation_id, event: str) -> None:
     escalation = _read_back(
-        Escalation.objects.select_related(*PUSHED_ESCALATION_RELATED).filter(pk=escalation_id)
+        Escalation.objects.select_related(*PUSHED_ESCALATION_RELATED)
+        .only(*PUSHED_ESCALATION_FIELDS)
+        .filter(pk=escalation_id)
     )
     if escalation is None:
         return
@@ -171,8 +203,9 @@ def _push_escalation(escalation_id, event: str) -> None:
     _send(groups, message)
 
 
-def _push_activity(action_id) -> None:
-    action = _read_back(activity_queryset().filter(pk=action_id))
+def _push_activity(action_id, action: ActionRequest | None = None) -> None:
+    if action is None:
+        action = _read_back(activity_queryset().filter(pk=action_id))
     if action is None:
         return
     groups = [group_name("activity"), group_name("activity", action.business_unit_id)]
@@ -187,7 +220,8 @@ def publish_escalation(escalation_id, event: str = "escalation.new") -> None:
     transaction.on_commit(lambda: _push_escalation(escalation_id, event), robust=True)
 
 
-def publish_activity(action_id) -> None:
+def publish_activity(action_id, action: ActionRequest | None = None) -> None:
     """Push the action's activity row to the people who may see its unit once the
-    transaction commits."""
-    transaction.on_commit(lambda: _push_activity(action_id), robust=True)
+    transaction commits. A caller holding the action as committed, with its agent,
+    action type, business unit and decision, passes it and saves reading it back."""
+    transaction.on_commit(lambda: _push_activity(action_id, action), robust=True)

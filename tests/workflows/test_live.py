@@ -3,7 +3,9 @@ check, routing): who may connect, which groups they join, and that each person h
 only what their pages would show them, as the same fragments."""
 
 import json
+import time
 import uuid
+from socket import create_server
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -21,7 +23,7 @@ from autonomy.asgi import application
 from tests.conftest import requires_redis
 from tests.workflows.test_inbox import make_governed, submit
 from workflows import inbox, live
-from workflows.models import Queue
+from workflows.models import Escalation, Queue
 from workflows.queues import coe_queue
 
 ORIGIN = (b"origin", b"http://testserver")
@@ -187,8 +189,10 @@ def test_a_push_reads_its_escalation_back_in_one_unordered_query(db, world):
     escalation = submit(world.agent_a, {"amount": 5000})
     with CaptureQueriesContext(connection) as queries:
         live._push_escalation(escalation.pk, "escalation.new")
-    # ORDER BY with LIMIT made PostgreSQL plan the joins several times longer than it ran
-    # them (bench/push); a primary-key lookup needs neither.
+    # One query: a second one here means the row (live.ESCALATION_ROW) shows something
+    # live.PUSHED_ESCALATION_FIELDS leaves out. ORDER BY with LIMIT made PostgreSQL plan
+    # the joins several times longer than it ran them (bench/push); a key lookup needs
+    # neither.
     (read,) = queries.captured_queries
     assert "ORDER BY" not in read["sql"] and "LIMIT" not in read["sql"]
 
@@ -249,3 +253,24 @@ def test_a_push_refuses_a_layer_it_cannot_address(settings):
     settings.CHANNEL_LAYERS = redis_layer(hosts=[url, url])
     with pytest.raises(ImproperlyConfigured):
         live._send(["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""})
+
+
+def test_a_push_to_a_silent_redis_gives_up_within_seconds_and_the_commit_stands(
+    db, world, settings, caplog, django_capture_on_commit_callbacks
+):
+    make_governed()
+    with create_server(("127.0.0.1", 0)) as silent:  # connects (the backlog), never answers
+        host, port = silent.getsockname()
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [f"redis://{host}:{port}/0"]},
+            }
+        }
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            escalation = submit(world.agent_a, {"amount": 5000})
+        waited = time.monotonic() - started
+    assert waited < 3 * live.PUSH_TIMEOUT + 1  # two tries, not redis-py's default eleven
+    assert Escalation.objects.filter(pk=escalation.pk).exists()
+    assert "in on_commit()" in caplog.text  # the failed push is logged
