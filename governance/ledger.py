@@ -47,6 +47,7 @@ __all__ = [
     "contains_chain_hash",
     "content_hash",
     "entries_for",
+    "entry",
     "entry_document",
     "export_bundle",
     "filtered_bundle",
@@ -106,13 +107,40 @@ def record(
     object_repr: str = "",
 ) -> AuditEntry:
     """Append one entry in the current transaction. Never updates or locks anything."""
+    entry_ = entry(
+        verb,
+        actor,
+        obj,
+        business_unit_id=business_unit_id,
+        data=data,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+    )
+    entry_.save(force_insert=True)
+    return entry_
+
+
+def entry(
+    verb: str,
+    actor: Actor,
+    obj=None,
+    *,
+    business_unit_id: int | None = None,
+    data: dict | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+) -> AuditEntry:
+    """The entry `record()` would append, unsaved: for a caller that inserts it together
+    with the rows it describes (autonomy.db.insert_together), in the same transaction."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)[:200]
         if business_unit_id is None:
             business_unit_id = getattr(obj, "business_unit_id", None)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         created_at=timezone.now(),
         actor_kind=actor.kind,
         actor_id=actor.id,

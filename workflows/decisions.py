@@ -114,10 +114,12 @@ def decide_action(
     now: datetime | None = None,
     write_ledger: bool = True,
     action_type: ActionType | None = None,
+    persist: bool = True,
 ) -> Outcome:
     """Decide and record one action of `agent`. With `count`, the action is counted
     against its limits (and a denied action's budget use is refunded). Without
-    `write_ledger` the caller puts `Outcome.ledger_data` in its own ledger entry."""
+    `write_ledger` the caller puts `Outcome.ledger_data` in its own ledger entry; without
+    `persist` (implies no ledger entry) the caller also inserts `Outcome.record`."""
     now = now or timezone.now()
     started = now.timestamp()
     if action_type is None:
@@ -167,7 +169,7 @@ def decide_action(
     sensitive = list(action_type.sensitive_fields) if action_type else []
     stored_payload = redact(payload, sensitive)
     body = decision_json(decision)
-    record = DecisionRecord.objects.create(
+    record = DecisionRecord(
         created_at=now,
         source=source,
         agent_id=agent.pk,
@@ -193,6 +195,8 @@ def decide_action(
         policy_version_ids=body["policy_version_ids"],
         duration_us=decision.duration_us,
     )
+    if persist:
+        record.save(force_insert=True)
     ledger_data = {
         "decision_id": str(record.pk),
         "source": source,
@@ -208,7 +212,7 @@ def decide_action(
         "errors": body["errors"],
         "kill_switch": switch.id if switch is not None else None,
     }
-    if write_ledger:
+    if write_ledger and persist:
         ledger.record(
             "decision.made",
             ledger.Actor.of(actor),

@@ -167,7 +167,7 @@ def _settle(
         inbox.escalate_failure(action, escalate, error)
     if state in NOTIFIED:
         webhooks.schedule(action, now=now)
-    live.publish_activity(action.pk)
+    live.publish_activity(action.pk, action)
     return state
 
 

@@ -7,6 +7,7 @@ told only after commit. `(agent, Idempotency-Key)` is unique: a replay returns t
 answer, the same key with another body is refused, and a key still in flight is 409.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,9 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.models import Agent, AgentState
+from autonomy.db import insert_together
 from governance import ledger, limits, policies
+from governance.models import AuditEntry
 from governance.redaction import fingerprint, redact
 from workflows import catalog, inbox, live, reads, webhooks
 from workflows.decisions import decide_action
@@ -176,73 +179,57 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
     payload = body.get("payload", {})
     counted = ()
     try:
-        with transaction.atomic():
-            outcome = decide_action(
-                agent,
-                action_type.name,
-                payload,
-                actor=agent_actor(agent),
-                source="gateway",
-                reported=body.get("reported") or {},
-                count=True,
-                now=now,
-                write_ledger=False,
-                action_type=action_type,
-            )
-            record, decision = outcome.record, outcome.decision
-            counted = outcome.counted
-            effect = str(decision.effect)
-            state = {
-                "allow": ActionState.QUEUED,
-                "require_approval": ActionState.PENDING_APPROVAL,
-                "deny": ActionState.DENIED,
-            }[effect]
-            action = ActionRequest(
-                agent=agent,
-                business_unit_id=agent.business_unit_id,
-                action_type=action_type,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                payload=payload,
-                payload_hash=fingerprint(payload),
-                reason=body.get("reason", ""),
-                data_used=body.get("data_used") or [],
-                task_ref=str(body.get("task") or ""),
-                callback_url=body.get("callback_url") or "",
-                decision=record,
-                policy_version_ids=record.policy_version_ids,
-                shadow=decision.shadow,
-                state=state,
-                created_at=now,
-                queued_at=now if state == ActionState.QUEUED else None,
-                completed_at=now if state == ActionState.DENIED else None,
-            )
-            escalation = None
-            if state == ActionState.PENDING_APPROVAL:
-                action.save(force_insert=True)
-                escalation = inbox.open_escalation(action, record, decision.route or "")
-                answer = _answer(action, effect, record, escalation)
-                ActionRequest.objects.filter(pk=action.pk).update(
-                    response_status=answer.status, response_body=answer.body
-                )
-            else:
-                # The id is known before the insert, so the first answer is stored with it.
-                answer = _answer(action, effect, record, None)
-                action.response_status, action.response_body = answer.status, answer.body
-                action.save(force_insert=True)
-            ledger.record(
-                f"action.{state}",
-                agent_actor(agent),
-                object_type="workflows.actionrequest",
-                object_id=str(action.pk),
-                object_repr=f"{agent.slug} {action_type.name}"[:200],
-                business_unit_id=agent.business_unit_id,
-                data={
-                    **outcome.ledger_data,
-                    "idempotency_key": idempotency_key,
-                    "escalation_id": str(escalation.pk) if escalation else None,
-                },
-            )
+        outcome = decide_action(
+            agent,
+            action_type.name,
+            payload,
+            actor=agent_actor(agent),
+            source="gateway",
+            reported=body.get("reported") or {},
+            count=True,
+            now=now,
+            persist=False,
+            action_type=action_type,
+        )
+        record, decision = outcome.record, outcome.decision
+        counted = outcome.counted
+        effect = str(decision.effect)
+        state = {
+            "allow": ActionState.QUEUED,
+            "require_approval": ActionState.PENDING_APPROVAL,
+            "deny": ActionState.DENIED,
+        }[effect]
+        action = ActionRequest(
+            agent=agent,
+            business_unit_id=agent.business_unit_id,
+            action_type=action_type,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            payload=payload,
+            payload_hash=fingerprint(payload),
+            reason=body.get("reason", ""),
+            data_used=body.get("data_used") or [],
+            task_ref=str(body.get("task") or ""),
+            callback_url=body.get("callback_url") or "",
+            decision=record,
+            policy_version_ids=record.policy_version_ids,
+            shadow=decision.shadow,
+            state=state,
+            created_at=now,
+            queued_at=now if state == ActionState.QUEUED else None,
+            completed_at=now if state == ActionState.DENIED else None,
+        )
+        if state == ActionState.PENDING_APPROVAL:
+            return _escalate(action, record, outcome.ledger_data, decision.route or "")
+        # The id is known before the insert, so the first answer is stored with it, and
+        # the decision, the action and its ledger entry go in as one statement: one round
+        # trip and its own commit (autonomy.db), unless a callback row joins them.
+        answer = _answer(action, effect, record, None)
+        action.response_status, action.response_body = answer.status, answer.body
+        entry = _action_entry(action, outcome.ledger_data, None)
+        callback = state == ActionState.DENIED and action.callback_url
+        with transaction.atomic() if callback else nullcontext():
+            insert_together(record, action, entry)
             if state == ActionState.QUEUED:
                 # The executor pushes this action's row to the feed when it runs, moments
                 # from now: one push per action instead of two on the hot path. An allowed
@@ -250,15 +237,52 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
                 if action_type.kind != ActionType.Kind.READ:
                     enqueue_execution(action.pk)
             else:
-                if state == ActionState.DENIED:
-                    webhooks.schedule(action, now=now)
-                live.publish_activity(action.pk)
-            return answer
+                webhooks.schedule(action, now=now)
+                live.publish_activity(action.pk, _with_relations(action, record))
+        return answer
     except BaseException:
         if counted:
             *args, moment = counted
             limits.refund(*args, now=moment)
         raise
+
+
+def _escalate(action: ActionRequest, record, ledger_data: dict, route: str) -> GatewayAnswer:
+    """Insert an action that needs approval with its escalation, in one transaction."""
+    with transaction.atomic():
+        insert_together(record, action)
+        escalation = inbox.open_escalation(action, record, route)
+        answer = _answer(action, "require_approval", record, escalation)
+        ActionRequest.objects.filter(pk=action.pk).update(
+            response_status=answer.status, response_body=answer.body
+        )
+        _action_entry(action, ledger_data, escalation).save(force_insert=True)
+        live.publish_activity(action.pk, _with_relations(action, record))
+    return answer
+
+
+def _with_relations(action: ActionRequest, record) -> ActionRequest:
+    """`action` with what its activity row shows, all in memory already."""
+    action.business_unit = action.agent.business_unit
+    action.decision = record
+    return action
+
+
+def _action_entry(action: ActionRequest, ledger_data: dict, escalation) -> AuditEntry:
+    """The ledger entry of the gateway's answer (`action.<state>`), with the decision."""
+    return ledger.entry(
+        f"action.{action.state}",
+        agent_actor(action.agent),
+        object_type="workflows.actionrequest",
+        object_id=str(action.pk),
+        object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
+        business_unit_id=action.business_unit_id,
+        data={
+            **ledger_data,
+            "idempotency_key": action.idempotency_key,
+            "escalation_id": str(escalation.pk) if escalation else None,
+        },
+    )
 
 
 def _answer(action: ActionRequest, effect: str, record, escalation) -> GatewayAnswer:

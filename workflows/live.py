@@ -12,6 +12,10 @@ Messages are sent after commit, read back from the database, as
 "escalation.decided" | "activity", "id", "html"}`, where `html` is the very fragment the
 pages render (templates/workflows/partials/). The pages re-sync from the database when a
 socket reconnects, so a lost message costs nothing but a moment.
+
+A push is on the path from commit to the person's screen (bench/push), so it does the
+least it can there: one read back of the columns the row shows, one render, and with the
+Redis layer one pipelined PUBLISH to all its groups from the committing thread.
 """
 
 import asyncio

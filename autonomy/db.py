@@ -1,0 +1,67 @@
+"""Writing several new rows in one database round trip.
+
+`insert_together(a, b, c)` inserts unsaved model instances, in order, as ONE statement on
+PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) INSERT ...`): all or nothing, and
+in autocommit a single round trip with its own commit, instead of BEGIN, one INSERT per
+row and COMMIT. Foreign keys between the rows are fine (Django's are deferred to commit).
+Elsewhere (SQLite) the rows are saved one by one in one transaction. Either way no
+`pre_save`/`post_save` signals are sent, and rows whose primary key the database assigns
+are given theirs.
+"""
+
+from contextlib import nullcontext
+
+from django.db import connections, router, transaction
+from django.db.models import Model
+from django.db.models.sql import InsertQuery
+
+__all__ = ["insert_together"]
+
+
+def _insert_sql(obj: Model, connection, returning: bool) -> tuple[str, list]:
+    """The INSERT of `obj` (with RETURNING of its database-assigned key if `returning`)."""
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if not (returning and f is meta.pk)]
+    query = InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(connection=connection)
+    if returning:
+        compiler.returning_fields = [meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    return sql, list(params)
+
+
+def insert_together(*objs: Model) -> None:
+    """Insert every object of `objs` (unsaved, in this order) in one statement where the
+    database allows it, else in one transaction (see the module docstring). Only the last
+    object may leave its primary key to the database."""
+    *firsts, last = objs
+    if any(obj.pk is None for obj in firsts):
+        raise ValueError("Only the last object may have its primary key assigned by the database.")
+    using = router.db_for_write(type(last))
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            for obj in objs:
+                obj.save(force_insert=True, using=using)
+        return
+    returning = last.pk is None
+    params: list = []
+    ctes = []
+    for index, obj in enumerate(firsts):
+        sql, obj_params = _insert_sql(obj, connection, returning=False)
+        ctes.append(f"w{index} AS ({sql})")
+        params.extend(obj_params)
+    sql, last_params = _insert_sql(last, connection, returning=returning)
+    params.extend(last_params)
+    statement = f"WITH {', '.join(ctes)} {sql}" if ctes else sql
+    # Inside a transaction a savepoint keeps a refused statement (say a unique constraint)
+    # from spoiling the caller's transaction; in autocommit the statement is its own.
+    guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
+    with guard, connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        if returning:
+            last.pk = cursor.fetchone()[0]
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
