@@ -20,7 +20,9 @@ submit opens the escalation with workflows.inbox.open_escalation, whose push
 groups) runs on commit. An on_commit callback registered BEFORE submit runs first, right
 after COMMIT, and stamps time.monotonic(): latency = arrival - that stamp, per client
 and escalation; an escalation a client never got counts as lost.
-Scenarios: 1 supervisor, then 50 supervisors, each at 20 escalations/s.
+Scenarios: 1 supervisor, then 50 supervisors, each at 20 escalations/s. The split of the
+latency into stages comes from stamps around workflows.live's steps in this process
+(clock_push_stages), and the clients' arrival times.
 """
 
 from __future__ import annotations
@@ -94,16 +96,64 @@ async def _clients(port: int, cookies: list[str], out: Path) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# The split of the latency, in the order the push runs: stage -> (from stamp, to stamp),
+# stamps taken in this process, and "arrival" by the clients' process, on one clock.
+STAGES = {
+    "commit to read back": ("commit", "read"),
+    "read back (one query)": ("read", "render"),
+    "render the row": ("render", "publish"),
+    "publish to 3 groups": ("publish", "published"),
+    "Redis -> uvicorn -> socket -> client": ("published", "arrival"),
+}
+
+
+def clock_push_stages() -> dict[str, dict[str, float]]:
+    """Stamp time.monotonic() as the product's escalation push (workflows.live) starts its
+    read back, its render and its publish, and when the publish returns, by escalation id.
+    Wraps live's own functions in this process only: what runs is unchanged."""
+    from workflows import live
+
+    stamps: dict[str, dict[str, float]] = {}
+    current: dict[str, float] = {}
+    read_back, render, send = live._read_back, live.render_escalation, live._send
+
+    def timed_read_back(queryset):
+        current.clear()
+        current["read"] = time.monotonic()
+        return read_back(queryset)
+
+    def timed_render(escalation):
+        current["render"] = time.monotonic()
+        return render(escalation)
+
+    def timed_send(groups: list[str], message: dict) -> None:
+        started = time.monotonic()
+        send(groups, message)
+        if message["type"] == "escalation.new":
+            stamps[message["id"]] = {**current, "publish": started, "published": time.monotonic()}
+
+    live._read_back, live.render_escalation, live._send = timed_read_back, timed_render, timed_send
+    return stamps
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def scenario(
-    port: int, world: dict, n_clients: int, count: int, rate: float, workdir: Path, settle: float
+    port: int,
+    world: dict,
+    n_clients: int,
+    count: int,
+    rate: float,
+    workdir: Path,
+    settle: float,
+    stamps: dict[str, dict[str, float]],
 ):
     """Run one scenario, producing `settle` seconds after every client connected; returns
-    (latencies in ms, lost, deliveries expected, producer ms per escalation)."""
+    (latencies in ms, lost, deliveries expected, producer ms per escalation, the split:
+    stage -> ms per delivery)."""
     from django.conf import settings
     from django.db import transaction
     from django.test import Client
@@ -170,16 +220,22 @@ def scenario(
             clients.wait()
     arrivals = json.loads(out.read_text())
     latencies, lost, missing = [], 0, []
+    split: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for seen in arrivals:
         for index, (escalation_id, t_commit) in enumerate(committed.items()):
             if escalation_id in seen:
                 latencies.append((seen[escalation_id] - t_commit) * 1000)
+                at = {**stamps.get(escalation_id, {}), "commit": t_commit}
+                at["arrival"] = seen[escalation_id]
+                for stage, (start, end) in STAGES.items():
+                    if start in at and end in at:
+                        split[stage].append((at[end] - at[start]) * 1000)
             else:
                 lost += 1
                 missing.append(index)
     if missing:
         print(f"  lost escalations (index in the run): {sorted(set(missing))[:40]}", flush=True)
-    return latencies, lost, count * n_clients, producer_ms
+    return latencies, lost, count * n_clients, producer_ms, split
 
 
 def main() -> int:
@@ -204,6 +260,7 @@ def main() -> int:
     rows = []
     try:
         setup_django()
+        stamps = clock_push_stages()
         world = seed_world(1, 50)
         port = free_port()
         server = start(
@@ -222,12 +279,14 @@ def main() -> int:
         wait_for_port(port, server)
         print(f"uvicorn on 127.0.0.1:{port}; logs in {workdir}", flush=True)
         # Warm-up, and a probe: escalations from the very moment the socket is open.
-        _, early_lost, early_expected, _ = scenario(port, world, 1, 40, args.rate, workdir, 0.0)
+        _, early_lost, early_expected, _, _ = scenario(
+            port, world, 1, 40, args.rate, workdir, 0.0, stamps
+        )
         print(f"right after connecting: {early_lost} of {early_expected} lost", flush=True)
         goals = {1: 10.0, 50: 100.0}
         for n_clients in (1, 50):
-            latencies, lost, expected, producer_ms = scenario(
-                port, world, n_clients, args.count, args.rate, workdir, SETTLE
+            latencies, lost, expected, producer_ms, split = scenario(
+                port, world, n_clients, args.count, args.rate, workdir, SETTLE, stamps
             )
             row = {
                 "clients": n_clients,
@@ -239,6 +298,11 @@ def main() -> int:
                 "max": max(latencies) if latencies else float("nan"),
                 "producer_p50": percentile(producer_ms, 0.5),
                 "goal": goals[n_clients],
+                "split": {
+                    stage: (percentile(ms, 0.5), percentile(ms, 0.99))
+                    for stage, ms in split.items()
+                    if ms
+                },
             }
             rows.append(row)
             print(
@@ -247,6 +311,8 @@ def main() -> int:
                 f"p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms, max {row['max']:.1f} ms",
                 flush=True,
             )
+            for stage, (p50, p99) in row["split"].items():
+                print(f"    {stage:<38} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms", flush=True)
     finally:
         stop(server)
         drop_database()
@@ -269,8 +335,9 @@ def render(rows: list[dict], args, started: datetime, early_lost: int, early_exp
         "channels_redis.pubsub.RedisPubSubChannelLayer; clients: `websockets` in a separate "
         "process, one socket per supervisor session. Latency = arrival of `escalation.new` on "
         "the client - the moment the escalation's transaction committed (time.monotonic(), "
-        "one clock for every process). The push path measured is the product's: on commit, "
-        "read the escalation back, render its inbox row, group_send to 3 groups.",
+        "one clock for every process). The push path measured is the product's "
+        "(workflows.live): on commit, read the escalation back, render its inbox row, publish "
+        "it to its 3 groups in one Redis pipeline; the server's async consumer relays it.",
         "",
         "| supervisors | escalations/s | deliveries | lost | p50 ms | p99 ms | max ms "
         "| producer ms per escalation (p50) | goal p99 |",
@@ -296,6 +363,21 @@ def render(rows: list[dict], args, started: datetime, early_lost: int, early_exp
         f"- [{'x' if lost == 0 else ' '}] nothing lost (producing {SETTLE:g} s after the "
         f"sockets opened): {lost} lost"
     )
+    lines += [
+        "",
+        "Where the time goes: stamps around workflows.live's own steps in the producing "
+        "process (bench/push_bench.clock_push_stages), on the clients' clock; p50 / p99 of each "
+        "stage (p99s do not add up):",
+        "",
+        "| stage | " + " | ".join(f"{r['clients']} supervisor(s) ms" for r in rows) + " |",
+        "|---|" + "---:|" * len(rows),
+    ]
+    for stage in STAGES:
+        cells = [
+            "{:.2f} / {:.2f}".format(*r["split"][stage]) if stage in r["split"] else "-"
+            for r in rows
+        ]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Right after connecting (1 supervisor, producing the moment the handshake completed, "
