@@ -1,10 +1,10 @@
 """Executing an allowed or approved action exactly once through its connector.
 
-`execute()`:
-1. claims the row with a conditional UPDATE (queued and due → executing, `claimed_at`
+`execute()`, in one transaction (one commit) for steps 1 and 2:
+1. locks the agent's row (the inbox's lock order: a suspension waits or is seen), then
+   claims the action with a conditional UPDATE (queued and due → executing, `claimed_at`
    set) and stops if another worker got there first; `claimed_at` is this run's token;
-2. in one transaction, with the agent's row locked (a suspension waits or is seen):
-   re-checks that the agent is active (else cancelled), and for approved actions that the
+2. re-checks that the agent is active (else cancelled), and for approved actions that the
    payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
 3. calls the connector outside any transaction;
@@ -190,15 +190,24 @@ def _still_claimed(action_id, token: datetime) -> bool:
     return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
 
 
-def _prepare(action_id, token: datetime):
-    """Checks before the call and the attempt row, committed before the call. Returns
-    (action, connector, attempt), or the state the action was settled in without a call
-    ("" if the claim was lost to the sweeper)."""
-    agent_id = ActionRequest.objects.values_list("agent_id", flat=True).get(pk=action_id)
+def _claim_and_prepare(action_id, token: datetime):
+    """The claim, the checks before the call and the attempt row, committed together
+    before the call. Returns (action, connector, attempt), or the state the action was
+    settled in without a call ("" when another worker claimed it, or it is not queued or
+    not due)."""
+    agent_id = ActionRequest.objects.filter(pk=action_id).values_list("agent_id", flat=True).first()
+    if agent_id is None:
+        return ""
     with transaction.atomic():
         # The agent first (the lock order of the inbox): a suspension committing now is
         # either waited for and seen, or waits for this attempt to be recorded.
         agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=token)
+        claimed = ActionRequest.objects.filter(due, pk=action_id, state=ActionState.QUEUED).update(
+            state=ActionState.EXECUTING, claimed_at=token
+        )
+        if claimed != 1:
+            return ""
         action = _locked(action_id, token)
         if action is None:
             return ""
@@ -245,13 +254,7 @@ def execute(action_id, *, now: datetime | None = None) -> str:
     docstring). Returns the action's state afterwards, or "" when there was nothing to
     do (claimed by another worker, not queued, or not due yet)."""
     token = now or timezone.now()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=token)
-    claimed = ActionRequest.objects.filter(due, pk=action_id, state=ActionState.QUEUED).update(
-        state=ActionState.EXECUTING, claimed_at=token
-    )
-    if claimed != 1:
-        return ""
-    prepared = _prepare(action_id, token)
+    prepared = _claim_and_prepare(action_id, token)
     if isinstance(prepared, str):
         return prepared
     action, connector, attempt = prepared

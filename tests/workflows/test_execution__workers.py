@@ -189,17 +189,19 @@ def test_a_worker_killed_before_the_call_loses_nothing_and_calls_once(
     action = make_action(world.agent_a, erp)
 
     with transaction.atomic():
-        # The worker claims the action, then waits for this lock to record its attempt.
+        # The worker claims the action, then waits for this lock to record its attempt;
+        # the claim and the attempt commit together, so nothing of it is visible yet.
         with connection.cursor() as cursor:
             cursor.execute("LOCK TABLE workflows_connectorattempt IN EXCLUSIVE MODE")
         execute_action.delay(str(action.pk))
         wait_for(waiting_on_a_lock, what="the worker to block before its call", worker=first)
-        assert state_of(action) == ActionState.EXECUTING
+        assert state_of(action) == ActionState.QUEUED
         first.kill()
 
     assert httpserver.log == []
+    assert state_of(action) == ActionState.QUEUED  # the dead worker's claim rolled back
     repaired = execution.sweep(now=timezone.now() + MUCH_LATER)
-    assert repaired["requeued"] == 1
+    assert repaired["reenqueued"] == 1
     second = workers("after-before")
     wait_for(lambda: state_of(action) == ActionState.SUCCEEDED, what="the re-run", worker=second)
 
