@@ -7,7 +7,8 @@ staff join the COE inbox and activity groups, which hear everything. An escalati
 told to its queue's group, its queue's unit (a unit's queue only) and the COE, which are
 exactly the people who may work it (workflows.queues).
 
-Messages are sent after commit, read back from the database, as
+Messages are sent after commit, read back from the database (an activity row may instead
+render the action its caller committed, see publish_activity), as
 `{"type": "escalation.new" | "escalation.claimed" | "escalation.warned" |
 "escalation.decided" | "activity", "id", "html"}`, where `html` is the very fragment the
 pages render (templates/workflows/partials/). The pages re-sync from the database when a
