@@ -9,13 +9,26 @@ from celery import shared_task
 
 from workflows import execution, webhooks
 
-__all__ = ["deliver_due_webhooks", "deliver_webhook", "execute_action", "sweep_stuck_actions"]
+__all__ = [
+    "deliver_due_webhooks",
+    "deliver_webhook",
+    "execute_action",
+    "execute_actions",
+    "sweep_stuck_actions",
+]
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def execute_action(action_id: str) -> str:
     """Execute one queued action (nothing if another worker claimed it or it is not due)."""
     return execution.execute(action_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_actions(action_ids: list[str]) -> list[str]:
+    """Execute several queued actions, one after the other (workflows.dispatch sends them
+    together when they are committed faster than one message each can be published)."""
+    return [execution.execute(action_id) for action_id in action_ids]
 
 
 @shared_task(acks_late=True, ignore_result=True)
