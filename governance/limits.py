@@ -22,6 +22,7 @@ starts its limits from zero. Without Redis (single-process tests and commands) t
 own add/incr does the same within one process.
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -210,15 +211,31 @@ def _redis():
     return backend._cache.get_client(write=True)
 
 
+# Add to every counter and (re)set its expiry, atomically: one command and one reply
+# instead of a MULTI/EXEC of two commands per counter.
+_ADD_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('INCRBY', key, ARGV[2 * i - 1])
+  redis.call('EXPIRE', key, ARGV[2 * i])
+end
+return out
+"""
+
+
+@functools.lru_cache(maxsize=8)
+def _script(client, source: str):
+    """The registered script (EVALSHA, loaded again by redis-py if the server lost it)."""
+    return client.register_script(source)
+
+
 def _add(increments: list[tuple[str, int, int]]) -> list[int]:
     """Add each (key, amount, ttl) atomically; the new totals in the same order."""
     client = _redis()
     if client is not None:
-        pipe = client.pipeline(transaction=True)
-        for key, amount, ttl in increments:
-            pipe.incrby(cache.make_and_validate_key(key), amount)
-            pipe.expire(cache.make_and_validate_key(key), ttl)
-        return [int(total) for total in pipe.execute()[0::2]]
+        keys = [cache.make_and_validate_key(key) for key, _, _ in increments]
+        args = [value for _, amount, ttl in increments for value in (amount, ttl)]
+        return [int(total) for total in _script(client, _ADD_LUA)(keys=keys, args=args)]
     totals = []
     for key, amount, ttl in increments:
         while True:
@@ -254,7 +271,7 @@ def _take_back(decrements: list[tuple[str, int]]) -> list[int]:
     client = _redis()
     if client is not None:
         keys = [cache.make_and_validate_key(key) for key, _ in decrements]
-        script = client.register_script(_REFUND_LUA)
+        script = _script(client, _REFUND_LUA)
         return [int(left) for left in script(keys=keys, args=[a for _, a in decrements])]
     left = []
     for key, amount in decrements:
