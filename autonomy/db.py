@@ -1,7 +1,7 @@
 """Writing several new rows in one database round trip.
 
 `insert_together(a, b, c)` inserts unsaved model instances, in order, as ONE statement on
-PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) INSERT ...`): all or nothing, and
+PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...`): all or nothing, and
 in autocommit a single round trip with its own commit, instead of BEGIN, one INSERT per
 row and COMMIT. Foreign keys between the rows are fine (Django's are deferred to commit).
 Elsewhere (SQLite) the rows are saved one by one in one transaction. Either way no
@@ -33,35 +33,37 @@ def _insert_sql(obj: Model, connection, returning: bool) -> tuple[str, list]:
 
 def insert_together(*objs: Model) -> None:
     """Insert every object of `objs` (unsaved, in this order) in one statement where the
-    database allows it, else in one transaction (see the module docstring). Only the last
-    object may leave its primary key to the database."""
-    *firsts, last = objs
-    if any(obj.pk is None for obj in firsts):
-        raise ValueError("Only the last object may have its primary key assigned by the database.")
-    using = router.db_for_write(type(last))
+    database allows it, else in one transaction (see the module docstring)."""
+    using = router.db_for_write(type(objs[0]))
     connection = connections[using]
     if connection.vendor != "postgresql":
         with transaction.atomic(using=using):
             for obj in objs:
                 obj.save(force_insert=True, using=using)
         return
-    returning = last.pk is None
-    params: list = []
-    ctes = []
-    for index, obj in enumerate(firsts):
-        sql, obj_params = _insert_sql(obj, connection, returning=False)
+    ctes, params, assigned = [], [], []
+    for index, obj in enumerate(objs):
+        returning = obj.pk is None
+        sql, obj_params = _insert_sql(obj, connection, returning=returning)
         ctes.append(f"w{index} AS ({sql})")
         params.extend(obj_params)
-    sql, last_params = _insert_sql(last, connection, returning=returning)
-    params.extend(last_params)
-    statement = f"WITH {', '.join(ctes)} {sql}" if ctes else sql
+        if returning:
+            assigned.append((index, obj))
+    # Only model metadata (quoted column names) and our CTE names go into the text; every
+    # value is a parameter.
+    keys = ", ".join(
+        f"(SELECT {connection.ops.quote_name(obj._meta.pk.column)} FROM w{index})"  # noqa: S608
+        for index, obj in assigned
+    )
+    statement = f"WITH {', '.join(ctes)} SELECT {keys or '1'}"
     # Inside a transaction a savepoint keeps a refused statement (say a unique constraint)
     # from spoiling the caller's transaction; in autocommit the statement is its own.
     guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
     with guard, connection.cursor() as cursor:
         cursor.execute(statement, params)
-        if returning:
-            last.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    for position, (_, obj) in enumerate(assigned):
+        obj.pk = row[position]
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using

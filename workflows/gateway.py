@@ -248,16 +248,15 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
 
 
 def _escalate(action: ActionRequest, record, ledger_data: dict, route: str) -> GatewayAnswer:
-    """Insert an action that needs approval with its escalation, in one transaction."""
-    with transaction.atomic():
-        insert_together(record, action)
-        escalation = inbox.open_escalation(action, record, route)
-        answer = _answer(action, "require_approval", record, escalation)
-        ActionRequest.objects.filter(pk=action.pk).update(
-            response_status=answer.status, response_body=answer.body
-        )
-        _action_entry(action, ledger_data, escalation).save(force_insert=True)
-        live.publish_activity(action.pk, _with_relations(action, record))
+    """Insert an action that needs approval with its decision, its escalation and their
+    ledger entries, as one statement (autonomy.db); then announce it to the inbox."""
+    escalation, opened = inbox.planned_approval(action, record, route, now=action.created_at)
+    answer = _answer(action, "require_approval", record, escalation)
+    action.response_status, action.response_body = answer.status, answer.body
+    entry = _action_entry(action, ledger_data, escalation)
+    insert_together(record, action, escalation, opened, entry)
+    inbox.announce(escalation)
+    live.publish_activity(action.pk, _with_relations(action, record))
     return answer
 
 

@@ -29,8 +29,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from agents import services as agent_services
 from agents.models import Agent, AgentState
+from autonomy.db import insert_together
 from governance import ledger
-from governance.models import DecisionRecord
+from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import fingerprint, redact
 from governance.scoping import COE_GROUP, VIEW, has_bu_perm, is_coe
 from workflows import live, webhooks
@@ -55,6 +56,7 @@ __all__ = [
     "InboxError",
     "NotAllowed",
     "OutOfScope",
+    "announce",
     "approve",
     "assignable_people",
     "check_slas",
@@ -63,6 +65,7 @@ __all__ = [
     "escalate_failure",
     "open_escalation",
     "payload_errors",
+    "planned_approval",
     "reassign",
     "reconcile_failed",
     "reconcile_retry",
@@ -152,7 +155,7 @@ def _record_action(verb: str, actor, action: ActionRequest, **data) -> None:
     )
 
 
-def _open(
+def _new(
     action: ActionRequest,
     queue: Queue,
     *,
@@ -167,8 +170,9 @@ def _open(
     assigned_to=None,
     warned_at: datetime | None = None,
     **data,
-) -> Escalation:
-    escalation = Escalation.objects.create(
+) -> tuple[Escalation, AuditEntry]:
+    """A new escalation and its `escalation.opened` ledger entry, both unsaved."""
+    escalation = Escalation(
         action=action,
         queue=queue,
         business_unit_id=action.business_unit_id,
@@ -182,31 +186,47 @@ def _open(
         previous=previous,
         created_at=now,
     )
-    _record(
+    entry = ledger.entry(
         "escalation.opened",
-        actor,
+        ledger.Actor.of(actor),
         escalation,
-        kind=kind,
-        priority=priority,
-        sla_due_at=sla_due_at.isoformat(),
-        previous=str(previous.pk) if previous else None,
-        assigned_to=_name(assigned_to) if assigned_to else None,
-        **data,
+        business_unit_id=escalation.business_unit_id,
+        data={
+            "action_id": str(action.pk),
+            "queue": queue.slug,
+            "kind": kind,
+            "priority": priority,
+            "sla_due_at": sla_due_at.isoformat(),
+            "previous": str(previous.pk) if previous else None,
+            "assigned_to": _name(assigned_to) if assigned_to else None,
+            **data,
+        },
     )
-    live.publish_escalation(escalation.pk, "escalation.new")
+    return escalation, entry
+
+
+def _open(action: ActionRequest, queue: Queue, **fields) -> Escalation:
+    escalation, entry = _new(action, queue, **fields)
+    insert_together(escalation, entry)
+    announce(escalation)
     return escalation
 
 
-@transaction.atomic
-def open_escalation(
+def announce(escalation: Escalation) -> None:
+    """Push a newly opened escalation to the people who may work it, after commit."""
+    live.publish_escalation(escalation.pk, "escalation.new")
+
+
+def planned_approval(
     action: ActionRequest, decision_record: DecisionRecord, route: str, *, now=None
-) -> Escalation:
-    """Put an action that policy sent for approval in front of the people of its queue (see
-    workflows.queues for routing), due within the rule's SLA or else the queue's."""
+) -> tuple[Escalation, AuditEntry]:
+    """The escalation `open_escalation` would open and its ledger entry, unsaved: for the
+    gateway, which inserts them with the action in one statement (autonomy.db) and then
+    calls announce()."""
     now = now or timezone.now()
     queue = route_queue(action, route)
     sla_seconds = decision_record.sla_seconds or queue.sla_seconds
-    return _open(
+    return _new(
         action,
         queue,
         actor=INBOX,
@@ -219,6 +239,19 @@ def open_escalation(
         decision_id=str(decision_record.pk),
         route=route,
     )
+
+
+@transaction.atomic
+def open_escalation(
+    action: ActionRequest, decision_record: DecisionRecord, route: str, *, now=None
+) -> Escalation:
+    """Put an action (saved) that policy sent for approval in front of the people of its
+    queue (see workflows.queues for routing), due within the rule's SLA or else the
+    queue's."""
+    escalation, entry = planned_approval(action, decision_record, route, now=now)
+    insert_together(escalation, entry)
+    announce(escalation)
+    return escalation
 
 
 @transaction.atomic

@@ -1,7 +1,5 @@
 """autonomy.db.insert_together: several new rows in one statement, all or nothing."""
 
-import uuid
-
 import pytest
 from django.db import IntegrityError
 from django.utils import timezone
@@ -65,7 +63,11 @@ def test_a_refused_row_leaves_none_of_them_and_the_transaction_usable(world, act
     assert (DecisionRecord.objects.count(), AuditEntry.objects.count()) == before
 
 
-def test_only_the_last_row_may_wait_for_its_key(world):
-    entry = ledger.entry("test.inserted", ledger.Actor.system())
-    with pytest.raises(ValueError, match="Only the last object"):
-        insert_together(entry, DecisionRecord(id=uuid.uuid4(), created_at=timezone.now()))
+def test_every_key_the_database_assigns_is_handed_back(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    first = ledger.entry("test.first", ledger.Actor.system(), row)
+    second = ledger.entry("test.second", ledger.Actor.system(), row)
+    insert_together(first, record, row, second)
+    assert AuditEntry.objects.get(pk=first.pk).verb == "test.first"
+    assert AuditEntry.objects.get(pk=second.pk).verb == "test.second"
