@@ -178,11 +178,15 @@ def _claimed(action_id, token: datetime):
     ).order_by()  # no ORDER BY/LIMIT: PostgreSQL plans the joined lookup far faster
 
 
-def _locked(action_id, token: datetime) -> ActionRequest | None:
+def _locked(action_id, token: datetime, agent: Agent) -> ActionRequest | None:
     """The action with what executing it needs, locked, if it is still executing under
-    this run's claim."""
-    locked = _claimed(action_id, token).select_for_update(of=("self",)).select_related(*RELATED)
-    return next(iter(locked), None)
+    this run's claim (its agent's row, already locked by the caller, is not read again)."""
+    related = [name for name in RELATED if name != "agent"]
+    locked = _claimed(action_id, token).select_for_update(of=("self",)).select_related(*related)
+    action = next(iter(locked), None)
+    if action is not None:
+        action.agent = agent
+    return action
 
 
 def _still_claimed(action_id, token: datetime) -> bool:
@@ -208,7 +212,7 @@ def _claim_and_prepare(action_id, token: datetime):
         )
         if claimed != 1:
             return ""
-        action = _locked(action_id, token)
+        action = _locked(action_id, token, agent)
         if action is None:
             return ""
         if agent.state != AgentState.ACTIVE:
