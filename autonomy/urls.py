@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from autonomy import health, views
@@ -14,6 +15,13 @@ api_v1 = [
     path("", include("agents.api.urls")),
 ]
 
+# drf-spectacular's Swagger UI page carries one inline <style> block: allowed on that page
+# only, by its hash (tests/browser/test_api_docs.py fails if an upgrade changes it).
+SWAGGER_UI_STYLE = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
+api_docs = csp_override(
+    {**settings.SECURE_CSP, "style-src": [*settings.SECURE_CSP["style-src"], SWAGGER_UI_STYLE]}
+)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
@@ -24,7 +32,7 @@ urlpatterns = [
     path("workflows/", include("workflows.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
 ]
 
