@@ -15,11 +15,14 @@ passes and the 101st is denied.
 How counters stay exact: amounts are kept as integers in 1/10000 units (the thresholds'
 precision) and added with Redis INCRBY in one MULTI/EXEC per action, so concurrent requests
 in any number of processes each get their own, distinct new total. A counter lives in a
-bucket of its window (`limit:{rule}:{agent|business_unit}:{slug}:{window}:{bucket}`) that
-expires shortly after the window ends; windows follow settings.TIME_ZONE (a "day" is a
-local calendar day). Counters are keyed by rule id, so publishing a new policy version
-starts its limits from zero. Without Redis (single-process tests and commands) the cache's
-own add/incr does the same within one process.
+bucket of its window
+(`limit:{policy}:{rule key}:{metric}:{field}:{agent|business_unit}:{slug}:{window}:{bucket}`)
+that expires shortly after the window ends; windows follow settings.TIME_ZONE (a "day" is a
+local calendar day). Counters are keyed by the rule's key, which a policy's new versions
+copy, not by its id: publishing a new version keeps counting a limit whose metric, field,
+scope and window are unchanged (new thresholds, patterns or conditions included), and starts
+afresh one whose meaning changed. Without Redis (single-process tests and commands) the
+cache's own add/incr does the same within one process.
 """
 
 import functools
@@ -61,7 +64,9 @@ REPORTED_METRICS = ("spend", "tokens")
 class LimitSpec:
     """One limit: what it counts, for whom, over which window, and its thresholds."""
 
-    rule_id: int
+    rule_id: int  # the stored rule: totals are reported under it (context.limits["<id>"])
+    policy_id: int
+    rule_key: str  # Rule.key: the same in every version of the policy that copied the rule
     action_pattern: str
     metric: str  # "actions", "payload_sum", "spend" or "tokens"
     scope: str  # "agent" or "business_unit"
@@ -178,9 +183,13 @@ def _subject(scope: str, agent_slug: str, business_unit: str) -> str:
 
 
 def _limit_key(spec: LimitSpec, agent_slug: str, business_unit: str, now: datetime):
+    """The counter's cache key and ttl. It names the limit by its policy and rule key (not
+    the rule id, which each version changes) and by what its total means (metric and field,
+    scope, window), so only a new meaning, not a new threshold, starts it afresh."""
     bucket, ttl = _bucket(spec.window, now)
     subject = _subject(spec.scope, agent_slug, business_unit)
-    return f"limit:{spec.rule_id}:{subject}:{spec.window}:{bucket}", ttl
+    limit = f"{spec.policy_id}:{spec.rule_key}:{spec.metric}:{spec.field}"
+    return f"limit:{limit}:{subject}:{spec.window}:{bucket}", ttl
 
 
 # The recent counts every decision's context carries, whatever the policies say.

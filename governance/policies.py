@@ -8,7 +8,8 @@ epoch, so every process rebuilds its compiled set on its next decision.
 
 A rule with a limit becomes up to two decision-point rules: "<id>:soft" requires approval
 when `context.limits["<id>"]` is over the soft limit, "<id>:hard" denies over the hard one.
-The caller measures the counters (governance.limits) from `current_limit_specs()`.
+The caller measures the counters (governance.limits) from `current_limit_specs()`. A new
+draft's copy of a rule keeps the rule's `key`, so its limit keeps counting once published.
 """
 
 from __future__ import annotations
@@ -496,7 +497,12 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
     copied = 0
     if published is not None:
         for rule in published.rules.all():
-            copy = Rule(version=version, **{name: getattr(rule, name) for name in RULE_FIELDS})
+            # The copy keeps the rule's key: its limit counters carry on after publishing.
+            copy = Rule(
+                version=version,
+                key=rule.key,
+                **{name: getattr(rule, name) for name in RULE_FIELDS},
+            )
             _stamp(copy, actor)
             copy.save()
             copied += 1
@@ -704,6 +710,8 @@ def _limit_specs(stored: Iterable[Rule]) -> list[LimitSpec]:
         out.append(
             LimitSpec(
                 rule_id=rule.pk,
+                policy_id=rule.version.policy_id,
+                rule_key=rule.key.hex,
                 action_pattern=rule.action_pattern,
                 metric=rule.limit_metric,
                 scope=rule.limit_scope,

@@ -2,8 +2,9 @@
 
 A rule's scope lists role, business-unit and agent slugs and autonomy levels (empty means
 all). A rule with a limit (`limit_metric` set) applies its effect only when the counter it
-names is over its soft (require_approval) or hard (deny) threshold. Decisions are recorded
-as DecisionRecord rows, the input of the impact preview.
+names is over its soft (require_approval) or hard (deny) threshold. A rule's `key` stays the
+same in the copies new drafts make of it, so its limit keeps counting across versions.
+Decisions are recorded as DecisionRecord rows, the input of the impact preview.
 """
 
 import uuid
@@ -115,6 +116,9 @@ class Rule(models.Model):
         DAY = "day", "Per day"
 
     version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="rules")
+    # The rule's identity across versions: a new draft's copy keeps it, so a limit's
+    # counters (governance.limits) go on counting when its policy is published again.
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=200)
     roles = models.JSONField(default=list, blank=True, help_text="Role slugs; empty = all")
@@ -153,6 +157,9 @@ class Rule(models.Model):
 
     class Meta:
         ordering = ["version", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="unique_rule_key_per_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.effect} {self.action_pattern})"

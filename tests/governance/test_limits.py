@@ -1,7 +1,7 @@
 """Limits and budgets: which limits apply, what each action adds, thresholds, refunds, windows.
 
 These run against whatever cache the settings give (the embedded Redis under `make test`,
-Django's local-memory cache otherwise). Every test uses its own rule ids and slugs, so
+Django's local-memory cache otherwise). Every test uses its own rule keys and slugs, so
 counters left in a shared Redis by earlier runs never meet.
 """
 
@@ -24,6 +24,8 @@ NOON = datetime(2026, 3, 4, 12, 0, 30, tzinfo=UTC)  # a Wednesday
 def spec(**fields) -> LimitSpec:
     values = {
         "rule_id": next(_ids),
+        "policy_id": next(_ids),
+        "rule_key": uuid.uuid4().hex,
         "action_pattern": "erp.purchase_order.*",
         "metric": "actions",
         "scope": "agent",

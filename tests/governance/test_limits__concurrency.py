@@ -23,6 +23,8 @@ pytestmark = requires_redis
 def spec(**fields) -> LimitSpec:
     return LimitSpec(
         rule_id=next(_ids),
+        policy_id=next(_ids),
+        rule_key=uuid.uuid4().hex,
         action_pattern="erp.*",
         scope="business_unit",
         window="hour",

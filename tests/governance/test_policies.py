@@ -331,6 +331,7 @@ def test_a_new_draft_copies_the_published_rules_with_the_next_number(world):
     [copy] = v2.rules.all()
     [original] = v1.rules.all()
     assert copy.pk != original.pk
+    assert copy.key == original.key  # the rule's identity: its limit keeps counting
     assert (copy.condition, copy.reason) == ("payload.amount < 5000", "small orders")
     entry = AuditEntry.objects.order_by("-id").first()
     assert (entry.verb, entry.data["copied_from"], entry.data["rules"]) == (
@@ -554,6 +555,8 @@ def test_limit_specs_describe_what_to_count(world):
     specs = {spec.rule_id: spec for spec in policies.limit_specs([coe, a])}
     assert specs[rule.pk] == LimitSpec(
         rule_id=rule.pk,
+        policy_id=coe.policy_id,
+        rule_key=rule.key.hex,
         action_pattern="erp.*",
         metric="actions",
         scope="business_unit",
