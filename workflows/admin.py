@@ -1,27 +1,21 @@
 """Django admin for COE staff: action types, connectors, and what execution leaves behind.
 
-Action types and connectors are global COE standards; every change is written to the
-ledger with the admin's change. A connector's secrets are write-only: the form has a field
-that replaces them and never renders a value, the page shows only which secrets are stored
-(names, never values), and neither the history nor the ledger keeps them. Connector
-attempts, sandbox effects and webhook deliveries are logs: read-only, scoped to the business
-units of their actions.
+Action types and connectors are global COE standards, added and changed through the
+catalogue's services (workflows/catalog.py), which record every change in the ledger. A
+connector's secrets are write-only: the form has a field that replaces them and never
+renders a value, the page shows only which secrets are stored (names, never values), and
+neither the history nor the ledger keeps them. Connector attempts, sandbox effects and
+webhook deliveries are logs: read-only, scoped to the business units of their actions.
 """
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest
 
-from governance import ledger
-from governance.admin import (
-    CoeAdminMixin,
-    CoeHistoryAdmin,
-    adopt,
-    field_changes,
-    save_tracked_change,
-)
+from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
+from workflows import catalog
+from workflows.catalog import ACTION_TYPE_FIELDS, CONNECTOR_FIELDS, secret_names
 from workflows.connectors import kind_class
 from workflows.models import ActionType, Connector, ConnectorAttempt, SandboxEffect, WebhookDelivery
 
@@ -32,34 +26,12 @@ __all__ = [
     "ConnectorForm",
     "SandboxEffectAdmin",
     "WebhookDeliveryAdmin",
-    "secret_names",
 ]
 
-CONNECTOR_FIELDS = (
-    "slug",
-    "name",
-    "kind",
-    "config",
-    "enabled",
-    "disabled_reason",
-    "disable_on_permanent_error",
-    "max_attempts",
-)
 
-
-def _plain(value):
-    return (
-        value if value is None or isinstance(value, str | int | bool | list | dict) else str(value)
-    )
-
-
-def secret_names(secrets: dict) -> str:
-    """Which secrets are stored, by name only ("headers: Authorization; signing_secret")."""
-    names = []
-    for key, value in sorted((secrets or {}).items()):
-        inner = ", ".join(sorted(value)) if isinstance(value, dict) else ""
-        names.append(f"{key}: {inner}" if inner else key)
-    return "; ".join(names) or "none"
+def _changed(obj, form, names: tuple[str, ...]) -> dict:
+    """The form's changed fields (among `names`) with the values it put on `obj`."""
+    return {name: getattr(obj, name) for name in form.changed_data if name in names}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -149,31 +121,15 @@ class ConnectorAdmin(CoeHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         secrets = form.secrets_to_store()
-        with transaction.atomic():
-            if change:
-                current = Connector.objects.select_for_update().get(pk=obj.pk)
-                names = [name for name in form.changed_data if name in CONNECTOR_FIELDS]
-                changes = field_changes(current, obj, names)
-                for name in changes:
-                    setattr(current, name, getattr(obj, name))
-            else:
-                current = obj
-                changes = {
-                    name: {"before": None, "after": _plain(getattr(obj, name))}
-                    for name in CONNECTOR_FIELDS
-                }
-            if secrets is not None:
-                current.secrets = secrets
-            if not changes and secrets is None:
-                return
-            current._history_user = request.user
-            current.save()
-            data = {"changes": changes, "via": "admin"}
-            if secrets is not None:
-                data["secrets"] = {"set": secret_names(secrets)}  # names only, never values
-            verb = "connector.updated" if change else "connector.created"
-            ledger.record(verb, ledger.Actor.of(request.user), current, data=data)
-        adopt(obj, current)
+        if change:
+            fields = _changed(obj, form, CONNECTOR_FIELDS)
+            saved = catalog.update_connector(
+                request.user, obj, secrets=secrets, via="admin", **fields
+            )
+        else:
+            fields = {name: getattr(obj, name) for name in CONNECTOR_FIELDS}
+            saved = catalog.create_connector(request.user, secrets=secrets, via="admin", **fields)
+        adopt(obj, saved)
 
 
 @admin.register(ActionType)
@@ -185,34 +141,16 @@ class ActionTypeAdmin(CoeHistoryAdmin):
     list_filter = ("kind", "risk_tier", "data_classification", "connector")
     search_fields = ("name", "description")
     list_select_related = ("connector",)
-    fields = (
-        "name",
-        "description",
-        "kind",
-        "payload_schema",
-        "data_classification",
-        "risk_tier",
-        "sensitive_fields",
-        "field_classifications",
-        "connector",
-        "approval_queue",
-        "read_timeout_seconds",
-    )
+    fields = ACTION_TYPE_FIELDS
 
     def save_model(self, request, obj, form, change):
         if change:
-            save_tracked_change(request, obj, form, "action_type.updated")
-            return
-        with transaction.atomic():
-            obj._history_user = request.user
-            obj.save()
-            data = {name: _plain(form.cleaned_data.get(name)) for name in form.changed_data}
-            ledger.record(
-                "action_type.created",
-                ledger.Actor.of(request.user),
-                obj,
-                data={"fields": data, "via": "admin"},
-            )
+            fields = _changed(obj, form, ACTION_TYPE_FIELDS)
+            saved = catalog.update_action_type(request.user, obj, via="admin", **fields)
+        else:
+            fields = {name: getattr(obj, name) for name in ACTION_TYPE_FIELDS}
+            saved = catalog.create_action_type(request.user, via="admin", **fields)
+        adopt(obj, saved)
 
 
 class LogAdmin(CoeAdminMixin, admin.ModelAdmin):

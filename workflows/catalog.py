@@ -1,8 +1,11 @@
 """The catalogue the gateway works with: queues, connectors and action types.
 
-Each `ensure_*` finds the row by its natural key or creates it, in one transaction that
-records the creation in the ledger (secrets by name only). Used by the demo seed and by
-the queues created on first use; the COE edits them in Django admin.
+`create_*` and `update_*` are how the COE's admin adds and changes connectors and action
+types: each validates the row (a connector's configuration by its kind), saves it and
+records one ledger entry in one transaction, with the before and after of the changed
+fields. A connector's secrets are write-only: the ledger names them, never their values.
+Each `ensure_*` finds the row by its natural key or creates it the same way; used by the
+demo seed and by the queues created on first use.
 
 `action_type_named()` answers the gateway from an in-process copy of the action types
 (with their connectors), trusted while the CATALOG epoch is unchanged: every saved or
@@ -13,12 +16,52 @@ import copy
 import threading
 import time
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 
 from governance import epochs, ledger
+from workflows.connectors import kind_class
 from workflows.models import ActionType, Connector, Queue
 
-__all__ = ["action_type_named", "ensure_action_type", "ensure_connector", "ensure_queue"]
+__all__ = [
+    "ACTION_TYPE_FIELDS",
+    "CONNECTOR_FIELDS",
+    "action_type_named",
+    "create_action_type",
+    "create_connector",
+    "ensure_action_type",
+    "ensure_connector",
+    "ensure_queue",
+    "secret_names",
+    "update_action_type",
+    "update_connector",
+]
+
+# The fields the COE sets (a connector's secrets apart: they are write-only).
+CONNECTOR_FIELDS = (
+    "slug",
+    "name",
+    "kind",
+    "config",
+    "enabled",
+    "disabled_reason",
+    "disable_on_permanent_error",
+    "max_attempts",
+)
+ACTION_TYPE_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "payload_schema",
+    "data_classification",
+    "risk_tier",
+    "sensitive_fields",
+    "field_classifications",
+    "connector",
+    "approval_queue",
+    "read_timeout_seconds",
+)
 
 # Re-read the catalogue at least this often even when no epoch change was seen.
 _MAX_AGE_SECONDS = 60.0
@@ -48,8 +91,139 @@ def forget() -> None:
     _catalog = None
 
 
-def _created(verb: str, actor, obj, data: dict) -> None:
-    ledger.record(verb, ledger.Actor.of(actor), obj, data=data)
+def secret_names(secrets: dict) -> str:
+    """Which secrets are stored, by name only ("headers: Authorization; signing_secret")."""
+    names = []
+    for key, value in sorted((secrets or {}).items()):
+        inner = ", ".join(sorted(value)) if isinstance(value, dict) else ""
+        names.append(f"{key}: {inner}" if inner else key)
+    return "; ".join(names) or "none"
+
+
+def _value(obj: models.Model, name: str):
+    """A field's value as the ledger keeps it: plain JSON, a related row by its slug."""
+    field = obj._meta.get_field(name)
+    if field.is_relation:
+        related = getattr(obj, name)
+        return related.slug if related is not None else None
+    value = field.value_from_object(obj)
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return str(value)
+
+
+def _only(fields: dict, allowed: tuple[str, ...]) -> None:
+    if unknown := sorted(set(fields) - set(allowed)):
+        raise TypeError(f"Not a field the COE sets: {', '.join(unknown)}.")
+
+
+def _change(obj: models.Model, fields: dict) -> dict:
+    """Set `fields` on `obj`; {field: {"before": old, "after": new}} for those that differ."""
+    before = {name: _value(obj, name) for name in fields}
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    after = {name: _value(obj, name) for name in fields}
+    return {
+        name: {"before": before[name], "after": after[name]}
+        for name in fields
+        if before[name] != after[name]
+    }
+
+
+def _stamp(obj: models.Model, actor) -> None:
+    """Name the person in the row's history (simple-history), when a person acted."""
+    if isinstance(actor, get_user_model()):
+        obj._history_user = actor
+
+
+def _record(verb: str, actor, obj: models.Model, data: dict, via: str) -> None:
+    ledger.record(verb, ledger.Actor.of(actor), obj, data={**data, "via": via} if via else data)
+
+
+def _check_connector(connector: Connector) -> None:
+    """The row's own checks, then its configuration and secrets as its kind needs them."""
+    connector.full_clean()
+    if not isinstance(connector.config, dict):
+        raise ValidationError({"config": "The configuration must be a JSON object."})
+    if not isinstance(connector.secrets, dict):
+        raise ValidationError({"secrets": "Secrets must be a JSON object."})
+    if errors := kind_class(connector.kind).config_errors(connector.config, connector.secrets):
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def create_connector(actor, *, secrets: dict | None = None, via: str = "", **fields) -> Connector:
+    """A new connector, checked by its kind, recorded with its fields and the names of its
+    secrets (never their values). `via` names the page it came from ("admin")."""
+    _only(fields, CONNECTOR_FIELDS)
+    connector = Connector(**fields, secrets={} if secrets is None else secrets)
+    _check_connector(connector)
+    _stamp(connector, actor)
+    connector.save()
+    data: dict = {
+        "changes": {
+            name: {"before": None, "after": _value(connector, name)} for name in CONNECTOR_FIELDS
+        }
+    }
+    if secrets is not None:
+        data["secrets"] = {"set": secret_names(secrets)}
+    _record("connector.created", actor, connector, data, via)
+    return connector
+
+
+@transaction.atomic
+def update_connector(
+    actor, connector: Connector, *, secrets: dict | None = None, via: str = "", **fields
+) -> Connector:
+    """Change the given fields on the locked row (others, such as `enabled` set meanwhile by
+    a failing call, keep their current values) and replace the secrets unless `secrets` is
+    None. Records the before and after, secrets by name only; nothing changed, nothing
+    recorded."""
+    _only(fields, CONNECTOR_FIELDS)
+    locked = Connector.objects.select_for_update().get(pk=connector.pk)
+    changes = _change(locked, fields)
+    if not changes and secrets is None:
+        return locked
+    if secrets is not None:
+        locked.secrets = secrets
+    _check_connector(locked)
+    _stamp(locked, actor)
+    locked.save(update_fields=[*changes, *(["secrets"] if secrets is not None else [])])
+    data: dict = {"changes": changes}
+    if secrets is not None:
+        data["secrets"] = {"set": secret_names(secrets)}
+    _record("connector.updated", actor, locked, data, via)
+    return locked
+
+
+@transaction.atomic
+def create_action_type(actor, *, via: str = "", **fields) -> ActionType:
+    """A new action type, checked (its payload schema, classifications, connector) and
+    recorded with every field the COE sets."""
+    _only(fields, ACTION_TYPE_FIELDS)
+    action_type = ActionType(**fields)
+    action_type.full_clean()
+    _stamp(action_type, actor)
+    action_type.save()
+    data = {"fields": {name: _value(action_type, name) for name in ACTION_TYPE_FIELDS}}
+    _record("action_type.created", actor, action_type, data, via)
+    return action_type
+
+
+@transaction.atomic
+def update_action_type(actor, action_type: ActionType, *, via: str = "", **fields) -> ActionType:
+    """Change the given fields on the locked row, checked as a whole, and record the before
+    and after; nothing changed, nothing recorded."""
+    _only(fields, ACTION_TYPE_FIELDS)
+    locked = ActionType.objects.select_for_update().get(pk=action_type.pk)
+    changes = _change(locked, fields)
+    if not changes:
+        return locked
+    locked.full_clean()
+    _stamp(locked, actor)
+    locked.save(update_fields=list(changes))
+    _record("action_type.updated", actor, locked, {"changes": changes}, via)
+    return locked
 
 
 @transaction.atomic
@@ -57,11 +231,11 @@ def ensure_queue(actor, slug: str, **defaults) -> Queue:
     """The queue with this slug, created with `defaults` if missing."""
     queue, created = Queue.objects.get_or_create(slug=slug, defaults=defaults)
     if created:
-        _created(
+        ledger.record(
             "queue.created",
-            actor,
+            ledger.Actor.of(actor),
             queue,
-            {
+            data={
                 "slug": slug,
                 "business_unit": queue.business_unit.slug if queue.business_unit else None,
                 "parent": queue.parent.slug if queue.parent else None,
@@ -73,41 +247,18 @@ def ensure_queue(actor, slug: str, **defaults) -> Queue:
 
 @transaction.atomic
 def ensure_connector(actor, slug: str, **defaults) -> Connector:
-    """The connector with this slug, created with `defaults` if missing."""
-    connector, created = Connector.objects.get_or_create(slug=slug, defaults=defaults)
-    if created:
-        _created(
-            "connector.created",
-            actor,
-            connector,
-            {
-                "kind": connector.kind,
-                "config": connector.config,
-                "secrets": sorted(connector.secrets or {}),  # names only, never values
-            },
-        )
-    return connector
+    """The connector with this slug, created with `defaults` if missing (`create_connector`)."""
+    connector = Connector.objects.filter(slug=slug).first()
+    if connector is not None:
+        return connector
+    return create_connector(actor, slug=slug, **defaults)
 
 
 @transaction.atomic
 def ensure_action_type(actor, name: str, **defaults) -> ActionType:
-    """The action type with this name, created with `defaults` if missing (schema checked)."""
+    """The action type with this name, created with `defaults` if missing
+    (`create_action_type`)."""
     action_type = ActionType.objects.filter(name=name).first()
     if action_type is not None:
         return action_type
-    action_type = ActionType(name=name, **defaults)
-    action_type.full_clean()
-    action_type.save()
-    _created(
-        "action_type.created",
-        actor,
-        action_type,
-        {
-            "kind": action_type.kind,
-            "risk_tier": action_type.risk_tier,
-            "data_classification": action_type.data_classification,
-            "sensitive_fields": action_type.sensitive_fields,
-            "connector": action_type.connector.slug if action_type.connector else None,
-        },
-    )
-    return action_type
+    return create_action_type(actor, name=name, **defaults)

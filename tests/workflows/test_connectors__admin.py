@@ -205,6 +205,20 @@ def test_an_action_type_saved_in_the_admin_is_recorded(coe_client):
     assert entry.data["changes"] == {"risk_tier": {"before": "low", "after": "high"}}
 
 
+def test_an_action_type_saved_unchanged_records_nothing_and_connectors_go_by_slug(coe_client):
+    connector = make_connector("sandbox", slug="erp-sandbox")
+    coe_client.post("/admin/workflows/actiontype/add/", action_type_form())
+    action_type = ActionType.objects.get()
+    change = f"/admin/workflows/actiontype/{action_type.pk}/change/"
+
+    coe_client.post(change, action_type_form())
+    assert not AuditEntry.objects.filter(verb="action_type.updated").exists()
+
+    coe_client.post(change, action_type_form(connector=str(connector.pk)))
+    entry = AuditEntry.objects.get(verb="action_type.updated")
+    assert entry.data["changes"] == {"connector": {"before": None, "after": "erp-sandbox"}}
+
+
 # Execution logs
 
 
