@@ -9,11 +9,11 @@ passes and the 101st is denied.
 
     specs = applicable(all_specs, agent.slug, role, unit, level, action)
     limits = count(specs, agent.slug, unit, action, payload, reported, now=now)
-    context = {**context_for(agent.slug, unit, now), "limits": limits}
+    context = {**context_for(agent.slug, unit, now, counts=limits.activity), "limits": limits}
     ... decide ...; if denied: refund(specs, agent.slug, unit, action, payload, reported, now=now)
 
 How counters stay exact: amounts are kept as integers in 1/10000 units (the thresholds'
-precision) and added with Redis INCRBY in one MULTI/EXEC per action, so concurrent requests
+precision) and added with INCRBY in one Lua script per action (atomic), so concurrent requests
 in any number of processes each get their own, distinct new total. A counter lives in a
 bucket of its window
 (`limit:{policy}:{rule key}:{metric}:{field}:{agent|business_unit}:{slug}:{window}:{bucket}`)
