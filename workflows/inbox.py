@@ -214,7 +214,7 @@ def _open(action: ActionRequest, queue: Queue, **fields) -> Escalation:
 
 def announce(escalation: Escalation) -> None:
     """Push a newly opened escalation to the people who may work it, after commit."""
-    live.publish_escalation(escalation.pk, "escalation.new")
+    live.publish_escalation(escalation.pk, "escalation.new", escalation)
 
 
 def planned_approval(

@@ -193,12 +193,13 @@ def _read_back(queryset: QuerySet):
     return next(iter(queryset.order_by()), None)
 
 
-def _push_escalation(escalation_id, event: str) -> None:
-    escalation = _read_back(
-        Escalation.objects.select_related(*PUSHED_ESCALATION_RELATED)
-        .only(*PUSHED_ESCALATION_FIELDS)
-        .filter(pk=escalation_id)
-    )
+def _push_escalation(escalation_id, event: str, escalation: Escalation | None = None) -> None:
+    if escalation is None:
+        escalation = _read_back(
+            Escalation.objects.select_related(*PUSHED_ESCALATION_RELATED)
+            .only(*PUSHED_ESCALATION_FIELDS)
+            .filter(pk=escalation_id)
+        )
     if escalation is None:
         return
     groups = [group_name("queue", escalation.queue_id), group_name("inbox")]
@@ -217,12 +218,16 @@ def _push_activity(action_id, action: ActionRequest | None = None) -> None:
     _send(groups, {"type": "activity", "id": str(action.pk), "html": render_activity(action)})
 
 
-def publish_escalation(escalation_id, event: str = "escalation.new") -> None:
+def publish_escalation(
+    escalation_id, event: str = "escalation.new", escalation: Escalation | None = None
+) -> None:
     """Push the escalation's row to the people who may work it once the transaction commits
-    (a push that fails is logged: the pages re-sync from the database)."""
+    (a push that fails is logged: the pages re-sync from the database). A caller holding
+    the escalation as committed, with its queue and action, passes it and saves reading it
+    back."""
     if not event.startswith("escalation."):
         raise ValueError(f"Not an escalation event: {event!r}.")
-    transaction.on_commit(lambda: _push_escalation(escalation_id, event), robust=True)
+    transaction.on_commit(lambda: _push_escalation(escalation_id, event, escalation), robust=True)
 
 
 def publish_activity(action_id, action: ActionRequest | None = None) -> None:
