@@ -15,11 +15,11 @@ clock for every process of the machine).
 
 Producer (this process): at R escalations per second it submits a purchase order the
 policy sends for approval through workflows.gateway.submit, inside one transaction;
-submit opens the escalation with workflows.inbox.open_escalation, whose push
-(workflows.live: read back, render the inbox row, group_send to the queue, COE and unit
-groups) runs on commit. An on_commit callback registered BEFORE submit runs first, right
-after COMMIT, and stamps time.monotonic(): latency = arrival - that stamp, per client
-and escalation; an escalation a client never got counts as lost.
+submit writes the escalation and announces it (workflows.inbox.announce), whose push
+(workflows.live: render the inbox row of the escalation just written, publish it to the
+queue, COE and unit groups) runs on commit. An on_commit callback registered BEFORE
+submit runs first, right after COMMIT, and stamps time.monotonic(): latency = arrival -
+that stamp, per client and escalation; an escalation a client never got counts as lost.
 Scenarios: 1 supervisor, then 50 supervisors, each at 20 escalations/s. The split of the
 latency into stages comes from stamps around workflows.live's steps in this process
 (clock_push_stages), and the clients' arrival times.
@@ -99,8 +99,7 @@ async def _clients(port: int, cookies: list[str], out: Path) -> None:
 # The split of the latency, in the order the push runs: stage -> (from stamp, to stamp),
 # stamps taken in this process, and "arrival" by the clients' process, on one clock.
 STAGES = {
-    "commit to read back": ("commit", "read"),
-    "read back (one query)": ("read", "render"),
+    "commit to render (the row's owner read)": ("commit", "render"),
     "render the row": ("render", "publish"),
     "publish to 3 groups": ("publish", "published"),
     "Redis -> uvicorn -> socket -> client": ("published", "arrival"),
@@ -109,20 +108,16 @@ STAGES = {
 
 def clock_push_stages() -> dict[str, dict[str, float]]:
     """Stamp time.monotonic() as the product's escalation push (workflows.live) starts its
-    read back, its render and its publish, and when the publish returns, by escalation id.
-    Wraps live's own functions in this process only: what runs is unchanged."""
+    render and its publish, and when the publish returns, by escalation id. Wraps live's
+    own functions in this process only: what runs is unchanged."""
     from workflows import live
 
     stamps: dict[str, dict[str, float]] = {}
     current: dict[str, float] = {}
-    read_back, render, send = live._read_back, live.render_escalation, live._send
-
-    def timed_read_back(queryset):
-        current.clear()
-        current["read"] = time.monotonic()
-        return read_back(queryset)
+    render, send = live.render_escalation, live._send
 
     def timed_render(escalation):
+        current.clear()
         current["render"] = time.monotonic()
         return render(escalation)
 
@@ -132,7 +127,7 @@ def clock_push_stages() -> dict[str, dict[str, float]]:
         if message["type"] == "escalation.new":
             stamps[message["id"]] = {**current, "publish": started, "published": time.monotonic()}
 
-    live._read_back, live.render_escalation, live._send = timed_read_back, timed_render, timed_send
+    live.render_escalation, live._send = timed_render, timed_send
     return stamps
 
 
@@ -336,8 +331,9 @@ def render(rows: list[dict], args, started: datetime, early_lost: int, early_exp
         "process, one socket per supervisor session. Latency = arrival of `escalation.new` on "
         "the client - the moment the escalation's transaction committed (time.monotonic(), "
         "one clock for every process). The push path measured is the product's "
-        "(workflows.live): on commit, read the escalation back, render its inbox row, publish "
-        "it to its 3 groups in one Redis pipeline; the server's async consumer relays it.",
+        "(workflows.live): on commit, render the inbox row of the escalation just written, "
+        "publish it to its 3 groups in one Redis pipeline; the server's async consumer "
+        "relays it.",
         "",
         "| supervisors | escalations/s | deliveries | lost | p50 ms | p99 ms | max ms "
         "| producer ms per escalation (p50) | goal p99 |",
