@@ -99,7 +99,7 @@ async def _clients(port: int, cookies: list[str], out: Path) -> None:
 # The split of the latency, in the order the push runs: stage -> (from stamp, to stamp),
 # stamps taken in this process, and "arrival" by the clients' process, on one clock.
 STAGES = {
-    "commit to render (the row's owner read)": ("commit", "render"),
+    "commit to render": ("commit", "render"),
     "render the row": ("render", "publish"),
     "publish to 3 groups": ("publish", "published"),
     "Redis -> uvicorn -> socket -> client": ("published", "arrival"),
