@@ -6,6 +6,7 @@ refuses to start unless SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL ar
 """
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -129,10 +130,17 @@ if REDIS_URL:
             "KEY_PREFIX": "autonomy",
         }
     }
+    # Redis pub/sub channels ignore the database number: two deployments (or CI runs)
+    # sharing one Redis server would hear each other's pushes unless their channel names
+    # differ. The prefix names the database by default; CHANNEL_PREFIX overrides it.
+    _redis_db = urlparse(REDIS_URL).path.strip("/") or "0"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNEL_PREFIX", default=f"autonomy-db{_redis_db}"),
+            },
         }
     }
 else:

@@ -72,3 +72,28 @@ def test_development_needs_no_variables_at_all():
     env = production_env(**dict.fromkeys(REQUIRED), DEBUG=None)
     result = manage("check", env=env)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "prefix", "expected"),
+    [
+        ("redis://127.0.0.1:6379/3", None, "autonomy-db3"),
+        ("redis://127.0.0.1:6379/11", None, "autonomy-db11"),
+        ("redis://127.0.0.1:6379", None, "autonomy-db0"),
+        ("redis://127.0.0.1:6379/3", "tenant-a", "tenant-a"),
+    ],
+)
+def test_live_push_channels_are_named_per_redis_database(redis_url, prefix, expected):
+    # Redis pub/sub ignores database numbers: deployments sharing a server must not hear
+    # each other's pushes.
+    env = production_env(REDIS_URL=redis_url, CHANNEL_PREFIX=prefix)
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'])",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
