@@ -112,14 +112,13 @@ def decide_action(
     reported: dict | None = None,
     count: bool = False,
     now: datetime | None = None,
-    write_ledger: bool = True,
     action_type: ActionType | None = None,
     persist: bool = True,
 ) -> Outcome:
     """Decide and record one action of `agent`. With `count`, the action is counted
-    against its limits (and a denied action's budget use is refunded). Without
-    `write_ledger` the caller puts `Outcome.ledger_data` in its own ledger entry; without
-    `persist` (implies no ledger entry) the caller also inserts `Outcome.record`."""
+    against its limits (and a denied action's budget use is refunded). Without `persist`
+    nothing is written: the caller inserts `Outcome.record` and puts `Outcome.ledger_data`
+    in its own ledger entry, in its own transaction."""
     now = now or timezone.now()
     started = now.timestamp()
     if action_type is None:
@@ -212,7 +211,7 @@ def decide_action(
         "errors": body["errors"],
         "kill_switch": switch.id if switch is not None else None,
     }
-    if write_ledger and persist:
+    if persist:
         ledger.record(
             "decision.made",
             ledger.Actor.of(actor),

@@ -2,9 +2,10 @@
 
 `submit()` checks the payload against the action type's schema, decides the action
 (kill switches, limits, policy), and writes the action request, its decision record, the
-ledger entries and any escalation in ONE transaction; execution is enqueued and the inbox
-told only after commit. `(agent, Idempotency-Key)` is unique: a replay returns the first
-answer, the same key with another body is refused, and a key still in flight is 409.
+ledger entries and any escalation together, as one statement on PostgreSQL
+(autonomy.db.insert_together); execution is enqueued and the inbox told only after commit.
+`(agent, Idempotency-Key)` is unique: a replay returns the first answer, the same key with
+another body is refused, and a key still in flight is 409.
 """
 
 from contextlib import nullcontext
