@@ -95,30 +95,12 @@ class Actor:
         return cls(AuditEntry.ActorKind.USER, str(principal.pk), principal.get_username())
 
 
-def record(
-    verb: str,
-    actor: Actor,
-    obj=None,
-    *,
-    business_unit_id: int | None = None,
-    data: dict | None = None,
-    object_type: str = "",
-    object_id: str = "",
-    object_repr: str = "",
-) -> AuditEntry:
-    """Append one entry in the current transaction. Never updates or locks anything."""
-    entry_ = entry(
-        verb,
-        actor,
-        obj,
-        business_unit_id=business_unit_id,
-        data=data,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=object_repr,
-    )
-    entry_.save(force_insert=True)
-    return entry_
+def record(verb: str, actor: Actor, obj=None, **fields) -> AuditEntry:
+    """Append one entry in the current transaction (the arguments of `entry()`). Never
+    updates or locks anything."""
+    appended = entry(verb, actor, obj, **fields)
+    appended.save(force_insert=True)
+    return appended
 
 
 def entry(

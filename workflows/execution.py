@@ -47,6 +47,7 @@ __all__ = [
     "backoff_seconds",
     "execute",
     "scrub",
+    "start_attempt",
     "sweep",
 ]
 
@@ -194,6 +195,21 @@ def _still_claimed(action_id, token: datetime) -> bool:
     return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
 
 
+def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
+    """Count the attempt on the (locked) action and record it as started, before the call;
+    its idempotency key is the action's id."""
+    action.attempt_count += 1
+    action.save(update_fields=["attempt_count"])
+    return ConnectorAttempt.objects.create(
+        action=action,
+        connector=connector.row,
+        number=action.attempt_count,
+        idempotency_key=str(action.pk),
+        started_at=timezone.now(),
+        target=connector.describe(),
+    )
+
+
 def _claim_and_prepare(action_id, token: datetime):
     """The claim, the checks before the call and the attempt row, committed together
     before the call. Returns (action, connector, attempt), or the state the action was
@@ -240,16 +256,7 @@ def _claim_and_prepare(action_id, token: datetime):
                 escalate="failure",
                 connector=row.slug,
             )
-        action.attempt_count += 1
-        action.save(update_fields=["attempt_count"])
-        attempt = ConnectorAttempt.objects.create(
-            action=action,
-            connector=row,
-            number=action.attempt_count,
-            idempotency_key=str(action.pk),
-            started_at=timezone.now(),
-            target=connector.describe(),
-        )
+        attempt = start_attempt(action, connector)
     return action, connector, attempt
 
 

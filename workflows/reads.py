@@ -37,7 +37,7 @@ from workflows import clearance, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.connectors.http import transport_options
 from workflows.connectors.sandbox import SandboxConnector
-from workflows.execution import scrub
+from workflows.execution import scrub, start_attempt
 from workflows.models import ActionRequest, ActionState, ConnectorAttempt
 
 __all__ = ["REPLAY_NOTE", "ReadTimeout", "perform"]
@@ -167,16 +167,7 @@ def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
             answer = _error(first, 502, "read_failed", message, ActionState.FAILED)
             _settle(action, ActionState.FAILED, "action.failed", answer, error=message)
             return answer
-        action.attempt_count += 1
-        action.save(update_fields=["attempt_count"])
-        attempt = ConnectorAttempt.objects.create(
-            action=action,
-            connector=row,
-            number=action.attempt_count,
-            idempotency_key=str(action.pk),
-            started_at=timezone.now(),
-            target=connector.describe(),
-        )
+        attempt = start_attempt(action, connector)
     return Prepared(action, connector, attempt)
 
 

@@ -1,11 +1,9 @@
 """In a real browser: the API documentation (Swagger UI) renders under the site's strict
 Content-Security-Policy without a single violation."""
 
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium")
+from tests.browser.test_registration_flow import CHROMIUM, app_server, browser  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -13,30 +11,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def app_server(transactional_db):
-    from tests.browser.servers import AsgiServer
-
-    with AsgiServer() as server:
-        yield server
-
-
-def test_the_api_docs_render_without_content_security_policy_violations(browser, app_server):
+def test_the_api_docs_render_without_content_security_policy_violations(
+    browser,  # noqa: F811 (the fixture imported above)
+    app_server,  # noqa: F811
+):
     page = browser.new_page()
     console = []
     page.on("console", lambda message: console.append(message.text))
