@@ -25,7 +25,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -77,7 +77,14 @@ NOTIFIED = frozenset(
     }
 )
 Outcome = ConnectorAttempt.Outcome
-RELATED = ("agent", "action_type__connector", "action_type__approval_queue", "business_unit")
+# With the action: what executing it, its ledger entries and its activity row need.
+RELATED = (
+    "agent",
+    "action_type__connector",
+    "action_type__approval_queue",
+    "business_unit",
+    "decision",
+)
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -215,13 +222,19 @@ def _claim_and_prepare(action_id, token: datetime):
     before the call. Returns (action, connector, attempt), or the state the action was
     settled in without a call ("" when another worker claimed it, or it is not queued or
     not due)."""
-    agent_id = ActionRequest.objects.filter(pk=action_id).values_list("agent_id", flat=True).first()
-    if agent_id is None:
-        return ""
     with transaction.atomic():
-        # The agent first (the lock order of the inbox): a suspension committing now is
-        # either waited for and seen, or waits for this attempt to be recorded.
-        agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
+        # The agent first (the lock order of the inbox), found through the action in the
+        # same statement: a suspension committing now is either waited for and seen, or
+        # waits for this attempt to be recorded.
+        action_agent = ActionRequest.objects.filter(pk=action_id).values("agent_id")[:1]
+        agent = (
+            Agent.objects.select_for_update(no_key=True)
+            .filter(pk=Subquery(action_agent))
+            .order_by()
+            .first()
+        )
+        if agent is None:
+            return ""
         due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=token)
         claimed = ActionRequest.objects.filter(due, pk=action_id, state=ActionState.QUEUED).update(
             state=ActionState.EXECUTING, claimed_at=token
