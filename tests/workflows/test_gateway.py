@@ -293,3 +293,21 @@ def test_a_gateway_decision_page_links_its_ledger_entry(world, governed, as_agen
     page = as_user(world.supervisor_a).get(f"/governance/decisions/{decision_id}/")
     entry = AuditEntry.objects.get(verb="action.queued", object_id=submitted.json()["id"])
     assert page.context["entry"] == entry
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": PO, "payload": {"amount": 10, "supplier": "Ac\u0000me"}},
+        {"action": PO, "payload": {"amount": 10}, "reason": "restock\u0000"},
+        {"action": PO, "payload": {"amount": 10, "su\u0000pplier": "Acme"}},
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_400_that_changes_nothing(
+    world, governed, as_agent, body
+):
+    before = counts()
+    response = post(as_agent(world.key_a), body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert counts() == before
