@@ -12,7 +12,6 @@ from agents import credentials
 from agents.models import Agent, AgentAPIKey, AgentState
 from autonomy.api_errors import APIError
 from governance import ledger
-from governance.models import AuditEntry
 
 __all__ = ["AgentKeyAuthentication", "AgentPrincipal"]
 
@@ -37,7 +36,7 @@ class AgentPrincipal:
         self.business_unit_id = agent.business_unit_id
 
     def ledger_actor(self) -> ledger.Actor:
-        return ledger.Actor(AuditEntry.ActorKind.AGENT, str(self.agent.pk), self.agent.slug)
+        return ledger.Actor.for_agent(self.agent)
 
     def get_username(self) -> str:
         return f"agent:{self.agent.slug}"

@@ -84,6 +84,11 @@ class Actor:
         return cls(AuditEntry.ActorKind.SYSTEM, "", name)
 
     @classmethod
+    def for_agent(cls, agent) -> "Actor":
+        """An agent acting through the API (the gateway, its reads, any agent request)."""
+        return cls(AuditEntry.ActorKind.AGENT, str(agent.pk), agent.slug)
+
+    @classmethod
     def of(cls, principal) -> "Actor":
         """The actor for a user, an agent principal (with `ledger_actor()`), or None."""
         if isinstance(principal, Actor):

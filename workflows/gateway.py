@@ -184,7 +184,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
             agent,
             action_type.name,
             payload,
-            actor=agent_actor(agent),
+            actor=ledger.Actor.for_agent(agent),
             source="gateway",
             reported=body.get("reported") or {},
             count=True,
@@ -272,7 +272,7 @@ def _action_entry(action: ActionRequest, ledger_data: dict, escalation) -> Audit
     """The ledger entry of the gateway's answer (`action.<state>`), with the decision."""
     return ledger.entry(
         f"action.{action.state}",
-        agent_actor(action.agent),
+        ledger.Actor.for_agent(action.agent),
         object_type="workflows.actionrequest",
         object_id=str(action.pk),
         object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
@@ -331,8 +331,3 @@ def _answer(action: ActionRequest, effect: str, record, escalation) -> GatewayAn
         action_id=str(action.pk),
         decision=decision,
     )
-
-
-def agent_actor(agent: Agent) -> ledger.Actor:
-    """The ledger actor for an agent acting through the gateway."""
-    return ledger.Actor("agent", str(agent.pk), agent.slug)

@@ -32,7 +32,6 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from governance import ledger
-from governance.models import AuditEntry
 from workflows import clearance, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.connectors.http import transport_options
@@ -74,10 +73,6 @@ class Prepared(NamedTuple):
     action: ActionRequest
     connector: BaseConnector
     attempt: ConnectorAttempt
-
-
-def _actor(agent: Agent) -> ledger.Actor:
-    return ledger.Actor(AuditEntry.ActorKind.AGENT, str(agent.pk), agent.slug)
 
 
 def _error(first: dict, status: int, code: str, message: str, state: str) -> tuple[int, dict]:
@@ -126,7 +121,7 @@ def _settle(
     )
     ledger.record(
         verb,
-        _actor(action.agent),
+        ledger.Actor.for_agent(action.agent),
         object_type="workflows.actionrequest",
         object_id=str(action.pk),
         object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
@@ -139,7 +134,7 @@ def _settle(
         },
     )
     webhooks.schedule(action, now=now)
-    live.publish_activity(action.pk)
+    live.publish_activity(action.pk, action)
 
 
 def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
