@@ -7,9 +7,10 @@ fields. A connector's secrets are write-only: the ledger names them, never their
 Each `ensure_*` finds the row by its natural key or creates it the same way; used by the
 demo seed and by the queues created on first use.
 
-`action_type_named()` answers the gateway from an in-process copy of the action types
-(with their connectors), trusted while the CATALOG epoch is unchanged: every saved or
-deleted action type or connector bumps it (workflows/signals.py).
+`action_type_named()` (the gateway) and `action_type_with_id()` (the executor) answer
+from an in-process copy of the action types (with their connectors), trusted while the
+CATALOG epoch is unchanged: every saved or deleted action type or connector bumps it
+(workflows/signals.py).
 """
 
 import copy
@@ -28,6 +29,7 @@ __all__ = [
     "ACTION_TYPE_FIELDS",
     "CONNECTOR_FIELDS",
     "action_type_named",
+    "action_type_with_id",
     "create_action_type",
     "create_connector",
     "ensure_action_type",
@@ -65,12 +67,12 @@ ACTION_TYPE_FIELDS = (
 
 # Re-read the catalogue at least this often even when no epoch change was seen.
 _MAX_AGE_SECONDS = 60.0
-_catalog: tuple[int, float, dict[str, ActionType]] | None = None
+_catalog: tuple[int, float, dict[str | int, ActionType]] | None = None
 _lock = threading.Lock()
 
 
-def action_type_named(name: str) -> ActionType | None:
-    """The action type called `name`, with its connector (a copy the caller may keep)."""
+def _current() -> dict:
+    """This process's copy of the catalogue, read anew when the CATALOG epoch moved."""
     global _catalog
     epoch = epochs.current(epochs.CATALOG)[epochs.CATALOG]
     found = _catalog
@@ -78,10 +80,22 @@ def action_type_named(name: str) -> ActionType | None:
         with _lock:
             # The epoch was read before the rows: a change committed in between bumps it
             # again, so the next call reads them anew.
-            rows = ActionType.objects.select_related("connector")
-            found = (epoch, time.monotonic(), {row.name: row for row in rows})
+            rows = list(ActionType.objects.select_related("connector"))
+            by_key = {row.name: row for row in rows} | {row.pk: row for row in rows}
+            found = (epoch, time.monotonic(), by_key)
             _catalog = found
-    action_type = found[2].get(name)
+    return found[2]
+
+
+def action_type_named(name: str) -> ActionType | None:
+    """The action type called `name`, with its connector (a copy the caller may keep)."""
+    action_type = _current().get(name)
+    return copy.copy(action_type) if action_type is not None else None
+
+
+def action_type_with_id(pk: int) -> ActionType | None:
+    """The action type whose primary key is `pk`, with its connector (a copy)."""
+    action_type = _current().get(pk)
     return copy.copy(action_type) if action_type is not None else None
 
 

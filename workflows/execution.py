@@ -2,8 +2,10 @@
 
 `execute()`, in one transaction (one commit) for steps 1 and 2:
 1. locks the agent's row (the inbox's lock order: a suspension waits or is seen), then
-   claims the action with a conditional UPDATE (queued and due → executing, `claimed_at`
-   set) and stops if another worker got there first; `claimed_at` is this run's token;
+   claims the action with one conditional UPDATE … RETURNING (queued and due → executing,
+   `claimed_at` set), which also locks and reads it; stops if another worker got there
+   first; `claimed_at` is this run's token. Its action type and connector come from the
+   catalogue's in-process copy (workflows.catalog), its agent from the lock;
 2. re-checks that the agent is active (else cancelled), and for approved actions that the
    payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
@@ -16,6 +18,10 @@
    A read (one approved by a person; allowed reads run within the request, see
    workflows.reads) keeps only what its agent may see (workflows.clearance).
 
+A connector whose effect is a row of this database (`in_database`: the sandbox) is called
+inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit
+together or not at all, so exactly once needs no second and third commit.
+
 `sweep()` repairs what dead workers leave (see its docstring). Secrets never reach the
 attempt rows, the action's error or the ledger: their values are blanked out of whatever a
 system of record echoes back.
@@ -24,16 +30,16 @@ system of record echoes back.
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from governance import ledger
-from governance.models import PolicyVersion
+from governance.models import DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
-from workflows import clearance, inbox, live, webhooks
+from workflows import catalog, clearance, inbox, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType, Connector, ConnectorAttempt
@@ -85,6 +91,17 @@ RELATED = (
     "business_unit",
     "decision",
 )
+
+
+# The executor's claim (see _claim), in the SQL PostgreSQL and SQLite share.
+CLAIM_SQL = """
+UPDATE "workflows_actionrequest" SET "state" = %s, "claimed_at" = %s
+WHERE "id" = %s AND "state" = %s AND ("next_attempt_at" IS NULL OR "next_attempt_at" <= %s)
+RETURNING *, (
+    SELECT d."effect" FROM "governance_decisionrecord" d
+    WHERE d."id" = "workflows_actionrequest"."decision_id"
+) AS "decision_effect"
+"""
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -186,17 +203,6 @@ def _claimed(action_id, token: datetime):
     ).order_by()  # no ORDER BY/LIMIT: PostgreSQL plans the joined lookup far faster
 
 
-def _locked(action_id, token: datetime, agent: Agent) -> ActionRequest | None:
-    """The action with what executing it needs, locked, if it is still executing under
-    this run's claim (its agent's row, already locked by the caller, is not read again)."""
-    related = [name for name in RELATED if name != "agent"]
-    locked = _claimed(action_id, token).select_for_update(of=("self",)).select_related(*related)
-    action = next(iter(locked), None)
-    if action is not None:
-        action.agent = agent
-    return action
-
-
 def _still_claimed(action_id, token: datetime) -> bool:
     """Lock the action's row (nothing joined) if it is still executing under this claim."""
     return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
@@ -217,60 +223,103 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     )
 
 
+def _claim(action_id, token: datetime) -> ActionRequest | None:
+    """Claim the action for this run (queued and due → executing, `claimed_at` = token)
+    and return it, locked by the UPDATE, with its decision's effect (what its activity row
+    shows); None when it is not queued, not due, or another worker got it first. One
+    statement: UPDATE … RETURNING (PostgreSQL and SQLite alike)."""
+    pk = ActionRequest._meta.pk
+    pk = pk.get_db_prep_value(pk.to_python(action_id), connection)
+    claimed = ActionRequest.objects.raw(
+        CLAIM_SQL, [ActionState.EXECUTING, token, pk, ActionState.QUEUED, token]
+    )
+    action = next(iter(claimed), None)
+    if action is not None and action.decision_id is not None:
+        action.decision = DecisionRecord.from_db(
+            connection.alias, ["id", "effect"], [action.decision_id, action.decision_effect]
+        )
+    return action
+
+
+def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
+    """Attach what executing the action needs without reading it again: its (locked)
+    agent, the agent's business unit when it is the action's, its action type and
+    connector from the catalogue."""
+    action.agent = agent
+    if action.business_unit_id == agent.business_unit_id:
+        action.business_unit = agent.business_unit
+    action_type = catalog.action_type_with_id(action.action_type_id)
+    if action_type is not None:
+        action.action_type = action_type
+    return action
+
+
 def _claim_and_prepare(action_id, token: datetime):
-    """The claim, the checks before the call and the attempt row, committed together
-    before the call. Returns (action, connector, attempt), or the state the action was
-    settled in without a call ("" when another worker claimed it, or it is not queued or
-    not due)."""
-    with transaction.atomic():
-        # The agent first (the lock order of the inbox), found through the action in the
-        # same statement: a suspension committing now is either waited for and seen, or
-        # waits for this attempt to be recorded.
-        action_agent = ActionRequest.objects.filter(pk=action_id).values("agent_id")[:1]
-        agent = (
-            Agent.objects.select_for_update(no_key=True)
-            .filter(pk=Subquery(action_agent))
-            .order_by()
-            .first()
+    """The claim, the checks before the call and the attempt row, in the caller's
+    transaction. Returns (action, connector, attempt), or the state the action was settled
+    in without a call ("" when another worker claimed it, or it is not queued or not due)."""
+    # The agent first (the lock order of the inbox), found through the action in the
+    # same statement: a suspension committing now is either waited for and seen, or
+    # waits for this attempt to be recorded.
+    action_agent = ActionRequest.objects.filter(pk=action_id).values("agent_id")[:1]
+    agent = (
+        Agent.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("business_unit")
+        .filter(pk=Subquery(action_agent))
+        .order_by()
+        .first()
+    )
+    if agent is None:
+        return ""
+    action = _claim(action_id, token)
+    if action is None:
+        return ""
+    action = _with_relations(action, agent)
+    if agent.state != AgentState.ACTIVE:
+        return _settle(
+            action,
+            ActionState.CANCELLED,
+            "action.cancelled",
+            error=f"Not executed: agent {agent.slug} is {agent.get_state_display().lower()}.",
+            reason="agent not active",
         )
-        if agent is None:
-            return ""
-        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=token)
-        claimed = ActionRequest.objects.filter(due, pk=action_id, state=ActionState.QUEUED).update(
-            state=ActionState.EXECUTING, claimed_at=token
+    problem = approval_problem(action)
+    if problem:
+        return _settle(
+            action, ActionState.FAILED, "action.failed", error=problem, escalate="failure"
         )
-        if claimed != 1:
-            return ""
-        action = _locked(action_id, token, agent)
-        if action is None:
-            return ""
-        if agent.state != AgentState.ACTIVE:
-            return _settle(
-                action,
-                ActionState.CANCELLED,
-                "action.cancelled",
-                error=f"Not executed: agent {agent.slug} is {agent.get_state_display().lower()}.",
-                reason="agent not active",
-            )
-        problem = approval_problem(action)
-        if problem:
-            return _settle(
-                action, ActionState.FAILED, "action.failed", error=problem, escalate="failure"
-            )
-        connector = connector_for(action)
-        row = connector.row
-        if row is not None and not row.enabled:
-            reason = f": {row.disabled_reason}" if row.disabled_reason else ""
-            return _settle(
-                action,
-                ActionState.FAILED,
-                "action.failed",
-                error=f"Not executed: connector {row.name} is disabled{reason}",
-                escalate="failure",
-                connector=row.slug,
-            )
-        attempt = start_attempt(action, connector)
+    connector = connector_for(action)
+    row = connector.row
+    if row is not None and not row.enabled:
+        reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+        return _settle(
+            action,
+            ActionState.FAILED,
+            "action.failed",
+            error=f"Not executed: connector {row.name} is disabled{reason}",
+            escalate="failure",
+            connector=row.slug,
+        )
+    attempt = start_attempt(action, connector)
     return action, connector, attempt
+
+
+def _call(action: ActionRequest, connector: BaseConnector):
+    """The connector's (result, error) for the action: exactly one of them is None."""
+    try:
+        result = connector.execute(action, action.payload, str(action.pk))
+    except ConnectorError as exc:
+        return None, exc
+    except Exception as exc:
+        # A fault inside the connector: it may have sent something, so no blind retry.
+        logger.exception("Connector %s failed on action %s", connector.kind, action.pk)
+        return None, ConnectorError(
+            f"The connector failed unexpectedly: {type(exc).__name__}.", unknown_outcome=True
+        )
+    if action.action_type.kind == ActionType.Kind.READ:
+        # Only what the agent may see of a read is kept, on the action and its attempt.
+        result = clearance.read_result(action, result)
+    return result, None
 
 
 def execute(action_id, *, now: datetime | None = None) -> str:
@@ -278,26 +327,26 @@ def execute(action_id, *, now: datetime | None = None) -> str:
     docstring). Returns the action's state afterwards, or "" when there was nothing to
     do (claimed by another worker, not queued, or not due yet)."""
     token = now or timezone.now()
-    prepared = _claim_and_prepare(action_id, token)
-    if isinstance(prepared, str):
-        return prepared
-    action, connector, attempt = prepared
-    result: Result | None = None
-    error: ConnectorError | None = None
-    try:
-        result = connector.execute(action, action.payload, str(action.pk))
-    except ConnectorError as exc:
-        error = exc
-    except Exception as exc:
-        # A fault inside the connector: it may have sent something, so no blind retry.
-        logger.exception("Connector %s failed on action %s", connector.kind, action.pk)
-        error = ConnectorError(
-            f"The connector failed unexpectedly: {type(exc).__name__}.", unknown_outcome=True
-        )
-    if result is not None and action.action_type.kind == ActionType.Kind.READ:
-        # Only what the agent may see of a read is kept, on the action and its attempt.
-        result = clearance.read_result(action, result)
-    return _complete(action, token, attempt.pk, connector, result, error)
+    with transaction.atomic():
+        prepared = _claim_and_prepare(action_id, token)
+        if isinstance(prepared, str):
+            return prepared
+        action, connector, attempt = prepared
+        if connector.in_database:
+            # Its effect commits with the claim and the outcome, or not at all.
+            return _finish(action, attempt, connector, *_call(action, connector))
+    result, error = _call(action, connector)
+    with transaction.atomic():
+        if not _still_claimed(action.pk, token):
+            # The sweeper took this call for lost (it outlived its budget) and handed the
+            # action to a person; the attempt row now tells them what really happened.
+            _complete_attempt(attempt, connector, result, error)
+            late = ActionRequest.objects.select_related(*RELATED).get(pk=action.pk)
+            _record("action.late_outcome", late, attempt_id=attempt.pk, outcome=attempt.outcome)
+            return late.state
+        # Only this claim's holder changes an executing action: the row read before the
+        # call is still the row, now locked.
+        return _finish(action, attempt, connector, result, error)
 
 
 def _outcome(error: ConnectorError | None) -> str:
@@ -320,84 +369,80 @@ def _disable(row: Connector, message: str) -> None:
     )
 
 
-def _complete(
-    prepared: ActionRequest,
-    token: datetime,
-    attempt_id: int,
+def _complete_attempt(
+    attempt: ConnectorAttempt,
+    connector: BaseConnector,
+    result: Result | None,
+    error: ConnectorError | None,
+) -> None:
+    """Record the call's outcome on its attempt row (secrets blanked out)."""
+    answer = result if result is not None else error
+    attempt.outcome = _outcome(error)
+    attempt.finished_at = timezone.now()
+    attempt.status_code = answer.status_code
+    attempt.error = scrub(error.message, connector.secrets) if error else ""
+    attempt.response_excerpt = scrub(answer.excerpt, connector.secrets)
+    attempt.save(
+        update_fields=["outcome", "finished_at", "status_code", "error", "response_excerpt"]
+    )
+
+
+def _finish(
+    action: ActionRequest,
+    attempt: ConnectorAttempt,
     connector: BaseConnector,
     result: Result | None,
     error: ConnectorError | None,
 ) -> str:
-    outcome = _outcome(error)
-    message = scrub(error.message, connector.secrets) if error else ""
-    answer = result if result is not None else error
-    with transaction.atomic():
-        ConnectorAttempt.objects.filter(pk=attempt_id).update(
-            outcome=outcome,
-            finished_at=timezone.now(),
-            status_code=answer.status_code,
-            error=message,
-            response_excerpt=scrub(answer.excerpt, connector.secrets),
+    """Complete the attempt and settle the action (still claimed by this run, locked) by
+    the call's outcome (see the module docstring, step 4)."""
+    _complete_attempt(attempt, connector, result, error)
+    message = attempt.error
+    facts = {
+        "attempt": action.attempt_count,
+        "connector": connector.row.slug if connector.row is not None else connector.kind,
+        "target": connector.describe(),
+        "status_code": attempt.status_code,
+        "shadow": action.shadow,
+    }
+    if error is None:
+        # A read's entry names the record and the fields returned and withheld.
+        read = isinstance(result, clearance.ReadResult)
+        return _settle(
+            action,
+            ActionState.SUCCEEDED,
+            "action.read" if read else "action.executed",
+            result=scrub(result.data, connector.secrets),
+            **facts,
+            **(result.facts if read else {}),
         )
-        if not _still_claimed(prepared.pk, token):
-            # The sweeper took this call for lost (it outlived its budget) and handed the
-            # action to a person; the attempt row now tells them what really happened.
-            action = ActionRequest.objects.select_related(*RELATED).get(pk=prepared.pk)
-            _record("action.late_outcome", action, attempt_id=attempt_id, outcome=outcome)
-            return action.state
-        # Only this claim's holder changes an executing action: the row read before the
-        # call is still the row, now locked.
-        action = prepared
-        facts = {
-            "attempt": action.attempt_count,
-            "connector": connector.row.slug if connector.row is not None else connector.kind,
-            "target": connector.describe(),
-            "status_code": answer.status_code,
-            "shadow": action.shadow,
-        }
-        if error is None:
-            # A read's entry names the record and the fields returned and withheld.
-            read = isinstance(result, clearance.ReadResult)
-            return _settle(
-                action,
-                ActionState.SUCCEEDED,
-                "action.read" if read else "action.executed",
-                result=scrub(result.data, connector.secrets),
-                **facts,
-                **(result.facts if read else {}),
-            )
-        if error.unknown_outcome:
-            return _settle(
-                action,
-                ActionState.NEEDS_RECONCILIATION,
-                "action.needs_reconciliation",
-                error=f"Outcome unknown, not retried: {message}",
-                escalate="reconciliation",
-                **facts,
-            )
-        row = connector.row
-        if error.permanent:
-            if row is not None and row.disable_on_permanent_error:
-                _disable(row, message)
-            return _settle(
-                action,
-                ActionState.FAILED,
-                "action.failed",
-                error=message,
-                escalate="failure",
-                **facts,
-            )
-        max_attempts = row.max_attempts if row is not None else DEFAULT_MAX_ATTEMPTS
-        if action.attempt_count >= max_attempts:
-            return _settle(
-                action,
-                ActionState.FAILED,
-                "action.failed",
-                error=f"Gave up after {action.attempt_count} attempts: {message}",
-                escalate="failure",
-                **facts,
-            )
-        return _retry_later(action, message, facts)
+    if error.unknown_outcome:
+        return _settle(
+            action,
+            ActionState.NEEDS_RECONCILIATION,
+            "action.needs_reconciliation",
+            error=f"Outcome unknown, not retried: {message}",
+            escalate="reconciliation",
+            **facts,
+        )
+    row = connector.row
+    if error.permanent:
+        if row is not None and row.disable_on_permanent_error:
+            _disable(row, message)
+        return _settle(
+            action, ActionState.FAILED, "action.failed", error=message, escalate="failure", **facts
+        )
+    max_attempts = row.max_attempts if row is not None else DEFAULT_MAX_ATTEMPTS
+    if action.attempt_count >= max_attempts:
+        return _settle(
+            action,
+            ActionState.FAILED,
+            "action.failed",
+            error=f"Gave up after {action.attempt_count} attempts: {message}",
+            escalate="failure",
+            **facts,
+        )
+    return _retry_later(action, message, facts)
 
 
 def _retry_later(action: ActionRequest, message: str, facts: dict) -> str:

@@ -492,3 +492,68 @@ def test_a_call_outliving_its_budget_stays_with_the_person_it_was_handed_to(http
     assert action.attempts.get().outcome == "succeeded"
     assert "action.late_outcome" in verbs(action)
     assert len(httpserver.log) == 1
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_sandbox_effect_commits_with_the_claim_and_the_outcome_or_not_at_all():
+    """The sandbox's effect is a row of our database: the claim, the attempt, the effect
+    and the outcome commit as one transaction. While the outcome's ledger entry waits for
+    a lock, another connection sees none of it; once it goes through, all of it."""
+    from django.db import connections
+
+    world = make_world()
+    action = make_action(world.agent_a, make_action_type())
+    other = connections.create_connection("default")
+    blocker = connections.create_connection("default")
+    outcome = []
+
+    def worker():
+        try:
+            outcome.append(execution.execute(action.pk))
+        finally:
+            connection.close()
+
+    def seen() -> tuple:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT state, attempt_count FROM workflows_actionrequest WHERE id = %s",
+                [action.pk],
+            )
+            row = cursor.fetchone()
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM workflows_sandboxeffect WHERE action_id = %s),"
+                " (SELECT count(*) FROM workflows_connectorattempt WHERE action_id = %s)",
+                [action.pk, action.pk],
+            )
+            return (*row, *cursor.fetchone())
+
+    try:
+        blocker.set_autocommit(False)
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE governance_auditentry IN EXCLUSIVE MODE")
+        thread = threading.Thread(target=worker)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                    " AND relation = 'governance_auditentry'::regclass"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the execution never reached its ledger entry")
+        # Effect written and outcome settled inside the open transaction: none of it shows.
+        assert seen() == (ActionState.QUEUED, 0, 0, 0)
+        blocker.rollback()
+        thread.join(10)
+        assert outcome == [ActionState.SUCCEEDED]
+        assert seen() == (ActionState.SUCCEEDED, 1, 1, 1)
+    finally:
+        blocker.rollback()
+        blocker.close()
+        other.close()
+    assert verbs(action)[-1] == "action.executed"

@@ -60,6 +60,9 @@ class BaseConnector:
     sandbox); `config` and `secrets` come from it."""
 
     kind = ""
+    # The effect is a row of this database, written on the caller's connection: the
+    # executor then calls it inside the claim's transaction (exactly once by atomicity).
+    in_database = False
 
     def __init__(self, row=None) -> None:
         self.row = row

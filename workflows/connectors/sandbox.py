@@ -28,6 +28,7 @@ class SandboxConnector(BaseConnector):
     """Writes one SandboxEffect per action; answers reads from them."""
 
     kind = "sandbox"
+    in_database = True
 
     def describe(self) -> str:
         return "sandbox"
