@@ -1,7 +1,7 @@
 """Executing an allowed or approved action exactly once through its connector.
 
 `execute()`, in one transaction (one commit) for steps 1 and 2:
-1. locks the agent's row (the inbox's lock order: a suspension waits or is seen), then
+1. read-locks the agent's row (the inbox's lock order: a suspension waits or is seen), then
    claims the action with one conditional UPDATE … RETURNING (queued and due → executing,
    `claimed_at` set), which also locks and reads it; stops if another worker got there
    first; `claimed_at` is this run's token. Its action type and connector come from the
@@ -31,13 +31,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from governance import ledger
-from governance.models import DecisionRecord, PolicyVersion
+from governance.models import BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
 from workflows import catalog, clearance, inbox, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
@@ -101,6 +100,14 @@ RETURNING *, (
     SELECT d."effect" FROM "governance_decisionrecord" d
     WHERE d."id" = "workflows_actionrequest"."decision_id"
 ) AS "decision_effect"
+"""
+
+
+# The action's agent with its unit's name, read-locked on PostgreSQL (see _agent_of).
+AGENT_SQL = """
+SELECT a.*, u."name" AS "business_unit_name"
+FROM "agents_agent" a JOIN "governance_businessunit" u ON u."id" = a."business_unit_id"
+WHERE a."id" = (SELECT "agent_id" FROM "workflows_actionrequest" WHERE "id" = %s)
 """
 
 
@@ -223,15 +230,33 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     )
 
 
+def _db_id(action_id):
+    """An action's id as its database column holds it."""
+    pk = ActionRequest._meta.pk
+    return pk.get_db_prep_value(pk.to_python(action_id), connection)
+
+
+def _agent_of(action_id) -> Agent | None:
+    """The action's agent, with its business unit's name, locked FOR SHARE on PostgreSQL:
+    a suspension (which locks the agent FOR UPDATE, then cancels its queued actions)
+    either commits first and is seen, or waits until this execution has committed, while
+    executions of the same agent's actions do not wait for one another."""
+    sql = AGENT_SQL + (" FOR SHARE OF a" if connection.vendor == "postgresql" else "")
+    agent = next(iter(Agent.objects.raw(sql, [_db_id(action_id)])), None)
+    if agent is not None:
+        agent.business_unit = BusinessUnit.from_db(
+            connection.alias, ["id", "name"], [agent.business_unit_id, agent.business_unit_name]
+        )
+    return agent
+
+
 def _claim(action_id, token: datetime) -> ActionRequest | None:
     """Claim the action for this run (queued and due → executing, `claimed_at` = token)
     and return it, locked by the UPDATE, with its decision's effect (what its activity row
     shows); None when it is not queued, not due, or another worker got it first. One
     statement: UPDATE … RETURNING (PostgreSQL and SQLite alike)."""
-    pk = ActionRequest._meta.pk
-    pk = pk.get_db_prep_value(pk.to_python(action_id), connection)
     claimed = ActionRequest.objects.raw(
-        CLAIM_SQL, [ActionState.EXECUTING, token, pk, ActionState.QUEUED, token]
+        CLAIM_SQL, [ActionState.EXECUTING, token, _db_id(action_id), ActionState.QUEUED, token]
     )
     action = next(iter(claimed), None)
     if action is not None and action.decision_id is not None:
@@ -259,16 +284,8 @@ def _claim_and_prepare(action_id, token: datetime):
     transaction. Returns (action, connector, attempt), or the state the action was settled
     in without a call ("" when another worker claimed it, or it is not queued or not due)."""
     # The agent first (the lock order of the inbox), found through the action in the
-    # same statement: a suspension committing now is either waited for and seen, or
-    # waits for this attempt to be recorded.
-    action_agent = ActionRequest.objects.filter(pk=action_id).values("agent_id")[:1]
-    agent = (
-        Agent.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("business_unit")
-        .filter(pk=Subquery(action_agent))
-        .order_by()
-        .first()
-    )
+    # same statement.
+    agent = _agent_of(action_id)
     if agent is None:
         return ""
     action = _claim(action_id, token)

@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 from werkzeug import Response
 
@@ -499,7 +499,8 @@ def test_a_call_outliving_its_budget_stays_with_the_person_it_was_handed_to(http
 def test_a_sandbox_effect_commits_with_the_claim_and_the_outcome_or_not_at_all():
     """The sandbox's effect is a row of our database: the claim, the attempt, the effect
     and the outcome commit as one transaction. While the outcome's ledger entry waits for
-    a lock, another connection sees none of it; once it goes through, all of it."""
+    a lock, another connection sees none of it (and finds the agent read-locked); once it
+    goes through, all of it."""
     from django.db import connections
 
     world = make_world()
@@ -548,6 +549,13 @@ def test_a_sandbox_effect_commits_with_the_claim_and_the_outcome_or_not_at_all()
             pytest.fail("the execution never reached its ledger entry")
         # Effect written and outcome settled inside the open transaction: none of it shows.
         assert seen() == (ActionState.QUEUED, 0, 0, 0)
+        # The agent is read-locked meanwhile: a suspension (FOR UPDATE) would wait for this
+        # execution, another execution of the agent's actions (FOR SHARE) would not.
+        lock = "SELECT id FROM agents_agent WHERE id = %s FOR {} NOWAIT"
+        with other.cursor() as cursor:
+            cursor.execute(lock.format("SHARE"), [world.agent_a.pk])
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                cursor.execute(lock.format("UPDATE"), [world.agent_a.pk])
         blocker.rollback()
         thread.join(10)
         assert outcome == [ActionState.SUCCEEDED]
