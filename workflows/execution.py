@@ -50,9 +50,11 @@ __all__ = [
     "STALE_QUEUE",
     "approval_problem",
     "backoff_seconds",
+    "claim",
     "execute",
     "scrub",
     "start_attempt",
+    "still_claimed",
     "sweep",
 ]
 
@@ -210,7 +212,7 @@ def _claimed(action_id, token: datetime):
     ).order_by()  # no ORDER BY/LIMIT: PostgreSQL plans the joined lookup far faster
 
 
-def _still_claimed(action_id, token: datetime) -> bool:
+def still_claimed(action_id, token: datetime) -> bool:
     """Lock the action's row (nothing joined) if it is still executing under this claim."""
     return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
 
@@ -279,19 +281,26 @@ def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
     return action
 
 
+def claim(action_id, token: datetime) -> ActionRequest | None:
+    """In the caller's transaction: read-lock the action's agent (the lock order of the
+    inbox, see _agent_of), then claim the action for this run (see _claim). Returns the
+    claimed action with its agent, unit, decision and action type attached, or None when
+    there is nothing to claim."""
+    agent = _agent_of(action_id)
+    if agent is None:
+        return None
+    action = _claim(action_id, token)
+    return _with_relations(action, agent) if action is not None else None
+
+
 def _claim_and_prepare(action_id, token: datetime):
     """The claim, the checks before the call and the attempt row, in the caller's
     transaction. Returns (action, connector, attempt), or the state the action was settled
     in without a call ("" when another worker claimed it, or it is not queued or not due)."""
-    # The agent first (the lock order of the inbox), found through the action in the
-    # same statement.
-    agent = _agent_of(action_id)
-    if agent is None:
-        return ""
-    action = _claim(action_id, token)
+    action = claim(action_id, token)
     if action is None:
         return ""
-    action = _with_relations(action, agent)
+    agent = action.agent
     if agent.state != AgentState.ACTIVE:
         return _settle(
             action,
@@ -354,7 +363,7 @@ def execute(action_id, *, now: datetime | None = None) -> str:
             return _finish(action, attempt, connector, *_call(action, connector))
     result, error = _call(action, connector)
     with transaction.atomic():
-        if not _still_claimed(action.pk, token):
+        if not still_claimed(action.pk, token):
             # The sweeper took this call for lost (it outlived its budget) and handed the
             # action to a person; the attempt row now tells them what really happened.
             _complete_attempt(attempt, connector, result, error)

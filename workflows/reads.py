@@ -2,9 +2,10 @@
 
 The gateway decides and records a read like any action (decision record, action request,
 ledger entry) and commits; for an allowed one it then calls `perform()`, which
-1. claims the queued row (queued → executing; a suspension that cancelled it first wins)
-   and, with the agent's row locked, checks that the agent is still active and the connector
-   enabled, then writes the ConnectorAttempt (started) and commits;
+1. in one transaction, claims the queued row as the executor does (workflows.execution.claim:
+   the agent's row read-locked first, then queued → executing; a suspension that cancelled
+   it first wins), checks that the agent is still active and the connector enabled, then
+   writes the ConnectorAttempt (started) and commits;
 2. calls the connector outside any transaction, waiting at most the action type's
    `read_timeout_seconds`: a remote connector runs on a thread of its own, its socket
    timeouts capped just above that bound so that an abandoned call ends soon after (the
@@ -30,13 +31,12 @@ from typing import NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, AgentState
+from agents.models import AgentState
 from governance import ledger
-from workflows import clearance, live, webhooks
+from workflows import clearance, execution, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.connectors.http import transport_options
 from workflows.connectors.sandbox import SandboxConnector
-from workflows.execution import scrub, start_attempt
 from workflows.models import ActionRequest, ActionState, ConnectorAttempt
 
 __all__ = ["REPLAY_NOTE", "ReadTimeout", "perform"]
@@ -44,7 +44,6 @@ __all__ = ["REPLAY_NOTE", "ReadTimeout", "perform"]
 logger = logging.getLogger(__name__)
 
 Outcome = ConnectorAttempt.Outcome
-RELATED = ("agent__role", "action_type__connector", "business_unit")
 # Seconds the transport may outlast the wait: a slow answer is our timeout, not the socket's.
 TRANSPORT_GRACE = 1.0
 REPLAY_NOTE = (
@@ -92,16 +91,6 @@ def _not_answered(first: dict) -> tuple[int, dict]:
     return _error(first, 409, "not_run", f"The read was not run here: it is {state}.", state)
 
 
-def _locked(action_id, token: datetime) -> ActionRequest | None:
-    """The action, locked, if it is still executing under this read's claim."""
-    return (
-        ActionRequest.objects.select_for_update(of=("self",))
-        .select_related(*RELATED)
-        .filter(pk=action_id, state=ActionState.EXECUTING, claimed_at=token)
-        .first()
-    )
-
-
 def _settle(
     action: ActionRequest,
     state: str,
@@ -138,17 +127,13 @@ def _settle(
 
 
 def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
-    """Checks before the call and the attempt row, committed before the call; or the
-    answer when the read is not run."""
-    action_id = first["id"]
-    agent_id = ActionRequest.objects.values_list("agent_id", flat=True).get(pk=action_id)
+    """The claim, the checks before the call and the attempt row, committed together
+    before the call; or the answer when the read is not run."""
     with transaction.atomic():
-        # The agent first, as the executor and the inbox lock: a suspension committing
-        # now is either waited for and seen, or waits for this attempt to be recorded.
-        agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
-        action = _locked(action_id, token)
+        action = execution.claim(first["id"], token)
         if action is None:
             return _not_answered(first)
+        agent = action.agent
         if agent.state != AgentState.ACTIVE:
             message = f"Not read: agent {agent.slug} is {agent.get_state_display().lower()}."
             answer = _error(first, 423, "agent_suspended", message, ActionState.CANCELLED)
@@ -162,7 +147,7 @@ def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
             answer = _error(first, 502, "read_failed", message, ActionState.FAILED)
             _settle(action, ActionState.FAILED, "action.failed", answer, error=message)
             return answer
-        attempt = start_attempt(action, connector)
+        attempt = execution.start_attempt(action, connector)
     return Prepared(action, connector, attempt)
 
 
@@ -199,11 +184,6 @@ def perform(first: dict) -> tuple[int, dict]:
     """Run the allowed read whose gateway answer is `first` (201, queued) within this
     request, and return the status and body to answer instead (see the module docstring)."""
     token = timezone.now()
-    claimed = ActionRequest.objects.filter(pk=first["id"], state=ActionState.QUEUED).update(
-        state=ActionState.EXECUTING, claimed_at=token
-    )
-    if claimed != 1:
-        return _not_answered(first)
     prepared = _prepare(first, token)
     if not isinstance(prepared, Prepared):
         return prepared
@@ -219,10 +199,10 @@ def perform(first: dict) -> tuple[int, dict]:
         failure = Failure(
             502,
             "read_failed",
-            scrub(exc.message, connector.secrets),
+            execution.scrub(exc.message, connector.secrets),
             Outcome.PERMANENT_ERROR if exc.permanent else Outcome.TEMPORARY_ERROR,
             exc.status_code,
-            scrub(exc.excerpt, connector.secrets),
+            execution.scrub(exc.excerpt, connector.secrets),
         )
     except Exception:
         logger.exception("Connector %s failed on read %s", connector.kind, action.pk)
@@ -237,10 +217,10 @@ def perform(first: dict) -> tuple[int, dict]:
             error=failure.message if failure else "",
             response_excerpt=failure.excerpt if failure else "",  # never what was read
         )
-        action = _locked(action.pk, token)
-        if action is None:
+        if not execution.still_claimed(action.pk, token):
             # Only the sweeper takes a claim away, and only long after any read's bound.
             return _not_answered(first)
+        # The row claimed before the call is still the row, now locked.
         facts = {
             "connector": connector.row.slug if connector.row is not None else connector.kind,
             "target": connector.describe(),
@@ -255,7 +235,7 @@ def perform(first: dict) -> tuple[int, dict]:
                 action, ActionState.FAILED, "action.failed", answer, error=failure.message, **facts
             )
             return answer
-        filtered = clearance.visible(action, scrub(result.data, connector.secrets))
+        filtered = clearance.visible(action, execution.scrub(result.data, connector.secrets))
         body = {
             **first,
             "state": ActionState.SUCCEEDED,
