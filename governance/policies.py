@@ -156,7 +156,9 @@ def _plain(value: Any) -> Any:
 
 
 def _snapshot(rule: Rule) -> dict:
-    return {name: _plain(getattr(rule, name)) for name in RULE_FIELDS}
+    """A rule as the ledger keeps it: its fields and its key (which limit counts it keeps
+    across versions, see Rule.key)."""
+    return {"key": str(rule.key), **{name: _plain(getattr(rule, name)) for name in RULE_FIELDS}}
 
 
 # --- validation ----------------------------------------------------------------------------

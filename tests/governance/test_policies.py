@@ -175,6 +175,7 @@ def test_a_valid_condition_is_saved_and_recorded(world):
     assert entry.verb == "policy.rule_added"
     assert entry.data["condition"] == rule.condition
     assert entry.data["version"] == 1
+    assert entry.data["key"] == str(rule.key)
 
 
 # Rule validation: effect, route, SLA, scope, pattern
