@@ -9,6 +9,7 @@ Elsewhere (SQLite) the rows are saved one by one in one transaction. Either way 
 are given theirs.
 """
 
+import functools
 from contextlib import nullcontext
 
 from django.db import connections, router, transaction
@@ -18,17 +19,32 @@ from django.db.models.sql import InsertQuery
 __all__ = ["insert_together"]
 
 
-def _insert_sql(obj: Model, connection, returning: bool) -> tuple[str, list]:
-    """The INSERT of `obj` (with RETURNING of its database-assigned key if `returning`)."""
-    meta = obj._meta
-    fields = [f for f in meta.local_concrete_fields if not (returning and f is meta.pk)]
-    query = InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
-    compiler = query.get_compiler(connection=connection)
+@functools.cache
+def _insert_template(model: type[Model], returning: bool, alias: str) -> tuple[str, tuple]:
+    """The INSERT statement of one `model` row (with RETURNING of its database-assigned key
+    if `returning`) and the fields its placeholders stand for, compiled by Django once per
+    model: compiling it per row cost ~0.15-0.3 ms, more than the rest of the request's
+    Python work on the row."""
+    meta = model._meta
+    fields = tuple(f for f in meta.local_concrete_fields if not (returning and f is meta.pk))
+    query = InsertQuery(model)
+    query.insert_values(fields, [model()])
+    compiler = query.get_compiler(using=alias)
     if returning:
         compiler.returning_fields = [meta.pk]
     [(sql, params)] = compiler.as_sql()
-    return sql, list(params)
+    if len(params) != len(fields):
+        # A database default or a custom placeholder: the text depends on the values.
+        raise TypeError(f"{meta.label} rows cannot be inserted from a shared statement.")
+    return sql, fields
+
+
+def _insert_sql(obj: Model, connection, returning: bool) -> tuple[str, list]:
+    """The INSERT of `obj` and its parameters, prepared as Django's own INSERT prepares
+    them (each field's pre_save, then get_db_prep_save); values are plain, never
+    expressions."""
+    sql, fields = _insert_template(type(obj), returning, connection.alias)
+    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
 
 
 def insert_together(*objs: Model) -> None:
