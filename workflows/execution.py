@@ -205,16 +205,12 @@ def _settle(
     return state
 
 
-def _claimed(action_id, token: datetime):
-    """The action's row while it is still executing under this run's claim."""
-    return ActionRequest.objects.filter(
-        pk=action_id, state=ActionState.EXECUTING, claimed_at=token
-    ).order_by()  # no ORDER BY/LIMIT: PostgreSQL plans the joined lookup far faster
-
-
 def still_claimed(action_id, token: datetime) -> bool:
     """Lock the action's row (nothing joined) if it is still executing under this claim."""
-    return bool(list(_claimed(action_id, token).select_for_update().values_list("pk", flat=True)))
+    claimed = ActionRequest.objects.filter(
+        pk=action_id, state=ActionState.EXECUTING, claimed_at=token
+    ).select_for_update()
+    return bool(list(claimed.order_by().values_list("pk", flat=True)))
 
 
 def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
