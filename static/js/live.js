@@ -3,6 +3,9 @@
 // already on the page is replaced (matched by its id), a new escalation or action is
 // added to the list that shows its kind. When the socket comes back after a drop, the
 // lists are fetched again from the server (the database is the truth).
+// "Assigned to me": the socket brings every escalation the person may see (see
+// workflows/live.py); a list with data-live-assignee takes only new rows whose
+// data-assigned-to is that person, and #assigned-count follows their open and claimed ones.
 // Loaded as a file (strict CSP: no inline scripts).
 "use strict";
 
@@ -22,12 +25,32 @@
   const rowId = (message) =>
     message.type === "activity" ? `activity-${message.id}` : `escalation-${message.id}`;
 
-  const listFor = (message) => {
+  const listFor = (message, row) => {
     if (message.type === "activity") return document.querySelector('[data-live-rows="activity"]');
     if (message.type === "escalation.new") {
-      return document.querySelector('[data-live-rows="escalation"]');
+      const list = document.querySelector('[data-live-rows="escalation"]');
+      const assignee = list && list.dataset.liveAssignee;
+      if (assignee && row.dataset.assignedTo !== assignee) return null;
+      return list;
     }
     return null;
+  };
+
+  // Whether a row counts in "Assigned to me": assigned to this person, and still waiting.
+  const assignedCount = document.getElementById("assigned-count");
+  const waitsFor = (row, assignee) =>
+    Boolean(row) &&
+    row.dataset.assignedTo === assignee &&
+    (row.dataset.state === "open" || row.dataset.state === "claimed");
+
+  // An escalation's assignee never changes (reassigning opens a new one), so the count moves
+  // by what this row did; a row the page never held (beyond its limit) is left to a re-sync.
+  const count = (message, existing, row) => {
+    const assignee = assignedCount && assignedCount.dataset.liveAssignee;
+    if (!assignee || message.type === "activity") return;
+    if (!existing && message.type !== "escalation.new") return;
+    const change = Number(waitsFor(row, assignee)) - Number(waitsFor(existing, assignee));
+    if (change) assignedCount.textContent = String(Number(assignedCount.textContent) + change);
   };
 
   const fragment = (html) => {
@@ -40,10 +63,11 @@
     const row = fragment(message.html);
     if (!row) return;
     const existing = document.getElementById(rowId(message));
+    count(message, existing, row);
     if (existing) {
       existing.replaceWith(row);
     } else {
-      const list = listFor(message);
+      const list = listFor(message, row);
       if (!list) return;
       list.querySelectorAll("[data-placeholder]").forEach((node) => node.remove());
       list.prepend(row);
@@ -56,7 +80,13 @@
   const resync = () => {
     document.querySelectorAll("[data-resync-url]").forEach((list) => {
       if (!list.id || !window.htmx) return;
-      window.htmx.ajax("GET", list.dataset.resyncUrl, { target: `#${list.id}`, swap: "outerHTML" });
+      const target = `#${list.id}`;
+      window.htmx.ajax("GET", list.dataset.resyncUrl, { target, swap: "outerHTML" }).then(() => {
+        const fresh = document.querySelector(target);
+        if (assignedCount && fresh && fresh.dataset.assignedCount !== undefined) {
+          assignedCount.textContent = fresh.dataset.assignedCount;
+        }
+      });
     });
   };
 

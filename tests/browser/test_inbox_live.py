@@ -16,7 +16,8 @@ from tests.browser.servers import AsgiServer
 from tests.browser.test_registration_flow import CHROMIUM, browser, sign_in  # noqa: F401
 from tests.factories import SYSTEM, make_agent, make_role, make_unit, make_user
 from tests.workflows.test_inbox import make_governed, submit
-from workflows.models import ActionRequest, ActionState
+from workflows import inbox as inbox_services
+from workflows.models import ActionRequest, ActionState, Escalation
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -42,7 +43,7 @@ def people(transactional_db):
     governance_services.make_coe(SYSTEM, coe)
     agent = make_agent(owner, unit, make_role("buyer"), "po-drafter", approver=coe)
     make_governed()
-    return {"agent": agent, "supervisor": supervisor}
+    return {"agent": agent, "supervisor": supervisor, "coe": coe, "unit": unit}
 
 
 def off_the_loop(function, *args):
@@ -139,4 +140,60 @@ def test_after_a_dropped_connection_the_inbox_catches_up_from_the_database(
     inbox.wait_for_selector(f"#escalation-{missed.pk}", timeout=20_000)
     wait_until_live(inbox)
     assert inbox.evaluate("window.notReloaded") is True
+    assert problems == []
+
+
+def test_an_escalation_handed_to_a_supervisor_arrives_in_assigned_to_me_live(
+    people,
+    browser,  # noqa: F811 (the fixture imported above)
+    asgi_server,
+    tmp_path,
+):
+    unit = people["unit"]
+    colleague = off_the_loop(make_user, "nina")
+    off_the_loop(governance_services.add_membership, SYSTEM, colleague, unit, MemberRole.SUPERVISOR)
+    problems: list[str] = []
+    # Sam has "Assigned to me" open in one tab and the whole inbox in another.
+    mine = sign_in(browser, asgi_server, "sam", problems)
+    mine.goto(f"{asgi_server.url}/workflows/inbox/?assigned=me")
+    mine.wait_for_selector("#inbox-empty")
+    everything = mine.context.new_page()
+    everything.on("pageerror", lambda exc: problems.append(str(exc)))
+    everything.goto(f"{asgi_server.url}/workflows/inbox/")
+    for page in (mine, everything):
+        wait_until_live(page)
+        page.evaluate("window.notReloaded = true")
+        assert page.inner_text("#assigned-count") == "0"
+
+    # Someone else's: it reaches the whole inbox, never Sam's "Assigned to me".
+    stranger = escalate(people["agent"], {"amount": 4000, "supplier": "Initech"})
+    everything.wait_for_selector(f"#escalation-{stranger.pk}")
+    waiting = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+
+    # Nina hands the second one to Sam from its page.
+    other = sign_in(browser, asgi_server, "nina", problems)
+    other.goto(f"{asgi_server.url}/workflows/inbox/{waiting.pk}/")
+    other.select_option("#reassign-form select[name=person]", "sam")
+    other.fill("#reassign-form textarea[name=note]", "Sam knows this supplier.")
+    other.click("#reassign-button")
+    other.wait_for_selector("#decision-outcome")
+    handed = off_the_loop(lambda: Escalation.objects.get(previous=waiting))
+
+    row = f"#escalation-{handed.pk}"
+    mine.wait_for_selector(f'{row}[data-state="open"]')
+    assert "for sam" in mine.inner_text(row)
+    # One socket delivers in order: the stranger's row came (and was refused) before this.
+    assert mine.locator(f"#escalation-{stranger.pk}").count() == 0
+    assert mine.locator("#inbox-empty").count() == 0
+    everything.wait_for_selector(row)
+    for page in (mine, everything):
+        assert page.inner_text("#assigned-count") == "1"
+    mine.screenshot(path=tmp_path / "assigned-to-me-live.png", full_page=True)
+
+    # It leaves Sam's hands: the COE suspends the agent, which cancels the escalation.
+    off_the_loop(inbox_services.suspend_agent, people["coe"], people["agent"], "Paused for review.")
+    for page in (mine, everything):
+        page.wait_for_selector(f'{row}[data-state="cancelled"]')
+        assert page.inner_text("#assigned-count") == "0"
+        assert page.evaluate("window.notReloaded") is True
     assert problems == []

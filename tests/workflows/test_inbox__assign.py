@@ -212,24 +212,31 @@ def test_the_assignee_finds_it_under_assigned_to_me(world, escalation, colleague
     assert mine.status_code == 200
     assert f'id="escalation-{handed.pk}"' in html
     assert f'id="escalation-{other.pk}"' not in html
-    assert 'id="assigned-count">1<' in html
+    assert f'id="assigned-count" data-live-assignee="{colleague.pk}">1<' in html
     everything = client_for(colleague).get("/workflows/inbox/").content.decode()
     assert f'id="escalation-{handed.pk}"' in everything
     assert f'id="escalation-{other.pk}"' in everything
     theirs = client_for(world.supervisor_a).get("/workflows/inbox/?assigned=me").content.decode()
     assert "Nothing is assigned to you." in theirs
-    assert 'id="assigned-count">0<' in theirs
+    assert f'data-live-assignee="{world.supervisor_a.pk}">0<' in theirs
 
 
-def test_the_filtered_rows_resync_with_their_filter_and_take_no_strangers(world, escalation):
+def test_the_filtered_rows_resync_with_their_filter_and_take_only_the_persons_rows(
+    world, escalation
+):
     client = client_for(world.supervisor_a)
     rows = client.get("/workflows/inbox/?assigned=me", **HTMX).content.decode()
     assert rows.lstrip().startswith('<tbody id="inbox-rows"')
     assert 'data-resync-url="/workflows/inbox/?assigned=me"' in rows
-    assert "data-live-rows" not in rows
+    # static/js/live.js adds a pushed row here only when its data-assigned-to is this.
+    assert f'data-live-assignee="{world.supervisor_a.pk}"' in rows
+    assert 'data-assigned-count="0"' in rows  # a re-sync brings the count along
     everything = client.get("/workflows/inbox/", **HTMX).content.decode()
     assert 'data-live-rows="escalation"' in everything
     assert 'data-resync-url="/workflows/inbox/"' in everything
+    assert "data-live-assignee" not in everything
+    page = client.get("/workflows/inbox/").content.decode()
+    assert f'id="assigned-count" data-live-assignee="{world.supervisor_a.pk}">0<' in page
 
 
 def test_the_assignee_hears_of_it_live(transactional_db, world):
@@ -254,3 +261,47 @@ def test_the_assignee_hears_of_it_live(transactional_db, world):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_each_pushed_row_names_its_assignee_for_the_assigned_to_me_list(transactional_db, world):
+    make_governed()
+    colleague = supervisor_of(world.unit_a, "colleague")
+    escalation = submit(world.agent_a, {"amount": 5000})
+    listeners = (colleague, world.supervisor_a, world.supervisor_b)
+    headers = [headers_for(person) for person in listeners]
+    assignee = f'data-assigned-to="{colleague.pk}"'
+
+    async def scenario():
+        sockets = [socket(each) for each in headers]
+        for communicator in sockets:
+            ok, _ = await communicator.connect()
+            assert ok
+        hearing, bystander, outsider = sockets
+        handed = await sync_to_async(
+            lambda: inbox.reassign(world.supervisor_a, escalation, person=colleague)
+        )()
+        # The assignee and the unit's other supervisor hear the same rows; only the row
+        # says whose it is, which is what the assignee's "Assigned to me" list takes.
+        for communicator in (hearing, bystander):
+            received = [await communicator.receive_json_from(timeout=WAIT) for _ in range(2)]
+            kinds = {message["type"]: message["html"] for message in received}
+            assert assignee in kinds["escalation.new"]
+            assert 'data-state="open"' in kinds["escalation.new"]
+            assert "data-assigned-to" not in kinds["escalation.decided"]  # the old one
+        assert await outsider.receive_nothing(timeout=0.5)
+
+        # It leaves the assignment: the agent is suspended and the escalation cancelled.
+        await sync_to_async(
+            lambda: inbox.suspend_agent(world.coe, world.agent_a, "Paused for review.")
+        )()
+        decided = await hearing.receive_json_from(timeout=WAIT)
+        while decided["type"] != "escalation.decided":  # the activity feed hears of it too
+            decided = await hearing.receive_json_from(timeout=WAIT)
+        assert decided["id"] == str(handed.pk)
+        assert assignee in decided["html"] and 'data-state="cancelled"' in decided["html"]
+        for communicator in sockets:
+            await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    rows = client_for(colleague).get("/workflows/inbox/?assigned=me", **HTMX).content.decode()
+    assert 'data-assigned-count="0"' in rows and "Nothing is assigned to you." in rows
