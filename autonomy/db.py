@@ -1,11 +1,13 @@
-"""Writing several new rows in one database round trip.
+"""Writing new rows with the least work per row.
 
-`insert_together(a, b, c)` inserts unsaved model instances, in order, as ONE statement on
-PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...`): all or nothing, and
-in autocommit a single round trip with its own commit, instead of BEGIN, one INSERT per
-row and COMMIT. Foreign keys between the rows are fine (Django's are deferred to commit).
-Elsewhere (SQLite) the rows are saved one by one in one transaction. Either way no
-`pre_save`/`post_save` signals are sent, and rows whose primary key the database assigns
+`insert(obj)` inserts one unsaved model instance with its model's INSERT statement,
+compiled once per process. `insert_together(a, b, c)` inserts unsaved model instances, in
+order, as ONE statement on PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT
+...`): all or nothing, and in autocommit a single round trip with its own commit, instead
+of BEGIN, one INSERT per row and COMMIT. Foreign keys between the rows are fine (Django's
+are deferred to commit). Elsewhere (SQLite) the rows are saved one by one in one
+transaction. Either way no `pre_save`/`post_save` signals are sent (use neither for a
+model with receivers or simple-history), and rows whose primary key the database assigns
 are given theirs.
 """
 
@@ -16,7 +18,7 @@ from django.db import connections, router, transaction
 from django.db.models import Model
 from django.db.models.sql import InsertQuery
 
-__all__ = ["insert_together"]
+__all__ = ["insert", "insert_together"]
 
 
 @functools.cache
@@ -45,6 +47,22 @@ def _insert_sql(obj: Model, connection, returning: bool) -> tuple[str, list]:
     expressions."""
     sql, fields = _insert_template(type(obj), returning, connection.alias)
     return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def insert(obj: Model) -> None:
+    """Insert one unsaved object with its model's statement compiled once (see
+    _insert_template): like `save(force_insert=True)` without its signals and per-row
+    compiling. A refused row fails the caller's transaction as any failed INSERT does."""
+    using = router.db_for_write(type(obj))
+    connection = connections[using]
+    returning = obj.pk is None
+    sql, params = _insert_sql(obj, connection, returning=returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = using
 
 
 def insert_together(*objs: Model) -> None:

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from autonomy.db import insert
 from autonomy.request_context import current_request_id
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 from governance.scoping import AUDIT, business_units_for, is_coe, scope
@@ -104,7 +105,7 @@ def record(verb: str, actor: Actor, obj=None, **fields) -> AuditEntry:
     """Append one entry in the current transaction (the arguments of `entry()`). Never
     updates or locks anything."""
     appended = entry(verb, actor, obj, **fields)
-    appended.save(force_insert=True)
+    insert(appended)
     return appended
 
 

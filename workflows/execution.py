@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
+from autonomy.db import insert
 from governance import ledger
 from governance.models import BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
@@ -218,7 +219,7 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     its idempotency key is the action's id."""
     action.attempt_count += 1
     action.save(update_fields=["attempt_count"])
-    return ConnectorAttempt.objects.create(
+    attempt = ConnectorAttempt(
         action=action,
         connector=connector.row,
         number=action.attempt_count,
@@ -226,6 +227,8 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
         started_at=timezone.now(),
         target=connector.describe(),
     )
+    insert(attempt)
+    return attempt
 
 
 def _db_id(action_id):

@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from autonomy.db import insert
 from governance.redaction import redact
 from workflows.connectors.base import BaseConnector, Result
 from workflows.models import ActionType, SandboxEffect
@@ -45,16 +46,17 @@ class SandboxConnector(BaseConnector):
         # a refused INSERT from spoiling the caller's transaction.
         guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
+            effect = SandboxEffect(
+                action_id=idempotency_key,
+                connector=self.row,
+                business_unit_id=action.business_unit_id,
+                agent_slug=action.agent.slug,
+                action_name=action.action_type.name,
+                payload=redact(payload, list(action.action_type.sensitive_fields or [])),
+                created_at=timezone.now(),
+            )
             with guard:
-                effect = SandboxEffect.objects.create(
-                    action_id=idempotency_key,
-                    connector=self.row,
-                    business_unit_id=action.business_unit_id,
-                    agent_slug=action.agent.slug,
-                    action_name=action.action_type.name,
-                    payload=redact(payload, list(action.action_type.sensitive_fields or [])),
-                    created_at=timezone.now(),
-                )
+                insert(effect)
         except IntegrityError:
             effect = SandboxEffect.objects.get(action_id=idempotency_key)
         return Result(excerpt="recorded in the sandbox", data={"sandbox_effect_id": effect.pk})
