@@ -328,10 +328,56 @@ def settle(port: int, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def run_wrk(port: int, script: Path, variant: str, conns: int, seconds: float, tag: str) -> dict:
-    """One wrk run (once the server is idle); its counts, latency percentiles (ms) and
-    requests/s."""
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used, 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree (a root pid and its descendants)
+    and by every PostgreSQL server process ("postgres")."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        children.setdefault(int(rest.split()[1]), []).append(int(entry.name))
+        names[int(entry.name)] = name
+    used = {}
+    for label, root in roots.items():
+        tree, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        used[label] = sum(_process_cpu(pid) for pid in tree)
+    used["postgres"] = sum(_process_cpu(pid) for pid, name in names.items() if name == "postgres")
+    return used
+
+
+def run_wrk(
+    port: int,
+    script: Path,
+    variant: str,
+    conns: int,
+    seconds: float,
+    tag: str,
+    processes: dict[str, int] | None = None,
+) -> dict:
+    """One wrk run (once the server is idle); its counts, latency percentiles (ms),
+    requests/s and, for `processes` (name -> root pid), the CPU ms each spent per request
+    (a governed run's count includes the worker catching up)."""
     settle(port)
+    before = cpu_seconds(processes or {})
     cmd = [
         "wrk",
         "-t1",
@@ -353,11 +399,19 @@ def run_wrk(port: int, script: Path, variant: str, conns: int, seconds: float, t
     # Governed: the rate sustained until the worker has executed what was allowed (its
     # backlog counts), not only the rate of answers.
     result["drain_s"] = drain_s
+    result["answers_rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6 + drain_s)
+    after = cpu_seconds(processes or {})
+    for label in after:
+        result[f"cpu_{label}"] = 1000 * (after[label] - before[label]) / max(1, result["requests"])
     result["p50"] = result["p50_us"] / 1000
     result["p99"] = result["p99_us"] / 1000
     result["conn_errors"] = result["connect"] + result["read"] + result["write"] + result["timeout"]
     return result
+
+
+# Per-request CPU columns run_wrk adds, in the order the table shows them.
+CPU_FIELDS = ("cpu_web", "cpu_worker", "cpu_postgres")
 
 
 def machine() -> str:
@@ -395,14 +449,15 @@ def report(results: dict, check: dict, header: str) -> str:
     lines = [
         header,
         "",
-        "| c | variant | req/s | p50 ms | p99 ms | x plain | x one_insert "
-        "| statuses (sum over reps) |",
-        "|---:|---|---:|---:|---:|---:|---:|---|",
+        "| c | variant | req/s | answers/s | p50 ms | p99 ms | x plain | x one_insert "
+        "| CPU ms/request: web, worker, PostgreSQL | statuses (sum over reps) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     med = {}
     for conns, by_variant in results.items():
         for variant, runs in by_variant.items():
-            med[conns, variant] = {f: median_of(runs, f) for f in ("rps", "p50", "p99")}
+            fields = ("rps", "answers_rps", "p50", "p99", *CPU_FIELDS)
+            med[conns, variant] = {f: median_of(runs, f) for f in fields if f in runs[0]}
         for variant, runs in by_variant.items():
             m = med[conns, variant]
             statuses = {
@@ -414,16 +469,17 @@ def report(results: dict, check: dict, header: str) -> str:
             shown = ", ".join(
                 f"{k[1:] if k.startswith('s') else k}: {v}" for k, v in statuses.items() if v
             )
+            cpu = ", ".join(fmt(m[f], 1) for f in CPU_FIELDS if f in m)
             lines.append(
-                f"| {conns} | {variant} | {fmt(m['rps'], 0)} | {fmt(m['p50'], 2)} "
-                f"| {fmt(m['p99'], 2)} "
+                f"| {conns} | {variant} | {fmt(m['rps'], 0)} | {fmt(m['answers_rps'], 0)} "
+                f"| {fmt(m['p50'], 2)} | {fmt(m['p99'], 2)} "
                 f"| {ratio(m['rps'], med[conns, 'plain']['rps']):.2f} "
-                f"| {ratio(m['rps'], med[conns, 'one_insert']['rps']):.2f} | {shown} |"
+                f"| {ratio(m['rps'], med[conns, 'one_insert']['rps']):.2f} | {cpu} | {shown} |"
             )
     lines.append(
-        f"| 256 | governed | {fmt(check['rps'], 0)} | {fmt(check['p50'], 1)} "
-        f"| {fmt(check['p99'], 1)} "
-        f"| | | 201: {check['s201']}, 202: {check['s202']}, 403: {check['s403']}, other 4xx: "
+        f"| 256 | governed | {fmt(check['rps'], 0)} | {fmt(check['answers_rps'], 0)} "
+        f"| {fmt(check['p50'], 1)} | {fmt(check['p99'], 1)} "
+        f"| | | | 201: {check['s201']}, 202: {check['s202']}, 403: {check['s403']}, other 4xx: "
         f"{check['s4xx']}, 5xx: {check['s5xx']}, connection errors: {check['conn_errors']} |"
     )
     top = max(results)
@@ -528,6 +584,7 @@ def main() -> int:
             workdir / "worker.log",
         )
         wait_for_port(port, server)
+        processes = {"web": server.pid, "worker": worker.pid}
         print(f"gunicorn on 127.0.0.1:{port}, celery worker; logs in {workdir}", flush=True)
         for variant in VARIANTS:  # warm up every worker thread's connection and caches
             run_wrk(port, script, variant, 16, 2, f"warm-{variant}")
@@ -538,7 +595,13 @@ def main() -> int:
             for rep in range(args.reps):
                 for variant in order if rep % 2 == 0 else order[::-1]:
                     res = run_wrk(
-                        port, script, variant, conns, args.duration, f"c{conns}-{variant}-{rep}"
+                        port,
+                        script,
+                        variant,
+                        conns,
+                        args.duration,
+                        f"c{conns}-{variant}-{rep}",
+                        processes,
                     )
                     results[conns][variant].append(res)
                     print(
@@ -546,7 +609,9 @@ def main() -> int:
                         f"p50 {res['p50']:7.2f} ms  p99 {res['p99']:7.2f} ms  "
                         f"201/202/403/4xx/5xx {res['s201']}/{res['s202']}/{res['s403']}/"
                         f"{res['s4xx']}/{res['s5xx']}"
-                        f"  conn errors {res['conn_errors']}",
+                        f"  conn errors {res['conn_errors']}  CPU ms/request web "
+                        f"{res['cpu_web']:.1f} worker {res['cpu_worker']:.1f} "
+                        f"PostgreSQL {res['cpu_postgres']:.1f}",
                         flush=True,
                     )
         check = run_wrk(port, script, "governed", 256, args.duration, "c256")
@@ -575,7 +640,10 @@ def main() -> int:
         "governance.ledger.record. Each run starts once the worker has executed what earlier "
         "runs allowed and the server answers idle; a governed run's req/s is its requests "
         "over the run plus the time the worker needed afterwards to execute the allowed "
-        "actions (the backlog counts), so it is the rate the whole system sustains."
+        "actions (the backlog counts), so it is the rate the whole system sustains; "
+        "*answers/s* counts the run alone (what agents saw). *CPU ms/request*: CPU time "
+        "(/proc) of gunicorn's processes, the Celery worker's processes and every PostgreSQL "
+        "process, over the run and the worker's catch-up, per request answered."
     )
     section = report(results, check, header)
     section += f"\n\nAfter the load: {executed}"
