@@ -42,6 +42,21 @@ def fresh(action) -> ActionRequest:
     return ActionRequest.objects.get(pk=action.pk)
 
 
+def executing(action, outcome: list) -> threading.Thread:
+    """A started thread executing `action` on a connection of its own; its result is
+    appended to `outcome`."""
+
+    def worker():
+        try:
+            outcome.append(execution.execute(action.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    return thread
+
+
 @pytest.fixture
 def erp(world, httpserver):
     """An http connector to the test server (max 3 attempts) and an action type on it whose
@@ -470,15 +485,7 @@ def test_a_call_outliving_its_budget_stays_with_the_person_it_was_handed_to(http
 
     httpserver.expect_request("/orders").respond_with_handler(slow)
     outcome = []
-
-    def worker():
-        try:
-            outcome.append(execution.execute(action.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread = executing(action, outcome)
     assert arrived.wait(5)
     # The sweeper, much later by its clock, takes the call for lost.
     assert execution.sweep(now=timezone.now() + timedelta(hours=1))["reconciliation"] == 1
@@ -509,12 +516,6 @@ def test_a_sandbox_effect_commits_with_the_claim_and_the_outcome_or_not_at_all()
     blocker = connections.create_connection("default")
     outcome = []
 
-    def worker():
-        try:
-            outcome.append(execution.execute(action.pk))
-        finally:
-            connection.close()
-
     def seen() -> tuple:
         with other.cursor() as cursor:
             cursor.execute(
@@ -533,8 +534,7 @@ def test_a_sandbox_effect_commits_with_the_claim_and_the_outcome_or_not_at_all()
         blocker.set_autocommit(False)
         with blocker.cursor() as cursor:
             cursor.execute("LOCK TABLE governance_auditentry IN EXCLUSIVE MODE")
-        thread = threading.Thread(target=worker)
-        thread.start()
+        thread = executing(action, outcome)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with other.cursor() as cursor:
