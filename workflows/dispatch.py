@@ -3,12 +3,21 @@
 Publishing a Celery message costs ~1-2 ms (kombu builds and sends it), which an agent
 waiting for its answer should not pay. After commit the action's id goes to this
 process's publisher thread, which publishes in the background; ids that pile up while
-it publishes go out together in one `execute_actions` message (under load, one kombu
-publish per several actions; a worker runs them one after the other). The action row, committed
-as `queued`, is the source of truth: if the process dies before the message leaves, the
-sweeper (workflows.execution.sweep, every 30 s) enqueues every action still queued after
-STALE_QUEUE, and the executor's conditional claim makes a duplicate message harmless.
-With Celery's task_always_eager (tests, single-process runs) the task runs at once.
+it publishes go out together in one `execute_actions` message (a worker runs them one
+after the other).
+
+A worker spends ~4 ms of CPU on each message besides the executions in it (Celery's
+receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md). So an id whose
+execution is *quick* (its connector writes to our own database: the sandbox) waits up to
+LINGER_SECONDS for others to join its message; a call to a system of record is never held
+back, nor is anything that joins while it waits. An allowed action therefore starts
+executing at most LINGER_SECONDS later than it could; its agent's answer is not delayed.
+
+The action row, committed as `queued`, is the source of truth: if the process dies before
+the message leaves, the sweeper (workflows.execution.sweep, every 30 s) enqueues every
+action still queued after STALE_QUEUE, and the executor's conditional claim makes a
+duplicate message harmless. With Celery's task_always_eager (tests, single-process runs)
+the task runs at once.
 """
 
 import atexit
@@ -16,6 +25,7 @@ import logging
 import os
 import queue
 import threading
+import time
 
 from django.db import transaction
 
@@ -26,6 +36,8 @@ logger = logging.getLogger(__name__)
 # Ids committed while a message is being published go out together, up to this many in
 # one message (one kombu publish costs ~1-3 ms of CPU; an execution, much more).
 BATCH = 8
+# How long a quick execution's id waits for company (see the module docstring).
+LINGER_SECONDS = 0.05
 
 _pending: queue.SimpleQueue = queue.SimpleQueue()
 _lock = threading.Lock()
@@ -44,14 +56,24 @@ def _publish(action_ids: list[str]) -> None:
         logger.exception("Could not enqueue actions %s; the sweeper will", action_ids)
 
 
-def _waiting(first: str | None = None, pending: queue.SimpleQueue = _pending) -> list[str]:
-    """`first` and what else is waiting in `pending`, at most BATCH ids."""
-    batch = [first] if first is not None else []
+def _waiting(first: tuple[str, bool] | None = None, pending=_pending) -> list[str]:
+    """The ids of `first` and of what else is waiting in `pending` ((id, quick) pairs), at
+    most BATCH; while every one of them is quick, waiting up to LINGER_SECONDS after the
+    first for more."""
+    batch: list[str] = []
+    linger = False
+    if first is not None:
+        batch.append(first[0])
+        linger = first[1]
+    deadline = time.monotonic() + LINGER_SECONDS
     while len(batch) < BATCH:
+        wait = deadline - time.monotonic() if linger else 0.0
         try:
-            batch.append(pending.get_nowait())
+            action_id, quick = pending.get(timeout=wait) if wait > 0 else pending.get_nowait()
         except queue.Empty:
             break
+        batch.append(action_id)
+        linger = linger and quick
     return batch
 
 
@@ -73,20 +95,22 @@ def _ensure_publisher() -> None:
             _publisher_pid = os.getpid()
 
 
-def _hand_off(action_id: str) -> None:
+def _hand_off(action_id: str, quick: bool) -> None:
     from workflows.tasks import execute_action
 
     if execute_action.app.conf.task_always_eager:
         _publish([action_id])
         return
     _ensure_publisher()
-    _pending.put(action_id)
+    _pending.put((action_id, quick))
 
 
-def enqueue_execution(action_id) -> None:
-    """Run the action's execution task once the current transaction commits."""
+def enqueue_execution(action_id, *, quick: bool = False) -> None:
+    """Run the action's execution task once the current transaction commits. `quick`: its
+    execution writes only to our own database, so its message may wait a moment for others
+    (see the module docstring)."""
     action_id = str(action_id)
-    transaction.on_commit(lambda: _hand_off(action_id))
+    transaction.on_commit(lambda: _hand_off(action_id, quick))
 
 
 @atexit.register

@@ -22,6 +22,7 @@ from governance import ledger, limits, policies
 from governance.models import AuditEntry
 from governance.redaction import fingerprint, redact
 from workflows import catalog, inbox, live, reads, webhooks
+from workflows.connectors import connector_for
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType
@@ -236,7 +237,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
                 # from now: one push per action instead of two on the hot path. An allowed
                 # read is not enqueued: submit() runs it once this commits.
                 if action_type.kind != ActionType.Kind.READ:
-                    enqueue_execution(action.pk)
+                    enqueue_execution(action.pk, quick=connector_for(action).in_database)
             else:
                 webhooks.schedule(action, now=now)
                 live.publish_activity(action.pk, _with_relations(action, record))

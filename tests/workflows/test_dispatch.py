@@ -2,6 +2,8 @@
 to a message when they pile up."""
 
 import queue
+import threading
+import time
 
 from django.db import transaction
 
@@ -27,12 +29,33 @@ def test_ids_that_pile_up_leave_in_batches_of_at_most_batch():
     pending = queue.SimpleQueue()
     ids = [f"id-{n}" for n in range(dispatch.BATCH + 3)]
     for action_id in ids:
-        pending.put(action_id)
+        pending.put((action_id, False))
     first = dispatch._waiting(pending=pending)
     second = dispatch._waiting(pending=pending)
     assert first == ids[: dispatch.BATCH]
     assert second == ids[dispatch.BATCH :]
     assert dispatch._waiting(pending=pending) == []
+
+
+def test_a_quick_execution_waits_a_moment_for_company_in_its_message(monkeypatch):
+    monkeypatch.setattr(dispatch, "LINGER_SECONDS", 5.0)
+    pending = queue.SimpleQueue()
+    joiner = threading.Timer(0.05, pending.put, [("id-2", True)])
+    joiner.start()
+    # The second id is committed after the first was handed over, within the linger; a
+    # call to a system of record joining them ends the wait.
+    threading.Timer(0.1, pending.put, [("id-3", False)]).start()
+    started = time.monotonic()
+    assert dispatch._waiting(("id-1", True), pending=pending) == ["id-1", "id-2", "id-3"]
+    assert time.monotonic() - started < 4.0
+
+
+def test_a_call_to_a_system_of_record_is_never_held_back(monkeypatch):
+    monkeypatch.setattr(dispatch, "LINGER_SECONDS", 5.0)
+    pending = queue.SimpleQueue()
+    started = time.monotonic()
+    assert dispatch._waiting(("id-1", False), pending=pending) == ["id-1"]
+    assert time.monotonic() - started < 4.0
 
 
 def test_nothing_is_handed_off_for_a_rolled_back_transaction(
