@@ -337,9 +337,9 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each named process tree (a root pid and its descendants)
-    and by every PostgreSQL server process ("postgres")."""
+def cpu_snapshot(roots: dict[str, int]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of each named process tree (a root pid and
+    its descendants) and of every PostgreSQL server process ("postgres"), by pid."""
     children: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -359,9 +359,18 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
             pid = todo.pop()
             tree.append(pid)
             todo.extend(children.get(pid, []))
-        used[label] = sum(_process_cpu(pid) for pid in tree)
-    used["postgres"] = sum(_process_cpu(pid) for pid, name in names.items() if name == "postgres")
+        used[label] = {pid: _process_cpu(pid) for pid in tree}
+    used["postgres"] = {pid: _process_cpu(pid) for pid, name in names.items() if name == "postgres"}
     return used
+
+
+def cpu_between(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots: processes that started in between
+    count whole, those that ended in between are not counted (a small undercount)."""
+    return {
+        label: sum(seconds - before.get(label, {}).get(pid, 0.0) for pid, seconds in pids.items())
+        for label, pids in after.items()
+    }
 
 
 def run_wrk(
@@ -377,7 +386,7 @@ def run_wrk(
     requests/s and, for `processes` (name -> root pid), the CPU ms each spent per request
     (a governed run's count includes the worker catching up)."""
     settle(port)
-    before = cpu_seconds(processes or {})
+    before = cpu_snapshot(processes or {})
     cmd = [
         "wrk",
         "-t1",
@@ -401,9 +410,9 @@ def run_wrk(
     result["drain_s"] = drain_s
     result["answers_rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6 + drain_s)
-    after = cpu_seconds(processes or {})
-    for label in after:
-        result[f"cpu_{label}"] = 1000 * (after[label] - before[label]) / max(1, result["requests"])
+    used = cpu_between(before, cpu_snapshot(processes or {}))
+    for label, seconds in used.items():
+        result[f"cpu_{label}"] = 1000 * seconds / max(1, result["requests"])
     result["p50"] = result["p50_us"] / 1000
     result["p99"] = result["p99_us"] / 1000
     result["conn_errors"] = result["connect"] + result["read"] + result["write"] + result["timeout"]
