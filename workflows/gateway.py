@@ -274,10 +274,7 @@ def _action_entry(action: ActionRequest, ledger_data: dict, escalation) -> Audit
     return ledger.entry(
         f"action.{action.state}",
         ledger.Actor.for_agent(action.agent),
-        object_type="workflows.actionrequest",
-        object_id=str(action.pk),
-        object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
-        business_unit_id=action.business_unit_id,
+        **action.ledger_fields(),
         data={
             **ledger_data,
             "idempotency_key": action.idempotency_key,

@@ -147,10 +147,7 @@ def _record_action(verb: str, actor, action: ActionRequest, **data) -> None:
     ledger.record(
         verb,
         ledger.Actor.of(actor),
-        object_type="workflows.actionrequest",
-        object_id=str(action.pk),
-        object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
-        business_unit_id=action.business_unit_id,
+        **action.ledger_fields(),
         data=data,
     )
 

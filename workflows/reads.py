@@ -111,10 +111,7 @@ def _settle(
     ledger.record(
         verb,
         ledger.Actor.for_agent(action.agent),
-        object_type="workflows.actionrequest",
-        object_id=str(action.pk),
-        object_repr=f"{action.agent.slug} {action.action_type.name}"[:200],
-        business_unit_id=action.business_unit_id,
+        **action.ledger_fields(),
         data={
             "action": action.action_type.name,
             "agent": action.agent.slug,

@@ -101,6 +101,16 @@ class ActionRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.action_type_id} by agent {self.agent_id}: {self.state}"
 
+    def ledger_fields(self) -> dict:
+        """How a ledger entry about this action names it (object, label, business unit);
+        its agent and action type must be at hand."""
+        return {
+            "object_type": self._meta.label_lower,
+            "object_id": str(self.pk),
+            "object_repr": f"{self.agent.slug} {self.action_type.name}",
+            "business_unit_id": self.business_unit_id,
+        }
+
 
 class WebhookDelivery(models.Model):
     """One signed callback to an agent's callback URL about a terminal state, and its fate."""
