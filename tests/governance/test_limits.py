@@ -35,16 +35,6 @@ def spec(**fields) -> LimitSpec:
     return LimitSpec(**values)
 
 
-@pytest.fixture
-def agent():
-    return f"agent-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def unit():
-    return f"unit-{uuid.uuid4().hex[:12]}"
-
-
 def count(specs, agent, unit, payload=None, reported=None, *, now=NOON, action=None):
     return limits.count(
         specs,

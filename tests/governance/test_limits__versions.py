@@ -30,24 +30,6 @@ LIMIT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_compiled_set():
-    """Epochs live in the shared cache across tests; each test starts from the database."""
-    policies.forget_compiled()
-    yield
-    policies.forget_compiled()
-
-
-@pytest.fixture
-def agent():
-    return f"agent-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def unit():
-    return f"unit-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def publish(django_capture_on_commit_callbacks):
     """Publish a draft as a real commit would (the epoch bump runs)."""

@@ -19,14 +19,6 @@ PO = "erp.purchase_order.create"
 State = PolicyVersion.State
 
 
-@pytest.fixture(autouse=True)
-def fresh_compiled_set():
-    """Epochs live in the shared cache across tests; each test starts from the database."""
-    policies.forget_compiled()
-    yield
-    policies.forget_compiled()
-
-
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """Run a block and its on-commit callbacks (the epoch bump), as a real commit would."""

@@ -15,13 +15,6 @@ State = PolicyVersion.State
 VERSIONS = "admin:governance_policyversion_changelist"
 
 
-@pytest.fixture(autouse=True)
-def fresh_compiled_set():
-    policies.forget_compiled()
-    yield
-    policies.forget_compiled()
-
-
 @pytest.fixture
 def coe(client, world):
     client.force_login(world.coe)

@@ -11,13 +11,6 @@ from tests.factories import SYSTEM
 State = PolicyVersion.State
 
 
-@pytest.fixture(autouse=True)
-def fresh_compiled_set():
-    policies.forget_compiled()
-    yield
-    policies.forget_compiled()
-
-
 def make_policy(slug, unit=None, *, publish=True, draft=False) -> Policy:
     """A policy with one rule; published (v1) and/or with a draft."""
     policy = policies.create_policy(SYSTEM, slug, slug.title(), business_unit=unit)

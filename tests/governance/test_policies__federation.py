@@ -3,7 +3,6 @@ people try to save, the ones accepted never make a decision more permissive than
 rules alone (deny < require_approval < allow), over random requests; every attempt to allow
 is refused."""
 
-import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from hypothesis import HealthCheck, given, note, settings
@@ -30,13 +29,6 @@ CONDITIONS = [
 ]
 EFFECTS = ["allow", "deny", "require_approval"]
 STRICTNESS = {"allow": 0, "require_approval": 1, "deny": 2}
-
-
-@pytest.fixture(autouse=True)
-def fresh_compiled_set():
-    policies.forget_compiled()
-    yield
-    policies.forget_compiled()
 
 
 @st.composite
