@@ -1,13 +1,13 @@
-"""Who holds an API key: the key row with its agent, role and business unit, cached.
+"""Who holds an API key: the key row with its agent, role, business unit and owner, cached.
 
-Verifying a key costs a database round trip (the key with its agent, role and unit) on
-every agent request. This process keeps verified keys in memory, keyed by a SHA-256 of
-the whole secret (so only a caller who holds the secret can hit an entry), and trusts an
-entry only while the AGENTS epoch it was read at is current: every change to an agent,
-key, role or business unit bumps that epoch after commit (agents/signals.py), so a
+Verifying a key costs a database round trip (the key with its agent, role, unit and
+owner) on every agent request. This process keeps verified keys in memory, keyed by a
+SHA-256 of the whole secret (so only a caller who holds the secret can hit an entry), and
+trusts an entry only while the AGENTS epoch it was read at is current: every change to an
+agent, key, role or business unit bumps that epoch after commit (agents/signals.py), so a
 revoked key or a suspended agent is refused on the very next request in every process.
-Entries are also re-read after MAX_AGE_SECONDS, and the whole cache is dropped when it
-holds MAX_ENTRIES keys.
+Entries are also re-read after MAX_AGE_SECONDS (the owner's user row, shown by name only,
+may be that old), and the whole cache is dropped when it holds MAX_ENTRIES keys.
 
 Callers get their own copies of the rows: a request may change its agent instance
 without touching another request's.
@@ -46,7 +46,8 @@ def _copy(key: AgentAPIKey) -> AgentAPIKey:
 
 
 def key_for_secret(secret: str) -> AgentAPIKey | None:
-    """The key whose secret is `secret` (with its agent, role and unit), or None. Whether
+    """The key whose secret is `secret` (with its agent, role, unit and owner: the inbox row
+    of an escalation names the owner), or None. Whether
     it may be used (revoked, expired, agent state) is the caller's to decide."""
     prefix, dot, _ = secret.partition(".")
     if not dot or not prefix:
@@ -63,7 +64,7 @@ def key_for_secret(secret: str) -> AgentAPIKey | None:
     # The epoch was read before the rows: a change committed in between bumps it again,
     # so the next request reads the rows anew.
     key = (
-        AgentAPIKey.objects.select_related("agent__role", "agent__business_unit")
+        AgentAPIKey.objects.select_related("agent__role", "agent__business_unit", "agent__owner")
         .filter(prefix=prefix)
         .first()
     )

@@ -7,10 +7,11 @@ fields. A connector's secrets are write-only: the ledger names them, never their
 Each `ensure_*` finds the row by its natural key or creates it the same way; used by the
 demo seed and by the queues created on first use.
 
-`action_type_named()` (the gateway) and `action_type_with_id()` (the executor) answer
-from an in-process copy of the action types (with their connectors), trusted while the
-CATALOG epoch is unchanged: every saved or deleted action type or connector bumps it
-(workflows/signals.py).
+`action_type_named()` (the gateway), `action_type_with_id()` (the executor) and
+`queue_with_slug()` (escalation routing) answer from an in-process copy of the action
+types (with their connectors and approval queues) and the queues, trusted while the
+CATALOG epoch is unchanged: every saved or deleted action type, connector or queue bumps
+it (workflows/signals.py).
 """
 
 import copy
@@ -35,6 +36,7 @@ __all__ = [
     "ensure_action_type",
     "ensure_connector",
     "ensure_queue",
+    "queue_with_slug",
     "secret_names",
     "update_action_type",
     "update_connector",
@@ -67,12 +69,13 @@ ACTION_TYPE_FIELDS = (
 
 # Re-read the catalogue at least this often even when no epoch change was seen.
 _MAX_AGE_SECONDS = 60.0
-_catalog: tuple[int, float, dict[str | int, ActionType]] | None = None
+_catalog: tuple[int, float, dict[str | int, ActionType], dict[str, Queue]] | None = None
 _lock = threading.Lock()
 
 
-def _current() -> dict:
-    """This process's copy of the catalogue, read anew when the CATALOG epoch moved."""
+def _current() -> tuple[dict[str | int, ActionType], dict[str, Queue]]:
+    """This process's copy of the catalogue (action types by name and by id, queues by
+    slug), read anew when the CATALOG epoch moved."""
     global _catalog
     epoch = epochs.current(epochs.CATALOG)[epochs.CATALOG]
     found = _catalog
@@ -80,23 +83,30 @@ def _current() -> dict:
         with _lock:
             # The epoch was read before the rows: a change committed in between bumps it
             # again, so the next call reads them anew.
-            rows = list(ActionType.objects.select_related("connector"))
+            rows = list(ActionType.objects.select_related("connector", "approval_queue"))
             by_key = {row.name: row for row in rows} | {row.pk: row for row in rows}
-            found = (epoch, time.monotonic(), by_key)
+            queues = {queue.slug: queue for queue in Queue.objects.all()}
+            found = (epoch, time.monotonic(), by_key, queues)
             _catalog = found
-    return found[2]
+    return found[2], found[3]
 
 
 def action_type_named(name: str) -> ActionType | None:
     """The action type called `name`, with its connector (a copy the caller may keep)."""
-    action_type = _current().get(name)
+    action_type = _current()[0].get(name)
     return copy.copy(action_type) if action_type is not None else None
 
 
 def action_type_with_id(pk: int) -> ActionType | None:
     """The action type whose primary key is `pk`, with its connector (a copy)."""
-    action_type = _current().get(pk)
+    action_type = _current()[0].get(pk)
     return copy.copy(action_type) if action_type is not None else None
+
+
+def queue_with_slug(slug: str) -> Queue | None:
+    """The queue whose slug is `slug` (a copy), or None."""
+    queue = _current()[1].get(slug)
+    return copy.copy(queue) if queue is not None else None
 
 
 def forget() -> None:

@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert
+from autonomy.db import insert, update
 from governance import ledger
 from governance.models import BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
@@ -193,7 +193,7 @@ def _settle(
     if result is not None:
         action.result = result
         fields.append("result")
-    action.save(update_fields=fields)
+    update(action, fields)
     _record(verb, action, actor, state=state, error=error, **data)
     if escalate:
         inbox.escalate_failure(action, escalate, error)
@@ -215,7 +215,7 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     """Count the attempt on the (locked) action and record it as started, before the call;
     its idempotency key is the action's id."""
     action.attempt_count += 1
-    action.save(update_fields=["attempt_count"])
+    update(action, ["attempt_count"])
     attempt = ConnectorAttempt(
         action=action,
         connector=connector.row,
@@ -404,9 +404,7 @@ def _complete_attempt(
     attempt.status_code = answer.status_code
     attempt.error = scrub(error.message, connector.secrets) if error else ""
     attempt.response_excerpt = scrub(answer.excerpt, connector.secrets)
-    attempt.save(
-        update_fields=["outcome", "finished_at", "status_code", "error", "response_excerpt"]
-    )
+    update(attempt, ["outcome", "finished_at", "status_code", "error", "response_excerpt"])
 
 
 def _finish(

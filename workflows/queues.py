@@ -18,7 +18,7 @@ from guardian.shortcuts import get_objects_for_user
 from governance.ledger import Actor
 from governance.models import BusinessUnit
 from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
-from workflows.catalog import ensure_queue
+from workflows.catalog import ensure_queue, queue_with_slug
 from workflows.models import ActionRequest, Escalation, Queue
 
 __all__ = [
@@ -48,6 +48,9 @@ def coe_queue() -> Queue:
 
 def unit_queue(unit: BusinessUnit) -> Queue:
     """A business unit's own approval queue, escalating to the COE queue (created on first use)."""
+    known = queue_with_slug(f"{unit.slug}-approvals")
+    if known is not None:
+        return known
     return ensure_queue(
         QUEUE_MAKER,
         f"{unit.slug}-approvals",
@@ -64,9 +67,9 @@ def queue_fits(queue: Queue | None, business_unit_id: int) -> bool:
 
 def route_queue(action: ActionRequest, route: str) -> Queue:
     """The queue for an escalation of `action`: the route's, else the action type's, else the
-    unit's own (see the module docstring)."""
+    unit's own (see the module docstring). Queues come from the catalogue in memory."""
     if route:
-        routed = Queue.objects.filter(slug=route).first()
+        routed = queue_with_slug(route)
         if queue_fits(routed, action.business_unit_id):
             return routed
     approval_queue = action.action_type.approval_queue

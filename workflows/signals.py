@@ -1,4 +1,4 @@
-"""Every saved or deleted action type or connector bumps the CATALOG epoch (now, and again
+"""Every saved or deleted action type, connector or queue bumps the CATALOG epoch (now, and again
 after commit), so that each process's copy of the catalogue (workflows.catalog) is re-read
 on its next request. Signals rather than calls in each service: the admin changes these
 rows too.
@@ -8,12 +8,14 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from governance import epochs
-from workflows.models import ActionType, Connector
+from workflows.models import ActionType, Connector, Queue
 
 
 @receiver(post_save, sender=ActionType)
 @receiver(post_save, sender=Connector)
 @receiver(post_delete, sender=ActionType)
 @receiver(post_delete, sender=Connector)
+@receiver(post_save, sender=Queue)
+@receiver(post_delete, sender=Queue)
 def catalog_changed(sender, **kwargs) -> None:
     epochs.bump_now_and_on_commit(epochs.CATALOG)

@@ -1,13 +1,14 @@
-"""autonomy.db.insert_together: several new rows in one statement, all or nothing."""
+"""autonomy.db: several new rows in one statement, all or nothing; an insert that skips a
+conflicting row; an update of some fields."""
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from autonomy.db import insert_together
+from autonomy.db import insert, insert_together, update
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
-from workflows.models import ActionRequest, ActionType
+from workflows.models import ActionRequest, ActionType, SandboxEffect
 
 
 def decision(world) -> DecisionRecord:
@@ -71,3 +72,59 @@ def test_every_key_the_database_assigns_is_handed_back(world, action_type):
     insert_together(first, record, row, second)
     assert AuditEntry.objects.get(pk=first.pk).verb == "test.first"
     assert AuditEntry.objects.get(pk=second.pk).verb == "test.second"
+
+
+def effect(world, row) -> SandboxEffect:
+    return SandboxEffect(
+        action=row,
+        business_unit_id=row.business_unit_id,
+        agent_slug=world.agent_a.slug,
+        action_name="erp.x.create",
+        payload={"n": 1},
+        created_at=timezone.now(),
+    )
+
+
+def test_a_conflicting_row_is_skipped_and_the_transaction_stays_usable(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    first = effect(world, row)
+    with transaction.atomic():
+        assert insert(first, ignore_conflicts=True) is True
+        assert first.pk is not None
+        again = effect(world, row)  # one effect per action: refused by the unique key
+        assert insert(again, ignore_conflicts=True) is False
+        assert again.pk is None
+        assert ActionRequest.objects.filter(pk=row.pk).exists()  # no aborted transaction
+    assert list(SandboxEffect.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+def test_a_conflict_not_ignored_is_an_integrity_error(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    insert(effect(world, row))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(effect(world, row))
+
+
+def test_update_writes_only_the_fields_named(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    ActionRequest.objects.filter(pk=row.pk).update(reason="set elsewhere")
+    row.state, row.error, row.reason = "failed", "boom", "stale in memory"
+    update(row, ["state", "error"])
+    stored = ActionRequest.objects.get(pk=row.pk)
+    assert (stored.state, stored.error, stored.reason) == ("failed", "boom", "set elsewhere")
+
+
+def test_update_of_a_row_that_is_gone_raises(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    ActionRequest.objects.filter(pk=row.pk).delete()
+    row.state = "failed"
+    with pytest.raises(ActionRequest.DoesNotExist):
+        update(row, ["state"])

@@ -157,6 +157,17 @@ def test_without_a_usable_route_the_action_types_queue_is_used(world, governed):
     assert submit(world.agent_a, {"amount": 5000}).queue == queue
 
 
+def test_routing_sees_a_queue_moved_to_another_unit_at_once(world):
+    """Queues come from the in-memory catalogue: saving one must reach routing at once."""
+    queue = Queue.objects.create(slug="a-buyers", name="Buyers", business_unit=world.unit_a)
+    make_governed(route="a-buyers")
+    assert submit(world.agent_a, {"amount": 5000}).queue == queue
+    queue.business_unit = world.unit_b
+    queue.save()
+    assert submit(world.agent_a, {"amount": 5000}).queue.slug == "unit-a-approvals"
+    assert submit(world.agent_b, {"amount": 5000}).queue == queue
+
+
 def test_a_coe_queue_may_be_routed_to_from_any_unit(world):
     make_governed(route=COE_QUEUE_SLUG)
     coe_queue()

@@ -7,9 +7,6 @@ the agent's business unit whose payload holds every field of the read's payload 
 payload is the query), newest first.
 """
 
-from contextlib import nullcontext
-
-from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from autonomy.db import insert
@@ -39,25 +36,19 @@ class SandboxConnector(BaseConnector):
 
     def execute(self, action, payload: dict, idempotency_key: str) -> Result:
         """Record the effect once per action: a repeat finds the row already there (one
-        INSERT for the first call; the action's unique effect refuses a second)."""
+        INSERT for the first call, which the action's unique effect skips on a repeat)."""
         if action.action_type.kind == ActionType.Kind.READ:
             return self._read(action, payload)
-        # In autocommit the INSERT is its own transaction; inside one, a savepoint keeps
-        # a refused INSERT from spoiling the caller's transaction.
-        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        try:
-            effect = SandboxEffect(
-                action_id=idempotency_key,
-                connector=self.row,
-                business_unit_id=action.business_unit_id,
-                agent_slug=action.agent.slug,
-                action_name=action.action_type.name,
-                payload=redact(payload, list(action.action_type.sensitive_fields or [])),
-                created_at=timezone.now(),
-            )
-            with guard:
-                insert(effect)
-        except IntegrityError:
+        effect = SandboxEffect(
+            action_id=idempotency_key,
+            connector=self.row,
+            business_unit_id=action.business_unit_id,
+            agent_slug=action.agent.slug,
+            action_name=action.action_type.name,
+            payload=redact(payload, list(action.action_type.sensitive_fields or [])),
+            created_at=timezone.now(),
+        )
+        if not insert(effect, ignore_conflicts=True):
             effect = SandboxEffect.objects.get(action_id=idempotency_key)
         return Result(excerpt="recorded in the sandbox", data={"sandbox_effect_id": effect.pk})
 
