@@ -14,7 +14,6 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.models import Agent, AgentState
 from autonomy.db import insert_together
@@ -76,20 +75,6 @@ def action_json(action: ActionRequest) -> dict:
     if escalation is not None:
         body["escalation_id"] = str(escalation.pk)
     return body
-
-
-def _schema_errors(action_type: ActionType, payload) -> dict[str, list[str]]:
-    """Field errors of `payload` against the action type's JSON Schema ("" = whole payload)."""
-    if not isinstance(payload, dict):
-        return {"payload": ["The payload must be a JSON object."]}
-    if not action_type.payload_schema:
-        return {}
-    validator = Draft202012Validator(action_type.payload_schema, format_checker=FormatChecker())
-    errors: dict[str, list[str]] = {}
-    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
-        path = ".".join(str(part) for part in error.path)
-        errors.setdefault(f"payload.{path}" if path else "payload", []).append(error.message)
-    return errors
 
 
 def _rate_limited(decision_matched: list[dict]) -> int | None:
@@ -157,7 +142,7 @@ def submit(
             {"action": ["Unknown action type."]},
         )
     payload = body.get("payload", {})
-    errors = _schema_errors(action_type, payload)
+    errors = action_type.payload_errors(payload)
     if errors:
         return _replay_if_known(agent, idempotency_key, request_hash) or _error(
             422, "invalid_payload", "The payload does not match the action's schema.", errors
@@ -208,7 +193,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             payload=payload,
-            payload_hash=fingerprint(payload),
+            payload_hash=record.payload_hash,
             reason=body.get("reason", ""),
             data_used=body.get("data_used") or [],
             task_ref=str(body.get("task") or ""),

@@ -25,7 +25,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
-from jsonschema import Draft202012Validator, FormatChecker
 
 from agents import services as agent_services
 from agents.models import Agent, AgentState
@@ -40,7 +39,6 @@ from workflows.dispatch import enqueue_execution
 from workflows.models import (
     ActionRequest,
     ActionState,
-    ActionType,
     Escalation,
     EscalationState,
     Queue,
@@ -64,7 +62,6 @@ __all__ = [
     "edit_and_approve",
     "escalate_failure",
     "open_escalation",
-    "payload_errors",
     "planned_approval",
     "reassign",
     "reconcile_failed",
@@ -413,21 +410,6 @@ def approve(user, escalation: Escalation, note: str = "", *, now=None) -> Escala
     )
 
 
-def payload_errors(action_type: ActionType, payload) -> dict[str, list[str]]:
-    """Field errors of `payload` against the action type's JSON Schema (draft 2020-12 with
-    format checks), keyed "payload" or "payload.<path>"."""
-    if not isinstance(payload, dict):
-        return {"payload": ["The payload must be a JSON object."]}
-    if not action_type.payload_schema:
-        return {}
-    validator = Draft202012Validator(action_type.payload_schema, format_checker=FormatChecker())
-    errors: dict[str, list[str]] = {}
-    for error in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path))):
-        path = ".".join(str(part) for part in error.path)
-        errors.setdefault(f"payload.{path}" if path else "payload", []).append(error.message)
-    return errors
-
-
 def _restore_sensitive(edited: dict, original: dict, sensitive: list[str]) -> dict:
     """People see sensitive fields as keyed hashes; a field left as its hash in an edit keeps
     its original value."""
@@ -466,7 +448,7 @@ def edit_and_approve(
         )
     sensitive = list(action.action_type.sensitive_fields or [])
     payload = _restore_sensitive(payload, action.payload, sensitive)
-    errors = payload_errors(action.action_type, payload)
+    errors = action.action_type.payload_errors(payload)
     if errors:
         raise InboxError("The edited payload does not match the action's schema.", errors)
     outcome = decide_action(

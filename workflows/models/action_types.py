@@ -4,10 +4,13 @@ Connectors, action requests, escalations and workflow templates join them as the
 and inbox are built.
 """
 
+import functools
+import json
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from agents.models import DataClassification
@@ -33,6 +36,13 @@ def validate_payload_schema(value) -> None:
         Draft202012Validator.check_schema(value)
     except SchemaError as exc:
         raise ValidationError(f"Not a valid JSON Schema: {exc.message}") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Draft202012Validator:
+    """The validator of one schema (given as canonical JSON), built once per process:
+    building it cost more than validating a typical payload with it."""
+    return Draft202012Validator(json.loads(schema_json), format_checker=FormatChecker())
 
 
 def field_classification_errors(value) -> list[str]:
@@ -112,6 +122,20 @@ class ActionType(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def payload_errors(self, payload) -> dict[str, list[str]]:
+        """Field errors of `payload` against this action type's JSON Schema (draft 2020-12
+        with format checks), keyed "payload" or "payload.<path>"; empty when it is valid."""
+        if not isinstance(payload, dict):
+            return {"payload": ["The payload must be a JSON object."]}
+        if not self.payload_schema:
+            return {}
+        validator = _validator(json.dumps(self.payload_schema, sort_keys=True))
+        errors: dict[str, list[str]] = {}
+        for error in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path))):
+            path = ".".join(str(part) for part in error.path)
+            errors.setdefault(f"payload.{path}" if path else "payload", []).append(error.message)
+        return errors
 
     def clean(self):
         errors = {}
