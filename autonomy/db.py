@@ -2,7 +2,8 @@
 
 `insert(obj)` inserts one unsaved model instance with its model's INSERT statement,
 compiled once per process; `update(obj, fields)` writes some fields of a saved one the
-same way. `insert_together(a, b, c)` inserts unsaved model instances, in
+same way; `write_together(updates=..., inserts=...)` does both for several rows in one
+statement. `insert_together(a, b, c)` inserts unsaved model instances, in
 order, as ONE statement on PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT
 ...`): all or nothing, and in autocommit a single round trip with its own commit, instead
 of BEGIN, one INSERT per row and COMMIT. Foreign keys between the rows are fine (Django's
@@ -19,6 +20,7 @@ sends often (psycopg's prepare_threshold).
 """
 
 import functools
+from collections.abc import Sequence
 from contextlib import nullcontext
 
 import psycopg
@@ -27,7 +29,7 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
-__all__ = ["insert", "insert_together", "update"]
+__all__ = ["insert", "insert_together", "update", "write_together"]
 
 
 def _numbered(sql: str, first: int = 1) -> tuple[str, int]:
@@ -177,17 +179,70 @@ def insert_together(*objs: Model) -> None:
 
 
 @functools.cache
-def _together_statement(rows: tuple[tuple[type[Model], bool], ...], alias: str) -> str:
-    """`WITH w0 AS (INSERT ...), w1 AS (INSERT ...) SELECT <assigned keys>` for rows of these
-    (model, returning) kinds, in PostgreSQL's placeholders; built once per combination.
-    Only model metadata (quoted column names) and our CTE names go into the text; every
-    value is a parameter."""
+def _together_statement(
+    rows: tuple[tuple[type[Model], bool], ...],
+    alias: str,
+    updates: tuple[tuple[type[Model], tuple[str, ...]], ...] = (),
+) -> str:
+    """`WITH u0 AS (UPDATE ... RETURNING 1), w0 AS (INSERT ...), ... SELECT <rows each
+    UPDATE changed>, <assigned keys>` for updates of these (model, fields) and inserts of
+    these (model, returning) kinds, in PostgreSQL's placeholders (the updates' first);
+    built once per combination. Only model metadata (quoted names) and our CTE names go
+    into the text; every value is a parameter."""
     quote = connections[alias].ops.quote_name
-    ctes, keys, first = [], [], 1
+    ctes, selected, first = [], [], 1
+    for index, (model, names) in enumerate(updates):
+        sql, count = _numbered(_update_template(model, names, alias)[0], first)
+        first += count
+        ctes.append(f"u{index} AS ({sql} RETURNING 1)")
+        selected.append(f"(SELECT count(*) FROM u{index})")  # noqa: S608
     for index, (model, returning) in enumerate(rows):
         sql, count = _numbered(_insert_template(model, returning, alias)[0], first)
         first += count
         ctes.append(f"w{index} AS ({sql})")
         if returning:
-            keys.append(f"(SELECT {quote(model._meta.pk.column)} FROM w{index})")  # noqa: S608
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(keys) or '1'}"
+            selected.append(f"(SELECT {quote(model._meta.pk.column)} FROM w{index})")  # noqa: S608
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(selected) or '1'}"
+
+
+def write_together(
+    *,
+    updates: Sequence[tuple[Model, Sequence[str]]] = (),
+    inserts: Sequence[Model] = (),
+) -> None:
+    """Write the named fields of saved objects (`updates`) and insert unsaved ones
+    (`inserts`, in this order) as ONE statement on PostgreSQL, else one by one; in the
+    caller's transaction without a savepoint (a failure fails it, as a failed statement
+    does), or in a transaction of its own in autocommit. Raises DoesNotExist, and nothing
+    is kept, when a row to update is gone. No signals (see the module docstring)."""
+    model = type(updates[0][0] if updates else inserts[0])
+    using = router.db_for_write(model)
+    connection = connections[using]
+    with transaction.atomic(using=using, savepoint=False):
+        if connection.vendor != "postgresql":
+            for obj, fields in updates:
+                update(obj, fields)
+            for obj in inserts:
+                insert(obj)
+            return
+        changes = tuple((type(obj), tuple(fields)) for obj, fields in updates)
+        rows = tuple((type(obj), obj.pk is None) for obj in inserts)
+        statement = _together_statement(rows, connection.alias, changes)
+        params = []
+        for (obj, _), (kind, names) in zip(updates, changes, strict=True):
+            columns = _update_template(kind, names, connection.alias)[1]
+            params += [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in columns]
+        for obj, (_, returning) in zip(inserts, rows, strict=True):
+            params += _insert_sql(obj, connection, returning)[1]
+        with _cursor(connection) as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        for (obj, _), changed in zip(updates, row, strict=False):
+            if changed != 1:
+                raise type(obj).DoesNotExist(f"No {type(obj).__name__} {obj.pk} to update.")
+        assigned = [obj for obj, (_, returning) in zip(inserts, rows, strict=True) if returning]
+        for obj, key in zip(assigned, row[len(updates) :], strict=True):
+            obj.pk = key
+        for obj in inserts:
+            obj._state.adding = False
+            obj._state.db = using

@@ -35,9 +35,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert, update
+from autonomy.db import insert, update, write_together
 from governance import ledger
-from governance.models import BusinessUnit, DecisionRecord, PolicyVersion
+from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
 from workflows import catalog, clearance, inbox, live, webhooks
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
@@ -160,13 +160,18 @@ def approval_problem(action: ActionRequest) -> str:
     return ""
 
 
-def _record(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> None:
-    ledger.record(
+def _entry(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> AuditEntry:
+    """The (unsaved) ledger entry of `verb` on the action."""
+    return ledger.entry(
         verb,
         actor,
         **action.ledger_fields(),
         data={"action": action.action_type.name, "agent": action.agent.slug, **data},
     )
+
+
+def _record(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> None:
+    insert(_entry(verb, action, actor, **data))
 
 
 def _settle(
@@ -178,10 +183,12 @@ def _settle(
     result=None,
     escalate: str = "",
     actor=EXECUTOR,
+    completed: tuple[ConnectorAttempt, list[str]] | None = None,
     **data,
 ) -> str:
     """Give the (locked) action its final state with the ledger entry, the live push, an
-    escalation of kind `escalate` if given, and the agent's callback."""
+    escalation of kind `escalate` if given, and the agent's callback. `completed`: an
+    attempt and the fields _fill_attempt set on it, written in the same statement."""
     now = timezone.now()
     action.state, action.error, action.completed_at, action.next_attempt_at = (
         state,
@@ -193,8 +200,10 @@ def _settle(
     if result is not None:
         action.result = result
         fields.append("result")
-    update(action, fields)
-    _record(verb, action, actor, state=state, error=error, **data)
+    write_together(
+        updates=[*([completed] if completed else []), (action, fields)],
+        inserts=[_entry(verb, action, actor, state=state, error=error, **data)],
+    )
     if escalate:
         inbox.escalate_failure(action, escalate, error)
     if state in NOTIFIED:
@@ -215,7 +224,6 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     """Count the attempt on the (locked) action and record it as started, before the call;
     its idempotency key is the action's id."""
     action.attempt_count += 1
-    update(action, ["attempt_count"])
     attempt = ConnectorAttempt(
         action=action,
         connector=connector.row,
@@ -224,7 +232,7 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
         started_at=timezone.now(),
         target=connector.describe(),
     )
-    insert(attempt)
+    write_together(updates=[(action, ["attempt_count"])], inserts=[attempt])
     return attempt
 
 
@@ -391,6 +399,26 @@ def _disable(row: Connector, message: str) -> None:
     )
 
 
+ATTEMPT_OUTCOME = ["outcome", "finished_at", "status_code", "error", "response_excerpt"]
+
+
+def _fill_attempt(
+    attempt: ConnectorAttempt,
+    connector: BaseConnector,
+    result: Result | None,
+    error: ConnectorError | None,
+) -> tuple[ConnectorAttempt, list[str]]:
+    """Set the call's outcome on its attempt (secrets blanked out), unsaved; the attempt
+    and the fields to write."""
+    answer = result if result is not None else error
+    attempt.outcome = _outcome(error)
+    attempt.finished_at = timezone.now()
+    attempt.status_code = answer.status_code
+    attempt.error = scrub(error.message, connector.secrets) if error else ""
+    attempt.response_excerpt = scrub(answer.excerpt, connector.secrets)
+    return attempt, ATTEMPT_OUTCOME
+
+
 def _complete_attempt(
     attempt: ConnectorAttempt,
     connector: BaseConnector,
@@ -398,13 +426,7 @@ def _complete_attempt(
     error: ConnectorError | None,
 ) -> None:
     """Record the call's outcome on its attempt row (secrets blanked out)."""
-    answer = result if result is not None else error
-    attempt.outcome = _outcome(error)
-    attempt.finished_at = timezone.now()
-    attempt.status_code = answer.status_code
-    attempt.error = scrub(error.message, connector.secrets) if error else ""
-    attempt.response_excerpt = scrub(answer.excerpt, connector.secrets)
-    update(attempt, ["outcome", "finished_at", "status_code", "error", "response_excerpt"])
+    update(*_fill_attempt(attempt, connector, result, error))
 
 
 def _finish(
@@ -415,8 +437,9 @@ def _finish(
     error: ConnectorError | None,
 ) -> str:
     """Complete the attempt and settle the action (still claimed by this run, locked) by
-    the call's outcome (see the module docstring, step 4)."""
-    _complete_attempt(attempt, connector, result, error)
+    the call's outcome (see the module docstring, step 4). The attempt's outcome is
+    written in the same statement as the action's state and its ledger entry."""
+    completed = _fill_attempt(attempt, connector, result, error)
     message = attempt.error
     facts = {
         "attempt": action.attempt_count,
@@ -433,6 +456,7 @@ def _finish(
             ActionState.SUCCEEDED,
             "action.read" if read else "action.executed",
             result=scrub(result.data, connector.secrets),
+            completed=completed,
             **facts,
             **(result.facts if read else {}),
         )
@@ -443,6 +467,7 @@ def _finish(
             "action.needs_reconciliation",
             error=f"Outcome unknown, not retried: {message}",
             escalate="reconciliation",
+            completed=completed,
             **facts,
         )
     row = connector.row
@@ -450,7 +475,13 @@ def _finish(
         if row is not None and row.disable_on_permanent_error:
             _disable(row, message)
         return _settle(
-            action, ActionState.FAILED, "action.failed", error=message, escalate="failure", **facts
+            action,
+            ActionState.FAILED,
+            "action.failed",
+            error=message,
+            escalate="failure",
+            completed=completed,
+            **facts,
         )
     max_attempts = row.max_attempts if row is not None else DEFAULT_MAX_ATTEMPTS
     if action.attempt_count >= max_attempts:
@@ -460,17 +491,20 @@ def _finish(
             "action.failed",
             error=f"Gave up after {action.attempt_count} attempts: {message}",
             escalate="failure",
+            completed=completed,
             **facts,
         )
-    return _retry_later(action, message, facts)
+    return _retry_later(action, message, facts, completed)
 
 
-def _retry_later(action: ActionRequest, message: str, facts: dict) -> str:
+def _retry_later(action: ActionRequest, message: str, facts: dict, completed) -> str:
     due = timezone.now() + timedelta(seconds=backoff_seconds(action.attempt_count))
     action.state, action.error, action.next_attempt_at = ActionState.QUEUED, message, due
-    action.save(update_fields=["state", "error", "next_attempt_at"])
-    _record(
+    entry = _entry(
         "action.retry_scheduled", action, error=message, next_attempt_at=due.isoformat(), **facts
+    )
+    write_together(
+        updates=[completed, (action, ["state", "error", "next_attempt_at"])], inserts=[entry]
     )
     live.publish_activity(action.pk)
     from workflows.tasks import execute_action

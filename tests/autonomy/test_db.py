@@ -1,11 +1,11 @@
 """autonomy.db: several new rows in one statement, all or nothing; an insert that skips a
-conflicting row; an update of some fields."""
+conflicting row; an update of some fields; updates and inserts in one statement."""
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from autonomy.db import insert, insert_together, update
+from autonomy.db import insert, insert_together, update, write_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from workflows.models import ActionRequest, ActionType, SandboxEffect
@@ -128,3 +128,31 @@ def test_update_of_a_row_that_is_gone_raises(world, action_type):
     row.state = "failed"
     with pytest.raises(ActionRequest.DoesNotExist):
         update(row, ["state"])
+
+
+def test_updates_and_inserts_go_in_together(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    row.state, row.attempt_count = "succeeded", 2
+    first = ledger.entry("test.first", ledger.Actor.system(), row)
+    second = ledger.entry("test.second", ledger.Actor.system(), row)
+    write_together(updates=[(row, ["state", "attempt_count"])], inserts=[first, second])
+    stored = ActionRequest.objects.get(pk=row.pk)
+    assert (stored.state, stored.attempt_count) == ("succeeded", 2)
+    assert AuditEntry.objects.get(pk=first.pk).verb == "test.first"
+    assert AuditEntry.objects.get(pk=second.pk).verb == "test.second"
+
+
+def test_a_row_to_update_that_is_gone_keeps_nothing(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    insert_together(record, row)
+    ActionRequest.objects.filter(pk=row.pk).delete()
+    before = AuditEntry.objects.count()
+    row.state = "succeeded"
+    entry = ledger.entry("test.orphan", ledger.Actor.system(), row)
+    # The caller's transaction fails with it (here the block's, a savepoint in the test's).
+    with pytest.raises(ActionRequest.DoesNotExist), transaction.atomic():
+        write_together(updates=[(row, ["state"])], inserts=[entry])
+    assert AuditEntry.objects.count() == before
