@@ -144,6 +144,39 @@ def test_bad_requests_are_refused_and_write_nothing(world, governed, as_agent, b
     assert counts() == before
 
 
+def test_one_body_validator_serves_concurrent_requests_without_mixing_them():
+    """The request body is checked by one shared serializer instance (workflows.api.actions):
+    threads validating different bodies at once each get their own answer."""
+    from rest_framework.exceptions import ValidationError
+
+    from workflows.api.actions import SUBMIT_BODY
+
+    answers, mixed = {}, []
+
+    def check(thread: int) -> None:
+        for n in range(200):
+            if n % 3 == 0:
+                try:
+                    SUBMIT_BODY.run_validation({"action": PO, "callback_url": f"bad {thread}"})
+                except ValidationError as exc:
+                    if set(exc.detail) != {"callback_url"}:
+                        mixed.append(exc.detail)
+                continue
+            body = {"action": PO, "payload": {"amount": thread * 1000 + n}, "task": f"t{thread}"}
+            value = SUBMIT_BODY.run_validation(body)
+            if value["payload"] != body["payload"] or value["task"] != f"t{thread}":
+                mixed.append(value)
+            answers[thread] = answers.get(thread, 0) + 1
+
+    threads = [threading.Thread(target=check, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mixed == []
+    assert answers == {t: 133 for t in range(8)}
+
+
 def test_the_idempotency_key_is_required(world, governed, as_agent):
     response = as_agent(world.key_a).post(
         URL, {"action": PO, "payload": {"amount": 1}}, format="json"
