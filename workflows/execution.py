@@ -183,7 +183,7 @@ def _settle(
     result=None,
     escalate: str = "",
     actor=EXECUTOR,
-    completed: tuple[ConnectorAttempt, list[str]] | None = None,
+    completed: tuple[ConnectorAttempt, tuple[str, ...]] | None = None,
     **data,
 ) -> str:
     """Give the (locked) action its final state with the ledger entry, the live push, an
@@ -399,7 +399,7 @@ def _disable(row: Connector, message: str) -> None:
     )
 
 
-ATTEMPT_OUTCOME = ["outcome", "finished_at", "status_code", "error", "response_excerpt"]
+ATTEMPT_OUTCOME = ("outcome", "finished_at", "status_code", "error", "response_excerpt")
 
 
 def _fill_attempt(
@@ -407,7 +407,7 @@ def _fill_attempt(
     connector: BaseConnector,
     result: Result | None,
     error: ConnectorError | None,
-) -> tuple[ConnectorAttempt, list[str]]:
+) -> tuple[ConnectorAttempt, tuple[str, ...]]:
     """Set the call's outcome on its attempt (secrets blanked out), unsaved; the attempt
     and the fields to write."""
     answer = result if result is not None else error
