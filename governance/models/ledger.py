@@ -47,6 +47,7 @@ class AuditEntry(models.Model):
         on_delete=models.DO_NOTHING,
         db_constraint=False,
         related_name="+",
+        db_index=False,  # audit_bu_time_idx leads with it
     )
     request_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)

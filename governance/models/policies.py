@@ -218,8 +218,12 @@ class DecisionRecord(models.Model):
     agent_id = models.BigIntegerField(null=True, blank=True)
     agent_slug = models.CharField(max_length=64)
     role = models.CharField(max_length=64)
-    business_unit = models.ForeignKey(
-        BusinessUnit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    business_unit = models.ForeignKey(  # decision_bu_time_idx leads with it
+        BusinessUnit,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
     autonomy_level = models.PositiveSmallIntegerField()
     capabilities = models.JSONField(default=list, blank=True)

@@ -50,8 +50,8 @@ class ConnectorAttempt(models.Model):
         PERMANENT_ERROR = "permanent_error", "Permanent error"
         UNKNOWN = "unknown", "Unknown outcome"
 
-    action = models.ForeignKey(
-        "workflows.ActionRequest", on_delete=models.CASCADE, related_name="attempts"
+    action = models.ForeignKey(  # indexed by unique_attempt_number, which leads with it
+        "workflows.ActionRequest", on_delete=models.CASCADE, related_name="attempts", db_index=False
     )
     connector = models.ForeignKey(
         Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"

@@ -56,7 +56,10 @@ class Escalation(models.Model):
     action = models.ForeignKey(
         "workflows.ActionRequest", on_delete=models.PROTECT, related_name="escalations"
     )
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="escalations")
+    # Indexed by escalation_queue_idx and escalation_sla_idx (Meta), which lead with them.
+    queue = models.ForeignKey(
+        Queue, on_delete=models.PROTECT, related_name="escalations", db_index=False
+    )
     business_unit = models.ForeignKey(
         "governance.BusinessUnit", on_delete=models.PROTECT, related_name="+"
     )
@@ -64,7 +67,6 @@ class Escalation(models.Model):
         max_length=12,
         choices=EscalationState.choices,
         default=EscalationState.OPEN,
-        db_index=True,
     )
     kind = models.CharField(
         max_length=24, default="approval", help_text="approval, failure or reconciliation"
