@@ -7,7 +7,7 @@ statement. `insert_together(a, b, c)` inserts unsaved model instances, in
 order, as ONE statement on PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT
 ...`): all or nothing, and in autocommit a single round trip with its own commit, instead
 of BEGIN, one INSERT per row and COMMIT. Foreign keys between the rows are fine (Django's
-are deferred to commit). Elsewhere (SQLite) the rows are saved one by one in one
+are deferred to commit). Elsewhere (SQLite) the rows are inserted one by one in one
 transaction. Either way no `pre_save`/`post_save` signals are sent (use neither for a
 model with receivers or simple-history), and rows whose primary key the database assigns
 are given theirs.
@@ -135,14 +135,22 @@ def _update_template(model: type[Model], names: tuple[str, ...], alias: str) -> 
     return sql, (*fields, meta.pk)
 
 
+def _update_sql(obj: Model, fields, connection) -> tuple[str, list]:
+    """The UPDATE of `fields` of `obj` and its parameters (the key last), prepared as
+    Django's own `save(update_fields=...)` prepares them."""
+    sql, columns = _update_template(type(obj), tuple(fields), connection.alias)
+    return sql, [
+        field.get_db_prep_save(field.pre_save(obj, False), connection) for field in columns
+    ]
+
+
 def update(obj: Model, fields: list[str] | tuple[str, ...]) -> None:
     """Write `fields` of a saved object with a statement built once per model and fields:
     like `save(update_fields=fields)` without its signals and per-call compiling (so only
     for models with neither receivers nor simple-history). Raises if no row was updated."""
     using = obj._state.db or router.db_for_write(type(obj))
     connection = connections[using]
-    sql, columns = _update_template(type(obj), tuple(fields), connection.alias)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in columns]
+    sql, params = _update_sql(obj, fields, connection)
     with _cursor(connection) as cursor:
         cursor.execute(_statement(sql, connection.vendor), params)
         if cursor.rowcount != 1:
@@ -151,31 +159,15 @@ def update(obj: Model, fields: list[str] | tuple[str, ...]) -> None:
 
 def insert_together(*objs: Model) -> None:
     """Insert every object of `objs` (unsaved, in this order) in one statement where the
-    database allows it, else in one transaction (see the module docstring)."""
-    using = router.db_for_write(type(objs[0]))
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        with transaction.atomic(using=using):
-            for obj in objs:
-                obj.save(force_insert=True, using=using)
-        return
-    rows = tuple((type(obj), obj.pk is None) for obj in objs)
-    statement = _together_statement(rows, connection.alias)
-    params = []
-    for obj, (_, returning) in zip(objs, rows, strict=True):
-        params.extend(_insert_sql(obj, connection, returning)[1])
-    assigned = [obj for obj, (_, returning) in zip(objs, rows, strict=True) if returning]
-    # Inside a transaction a savepoint keeps a refused statement (say a unique constraint)
-    # from spoiling the caller's transaction; in autocommit the statement is its own.
-    guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
-    with guard, _cursor(connection) as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    for position, obj in enumerate(assigned):
-        obj.pk = row[position]
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = using
+    database allows it, else in one transaction (see the module docstring). Inside a
+    transaction a savepoint keeps a refused row (say a unique constraint) from spoiling
+    the caller's transaction: it can catch the IntegrityError and go on."""
+    connection = connections[router.db_for_write(type(objs[0]))]
+    guard = (
+        transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext()
+    )
+    with guard:
+        write_together(inserts=objs)
 
 
 @functools.cache
@@ -213,12 +205,14 @@ def write_together(
     """Write the named fields of saved objects (`updates`) and insert unsaved ones
     (`inserts`, in this order) as ONE statement on PostgreSQL, else one by one; in the
     caller's transaction without a savepoint (a failure fails it, as a failed statement
-    does), or in a transaction of its own in autocommit. Raises DoesNotExist, and nothing
-    is kept, when a row to update is gone. No signals (see the module docstring)."""
+    does); in autocommit, inserts alone are one statement with its own commit, and
+    anything else runs in a transaction of its own. Raises DoesNotExist, and nothing is
+    kept, when a row to update is gone. No signals (see the module docstring)."""
     model = type(updates[0][0] if updates else inserts[0])
     using = router.db_for_write(model)
     connection = connections[using]
-    with transaction.atomic(using=using, savepoint=False):
+    own_statement = connection.vendor == "postgresql" and not updates
+    with nullcontext() if own_statement else transaction.atomic(using=using, savepoint=False):
         if connection.vendor != "postgresql":
             for obj, fields in updates:
                 update(obj, fields)
@@ -229,9 +223,8 @@ def write_together(
         rows = tuple((type(obj), obj.pk is None) for obj in inserts)
         statement = _together_statement(rows, connection.alias, changes)
         params = []
-        for (obj, _), (kind, names) in zip(updates, changes, strict=True):
-            columns = _update_template(kind, names, connection.alias)[1]
-            params += [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in columns]
+        for obj, fields in updates:
+            params += _update_sql(obj, fields, connection)[1]
         for obj, (_, returning) in zip(inserts, rows, strict=True):
             params += _insert_sql(obj, connection, returning)[1]
         with _cursor(connection) as cursor:
@@ -241,8 +234,8 @@ def write_together(
             if changed != 1:
                 raise type(obj).DoesNotExist(f"No {type(obj).__name__} {obj.pk} to update.")
         assigned = [obj for obj, (_, returning) in zip(inserts, rows, strict=True) if returning]
-        for obj, key in zip(assigned, row[len(updates) :], strict=True):
-            obj.pk = key
+        for position, obj in enumerate(assigned, start=len(updates)):
+            obj.pk = row[position]
         for obj in inserts:
             obj._state.adding = False
             obj._state.db = using
