@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert, update, write_together
+from autonomy.db import insert, select, update, write_together
 from governance import ledger
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
@@ -248,7 +248,7 @@ def _agent_of(action_id) -> Agent | None:
     either commits first and is seen, or waits until this execution has committed, while
     executions of the same agent's actions do not wait for one another."""
     sql = AGENT_SQL + (" FOR SHARE OF a" if connection.vendor == "postgresql" else "")
-    agent = next(iter(Agent.objects.raw(sql, [_db_id(action_id)])), None)
+    agent = next(iter(select(Agent, sql, [_db_id(action_id)])), None)
     if agent is not None:
         agent.business_unit = BusinessUnit.from_db(
             connection.alias, ["id", "name"], [agent.business_unit_id, agent.business_unit_name]
@@ -261,8 +261,10 @@ def _claim(action_id, token: datetime) -> ActionRequest | None:
     and return it, locked by the UPDATE, with its decision's effect (what its activity row
     shows); None when it is not queued, not due, or another worker got it first. One
     statement: UPDATE … RETURNING (PostgreSQL and SQLite alike)."""
-    claimed = ActionRequest.objects.raw(
-        CLAIM_SQL, [ActionState.EXECUTING, token, _db_id(action_id), ActionState.QUEUED, token]
+    claimed = select(
+        ActionRequest,
+        CLAIM_SQL,
+        [ActionState.EXECUTING, token, _db_id(action_id), ActionState.QUEUED, token],
     )
     action = next(iter(claimed), None)
     if action is not None and action.decision_id is not None:

@@ -1,11 +1,12 @@
 """autonomy.db: several new rows in one statement, all or nothing; an insert that skips a
-conflicting row; an update of some fields; updates and inserts in one statement."""
+conflicting row; an update of some fields; updates and inserts in one statement; rows of
+a hand-written statement read as model instances."""
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from autonomy.db import insert, insert_together, update, write_together
+from autonomy.db import insert, insert_together, select, update, write_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from workflows.models import ActionRequest, ActionType, SandboxEffect
@@ -156,3 +157,32 @@ def test_a_row_to_update_that_is_gone_keeps_nothing(world, action_type):
     with pytest.raises(ActionRequest.DoesNotExist), transaction.atomic():
         write_together(updates=[(row, ["state"])], inserts=[entry])
     assert AuditEntry.objects.count() == before
+
+
+SELECT_SQL = """
+SELECT r.*, d."effect" AS "decision_effect"
+FROM "workflows_actionrequest" r JOIN "governance_decisionrecord" d ON d."id" = r."decision_id"
+WHERE r."created_at" = %s AND r."state" = %s
+"""
+
+
+def test_select_reads_rows_as_instances_converted_like_the_orm(world, action_type):
+    record = decision(world)
+    row = action(world, action_type, record)
+    row.payload = {"amount": 12.5, "lines": [1, 2]}
+    insert_together(record, row)
+    # A datetime parameter matches the stored value (SQLite keeps datetimes as text).
+    [found] = select(ActionRequest, SELECT_SQL, [row.created_at, "queued"])
+    expected = ActionRequest.objects.get(pk=row.pk)
+    assert found.pk == expected.pk and isinstance(found.pk, type(expected.pk))
+    assert found.payload == {"amount": 12.5, "lines": [1, 2]}  # JSON decoded
+    assert found.created_at == expected.created_at  # an aware datetime
+    assert found.decision_id == record.pk
+    assert found.decision_effect == "allow"  # a column no field has: an attribute
+    assert not found._state.adding
+    assert select(ActionRequest, SELECT_SQL, [row.created_at, "denied"]) == []
+
+
+def test_select_refuses_a_statement_missing_a_fields_column(world, action_type):
+    with pytest.raises(ValueError, match="needs every column"):
+        select(ActionRequest, 'SELECT "id" FROM "workflows_actionrequest"', [])
