@@ -6,8 +6,10 @@ process's publisher thread, which publishes in the background; ids that pile up 
 it publishes go out together in one `execute_actions` message (a worker runs them one
 after the other).
 
-A worker spends ~4 ms of CPU on each message besides the executions in it (Celery's
-receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md). So an id whose
+A worker spends ~4-5 ms of CPU on each message besides the executions in it (Celery's
+receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md): measured with a
+real prefork worker, a sandbox execution cost 9.0 ms of worker CPU in a message of its own,
+5.0 ms in messages of 3 and 4.5 ms in messages of 8. So an id whose
 execution is *quick* (its connector writes to our own database: the sandbox) waits up to
 LINGER_SECONDS for others to join its message; a call to a system of record is never held
 back, nor is anything that joins while it waits. An allowed action therefore starts
@@ -35,9 +37,10 @@ logger = logging.getLogger(__name__)
 
 # Ids committed while a message is being published go out together, up to this many in
 # one message (a publish costs ~0.6 ms of CPU here; an execution, much more).
-BATCH = 8
-# How long a quick execution's id waits for company (see the module docstring).
-LINGER_SECONDS = 0.05
+BATCH = 16
+# How long a quick execution's id waits for company (see the module docstring): at the
+# ~60 allowed actions/s one web process takes at full load, ~6 ids per message.
+LINGER_SECONDS = 0.1
 
 _pending: queue.SimpleQueue = queue.SimpleQueue()
 _lock = threading.Lock()
