@@ -154,6 +154,12 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection after each task unless
+# DB_REUSE_MAX is set (then after that many tasks): a new PostgreSQL connection per task
+# cost ~18% of a worker's CPU, and a backend start in PostgreSQL. autonomy.celery closes,
+# before each task, the connections that failed or outlived CONN_MAX_AGE, as Django does
+# before each request; the Procfile gives the worker CONN_MAX_AGE=60.
+CELERY_DB_REUSE_MAX = 1000
 # Time limits stay well below the broker's visibility timeout, so a task that runs
 # too long is killed before Redis would hand the same message to another worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -65,13 +65,14 @@ def wait_for(condition, timeout: float = 20.0, what: str = "condition", worker=N
 class Worker:
     """One `celery worker` process (solo pool) in its own process group."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, **extra_env: str) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix=f"celery-{name}-", suffix=".log")  # noqa: SIM115 - closed in stop()
         env = {
             **os.environ,
             "DATABASE_URL": shared_database_url(),
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "DJANGO_SETTINGS_MODULE": "autonomy.settings",
+            **extra_env,
         }
         self.process = subprocess.Popen(
             [
@@ -119,8 +120,8 @@ def workers(transactional_db):
     app.control.purge()  # messages left in the broker by earlier tests
     started: list[Worker] = []
 
-    def start(name: str) -> Worker:
-        worker = Worker(name)
+    def start(name: str, **extra_env: str) -> Worker:
+        worker = Worker(name, **extra_env)
         started.append(worker)
         return worker
 
@@ -179,6 +180,48 @@ def test_a_worker_executes_an_enqueued_action_once_even_if_the_message_comes_twi
     assert len(httpserver.log) == 1
     assert ConnectorAttempt.objects.filter(action=action).count() == 1
     assert ActionRequest.objects.get(pk=action.pk).result == {"erp_id": 1}
+
+
+def other_connections() -> set[int]:
+    """The server pids of the other client connections to this database (the worker's)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_a_worker_keeps_its_database_connection_and_replaces_one_postgresql_dropped(
+    world, erp, httpserver, workers
+):
+    httpserver.expect_request("/orders", method="POST").respond_with_json({"erp_id": 1})
+    # As the Procfile starts it: connections kept between tasks (autonomy/celery.py).
+    worker = workers("keeps", CONN_MAX_AGE="60")
+    first = make_action(world.agent_a, erp)
+    enqueue_execution(first.pk)
+    wait_for(lambda: state_of(first) == ActionState.SUCCEEDED, what="the first", worker=worker)
+    kept = other_connections()
+    assert len(kept) == 1  # the worker's, still open after its task
+
+    later = [make_action(world.agent_a, erp) for _ in range(5)]
+    for action in later:
+        enqueue_execution(action.pk)
+    for action in later:
+        wait_for(lambda a=action: state_of(a) == ActionState.SUCCEEDED, worker=worker)
+    assert other_connections() == kept  # five more tasks on the same connection
+
+    with connection.cursor() as cursor:  # PostgreSQL restarts, or an admin kills it
+        cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(kept))])
+    after_drop = make_action(world.agent_a, erp)
+    enqueue_execution(after_drop.pk)
+    wait_for(
+        lambda: state_of(after_drop) == ActionState.SUCCEEDED, what="the next task", worker=worker
+    )
+    replaced = other_connections()
+    assert len(replaced) == 1 and replaced != kept  # a new connection, and no task lost
+    assert len(httpserver.log) == 7
 
 
 def test_a_worker_killed_before_the_call_loses_nothing_and_calls_once(

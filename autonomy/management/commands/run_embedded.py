@@ -61,8 +61,11 @@ class Command(BaseCommand):
                 "--url",
                 f"http://{host}:{port}",
             ]
+        # A worker process runs one task at a time: like gunicorn, it keeps its database
+        # connection (autonomy.celery); uvicorn (ASGI) must not.
+        envs = {"worker": {**env, "CONN_MAX_AGE": env.get("CONN_MAX_AGE", "60")}}
         processes = {
-            name: subprocess.Popen(command, env=env)  # noqa: S603 - our own commands
+            name: subprocess.Popen(command, env=envs.get(name, env))  # noqa: S603 - our own commands
             for name, command in commands.items()
         }
         url = f"http://{host}:{port}/"
