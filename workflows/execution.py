@@ -20,7 +20,8 @@
 
 A connector whose effect is a row of this database (`in_database`: the sandbox) is called
 inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit
-together or not at all, so exactly once needs no second and third commit.
+together or not at all, so exactly once needs no second and third commit, and the attempt
+is written once, with its outcome, in the statement that settles the action.
 
 `sweep()` repairs what dead workers leave (see its docstring). Secrets never reach the
 attempt rows, the action's error or the ledger: their values are blanked out of whatever a
@@ -174,6 +175,19 @@ def _record(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> None:
     insert(_entry(verb, action, actor, **data))
 
 
+def _writes(action: ActionRequest, fields: list[str], completed) -> tuple[list, list]:
+    """The updates and inserts that record a settled action (its `fields`) with the call's
+    attempt, if any: the attempt's outcome as an update of its row, or, for an attempt
+    never written (an in-database connector's, see _claim_and_prepare), its whole row with
+    the action's attempt count."""
+    if completed is None:
+        return [(action, fields)], []
+    attempt, attempt_fields = completed
+    if attempt._state.adding:
+        return [(action, [*fields, "attempt_count"])], [attempt]
+    return [(attempt, attempt_fields), (action, fields)], []
+
+
 def _settle(
     action: ActionRequest,
     state: str,
@@ -200,10 +214,9 @@ def _settle(
     if result is not None:
         action.result = result
         fields.append("result")
-    write_together(
-        updates=[*([completed] if completed else []), (action, fields)],
-        inserts=[_entry(verb, action, actor, state=state, error=error, **data)],
-    )
+    updates, inserts = _writes(action, fields, completed)
+    entry = _entry(verb, action, actor, state=state, error=error, **data)
+    write_together(updates=updates, inserts=[*inserts, entry])
     if escalate:
         inbox.escalate_failure(action, escalate, error)
     if state in NOTIFIED:
@@ -220,11 +233,11 @@ def still_claimed(action_id, token: datetime) -> bool:
     return bool(list(claimed.order_by().values_list("pk", flat=True)))
 
 
-def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
-    """Count the attempt on the (locked) action and record it as started, before the call;
-    its idempotency key is the action's id."""
+def _new_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
+    """Count the attempt on the (locked) action and build its row, started now and not yet
+    saved; its idempotency key is the action's id."""
     action.attempt_count += 1
-    attempt = ConnectorAttempt(
+    return ConnectorAttempt(
         action=action,
         connector=connector.row,
         number=action.attempt_count,
@@ -232,6 +245,12 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
         started_at=timezone.now(),
         target=connector.describe(),
     )
+
+
+def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
+    """Count the attempt on the (locked) action and record it as started, before the call;
+    its idempotency key is the action's id."""
+    attempt = _new_attempt(action, connector)
     write_together(updates=[(action, ["attempt_count"])], inserts=[attempt])
     return attempt
 
@@ -300,8 +319,9 @@ def claim(action_id, token: datetime) -> ActionRequest | None:
 
 
 def _claim_and_prepare(action_id, token: datetime):
-    """The claim, the checks before the call and the attempt row, in the caller's
-    transaction. Returns (action, connector, attempt), or the state the action was settled
+    """The claim, the checks before the call and the attempt (written as started unless the
+    connector is in the database), in the caller's transaction. Returns (action, connector,
+    attempt), or the state the action was settled
     in without a call ("" when another worker claimed it, or it is not queued or not due)."""
     action = claim(action_id, token)
     if action is None:
@@ -332,8 +352,11 @@ def _claim_and_prepare(action_id, token: datetime):
             escalate="failure",
             connector=row.slug,
         )
-    attempt = start_attempt(action, connector)
-    return action, connector, attempt
+    if connector.in_database:
+        # Called and settled in this transaction (see execute()): nothing of the attempt can
+        # be seen before its outcome, so its row is written once, with the outcome.
+        return action, connector, _new_attempt(action, connector)
+    return action, connector, start_attempt(action, connector)
 
 
 def _call(action: ActionRequest, connector: BaseConnector):
@@ -505,9 +528,8 @@ def _retry_later(action: ActionRequest, message: str, facts: dict, completed) ->
     entry = _entry(
         "action.retry_scheduled", action, error=message, next_attempt_at=due.isoformat(), **facts
     )
-    write_together(
-        updates=[completed, (action, ["state", "error", "next_attempt_at"])], inserts=[entry]
-    )
+    updates, inserts = _writes(action, ["state", "error", "next_attempt_at"], completed)
+    write_together(updates=updates, inserts=[*inserts, entry])
     live.publish_activity(action.pk)
     from workflows.tasks import execute_action
 
