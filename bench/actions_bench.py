@@ -329,12 +329,15 @@ def settle(port: int, timeout: float = 60.0) -> None:
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) the process has used, 0 when it is gone."""
+    """CPU seconds (user + system) the process has used, with those of its children that
+    ended and it reaped (PostgreSQL's postmaster reaps every backend, so a connection opened
+    and closed between two snapshots still counts); 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime, stime, cutime, cstime (proc(5) fields 14-17).
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_snapshot(roots: dict[str, int]) -> dict[str, dict[int, float]]:
@@ -366,7 +369,7 @@ def cpu_snapshot(roots: dict[str, int]) -> dict[str, dict[int, float]]:
 
 def cpu_between(before: dict, after: dict) -> dict[str, float]:
     """CPU seconds each group used between two snapshots: processes that started in between
-    count whole, those that ended in between are not counted (a small undercount)."""
+    count whole, those that ended in between through the parent that reaped them."""
     return {
         label: sum(seconds - before.get(label, {}).get(pid, 0.0) for pid, seconds in pids.items())
         for label, pids in after.items()
