@@ -29,7 +29,7 @@ Redis layer one pipelined PUBLISH to all its groups from the committing thread.
 """
 
 import asyncio
-import functools
+import threading
 
 import redis
 from asgiref.sync import async_to_sync
@@ -123,18 +123,30 @@ def render_activity(action: ActionRequest) -> str:
     return render_to_string(ACTIVITY_ROW, {"action": action})
 
 
-@functools.cache
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
 def _redis(url: str) -> redis.Redis:
     """One client per Redis URL and process, shared by its threads (the client's pool is
-    thread-safe and made anew after a fork). A push runs on the committing request's
-    thread, so a Redis that is down or hung costs it at most ~3 s (one retry, for a pooled
-    connection Redis closed), not redis-py's default ten retries."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=PUSH_TIMEOUT,
-        socket_connect_timeout=PUSH_TIMEOUT,
-        retry=Retry(NoBackoff(), retries=1),
-    )
+    thread-safe and made anew after a fork), and made once: a second client made by a
+    concurrent first push would be dropped at once, and redis-py closes a dropped client's
+    pool, connections in use by other pushes included ("I/O operation on closed file" in a
+    burst of first pushes). A push runs on the committing request's thread, so a Redis that
+    is down or hung costs it at most ~3 s (one retry, for a pooled connection Redis
+    closed), not redis-py's default ten retries."""
+    client = _clients.get(url)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(url)
+            if client is None:
+                client = _clients[url] = redis.Redis.from_url(
+                    url,
+                    socket_timeout=PUSH_TIMEOUT,
+                    socket_connect_timeout=PUSH_TIMEOUT,
+                    retry=Retry(NoBackoff(), retries=1),
+                )
+    return client
 
 
 def _publish(layer: RedisPubSubChannelLayer, groups: list[str], message: dict) -> None:

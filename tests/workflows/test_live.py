@@ -3,6 +3,7 @@ check, routing): who may connect, which groups they join, and that each person h
 only what their pages would show them, as the same fragments."""
 
 import json
+import threading
 import time
 import uuid
 from socket import create_server
@@ -245,6 +246,33 @@ def test_one_push_reaches_every_group_through_the_redis_layer(settings, prefix):
         await layer.flush()
 
     async_to_sync(scenario)()
+
+
+@requires_redis
+def test_concurrent_first_pushes_share_one_client_and_all_arrive(settings, monkeypatch):
+    url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    monkeypatch.setattr(live, "_clients", {})  # this process has not pushed yet
+    start = threading.Barrier(16)
+    clients, errors = [], []
+
+    def first_push() -> None:
+        start.wait()
+        try:
+            client = live._redis(url)
+            clients.append(client)
+            pipeline = client.pipeline(transaction=False)
+            pipeline.publish(f"test-{uuid.uuid4().hex}", b"x")
+            pipeline.execute()
+        except Exception as exc:  # any failure is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_push) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({id(client) for client in clients}) == 1
 
 
 @requires_redis
