@@ -6,10 +6,11 @@ process's publisher thread, which publishes in the background; ids that pile up 
 it publishes go out together in one `execute_actions` message (a worker runs them one
 after the other).
 
-A worker spends ~4-5 ms of CPU on each message besides the executions in it (Celery's
+A worker spends several ms of CPU on each message besides the executions in it (Celery's
 receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md): measured with a
-real prefork worker, a sandbox execution cost 9.0 ms of worker CPU in a message of its own,
-5.0 ms in messages of 3 and 4.5 ms in messages of 8. So an id whose
+real prefork worker (still opening a database connection per message then), a sandbox
+execution cost 9.0 ms of worker CPU in a message of its own, 5.0 ms in messages of 3 and
+4.5 ms in messages of 8. So an id whose
 execution is *quick* (its connector writes to our own database: the sandbox) waits up to
 LINGER_SECONDS for others to join its message; a call to a system of record is never held
 back, nor is anything that joins while it waits. An allowed action therefore starts
