@@ -262,6 +262,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `state`: name their choice sets instead of numbering them.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStateEnum": "agents.models.AgentState",
+        "EscalationStateEnum": "workflows.models.inbox.EscalationState",
+    },
 }
 
 LOGGING = {

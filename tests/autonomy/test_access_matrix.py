@@ -221,6 +221,20 @@ def unit_a_reconciliation(world) -> str:
     return f"/workflows/inbox/{found.pk}/"
 
 
+def unit_a_escalation_api(world) -> str:
+    """The API path of unit A's waiting escalation (see unit_a_escalation); the COE queue
+    exists, so that it may be reassigned there."""
+    from workflows.queues import coe_queue
+
+    coe_queue()
+    return "/api/v1/escalations/" + unit_a_escalation(world).rstrip("/").rsplit("/", 1)[1] + "/"
+
+
+def escalation_api(status, **overrides):
+    """An API route of unit A's escalation: unit A's supervisors and COE staff only."""
+    return api(**people(404, coe=status, supervisor_a=status, **overrides))
+
+
 def inbox_workers(status, **overrides):
     """An inbox route of unit A's escalation: unit A's supervisors and COE staff only."""
     return page(**people(404, coe=status, supervisor_a=status, **overrides))
@@ -487,6 +501,35 @@ MATRIX: dict[str, Entry] = {
         body=lambda w: {"note": "matrix"},
     ),
     "workflows:activity": Entry(lambda w: "/workflows/activity/", page(**people(200))),
+    "workflows-api:escalation-list": Entry(lambda w: "/api/v1/escalations/", api(**people(200))),
+    "workflows-api:escalation-detail": Entry(unit_a_escalation_api, escalation_api(200)),
+    "workflows-api:escalation-claim": Entry(
+        lambda w: unit_a_escalation_api(w) + "claim/", escalation_api(200), method="post"
+    ),
+    "workflows-api:escalation-unclaim": Entry(
+        lambda w: unit_a_escalation_api(w) + "unclaim/", escalation_api(200), method="post"
+    ),
+    "workflows-api:escalation-approve": Entry(
+        lambda w: unit_a_escalation_api(w) + "approve/",
+        escalation_api(200),
+        method="post",
+        json=True,
+        body=lambda w: {"note": "matrix"},
+    ),
+    "workflows-api:escalation-reject": Entry(
+        lambda w: unit_a_escalation_api(w) + "reject/",
+        escalation_api(200),
+        method="post",
+        json=True,
+        body=lambda w: {"reason": "matrix"},
+    ),
+    "workflows-api:escalation-reassign": Entry(
+        lambda w: unit_a_escalation_api(w) + "reassign/",
+        escalation_api(200),
+        method="post",
+        json=True,
+        body=lambda w: {"queue": "coe-approvals"},
+    ),
     "workflows-api:action-submit": Entry(
         lambda w: "/api/v1/actions/",
         # No action type of that name exists in this world: the agents' answer is a 422.

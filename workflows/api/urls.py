@@ -2,14 +2,20 @@
 `policies/decide/` is not taken for a policy slug)."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from workflows.api.actions import ActionDetailView, SubmitActionView
 from workflows.api.decisions import DecideView
+from workflows.api.escalations import EscalationViewSet
 
 app_name = "workflows-api"
+
+router = SimpleRouter()
+router.register("escalations", EscalationViewSet, basename="escalation")
 
 urlpatterns = [
     path("policies/decide/", DecideView.as_view(), name="decide"),
     path("actions/", SubmitActionView.as_view(), name="action-submit"),
     path("actions/<uuid:action_id>/", ActionDetailView.as_view(), name="action-detail"),
+    *router.urls,
 ]

@@ -1,0 +1,281 @@
+"""Escalations over the API: the supervisors' inbox for other systems (a ticketing or chat
+tool that lists a person's escalations and relays their decisions).
+
+People only. Escalations come from workflows.queues.escalations_for(): anything outside
+the queues the person may work is a 404, as in the inbox pages. Every change goes through
+workflows.inbox, which decides who may act, locks, writes the ledger and tells the live
+inbox; its refusals are answered as `{"error": {"code", "message", "fields"}}`: 409 when
+someone (or the SLA) decided first or another person holds the claim, 403 when the person
+may see but not do it (the agent's owner approving), 400 for bad input. Payloads are shown
+with the action type's sensitive fields as keyed hashes; an edit that leaves such a hash
+in place keeps the original value.
+"""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from autonomy.api_errors import APIError
+from governance.api.permissions import IsPerson
+from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.redaction import redact
+from workflows import inbox, live
+from workflows.models import Escalation, EscalationState
+from workflows.queues import escalations_for, reassign_targets
+
+__all__ = ["EscalationViewSet"]
+
+NOTE_MAX = 2000
+
+
+class EscalatedActionSerializer(serializers.Serializer):
+    """The action waiting for a person: who, what, and the payload it would send."""
+
+    id = serializers.UUIDField()
+    action = serializers.CharField(source="action_type.name")
+    agent = serializers.CharField(source="agent.slug")
+    owner = serializers.CharField(source="agent.owner.username")
+    state = serializers.CharField()
+    reason = serializers.CharField()
+    payload = serializers.SerializerMethodField(help_text="Sensitive fields as keyed hashes")
+    created_at = serializers.DateTimeField()
+
+    def get_payload(self, action) -> dict:
+        return redact(action.payload, list(action.action_type.sensitive_fields or []))
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    """An escalation as its queue's people see it."""
+
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    business_unit = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    action = EscalatedActionSerializer(read_only=True)
+    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "priority",
+            "reason",
+            "matched",
+            "queue",
+            "business_unit",
+            "action",
+            "sla_due_at",
+            "warned_at",
+            "assigned_to",
+            "claimed_by",
+            "claimed_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "previous",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class NoteSerializer(StrictSerializerMixin, serializers.Serializer):
+    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
+
+
+class ApproveSerializer(NoteSerializer):
+    """Approve as submitted, or with `payload`: the edited payload, checked against the
+    action type's schema and decided again by policy."""
+
+    payload = serializers.DictField(required=False, help_text="The edited payload, whole")
+
+
+class RejectSerializer(StrictSerializerMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=NOTE_MAX, help_text="Told to the agent")
+
+
+class ReassignSerializer(NoteSerializer):
+    """Exactly one of `queue` (another queue of the unit, or a COE queue) and `person` (the
+    username of someone who may decide the escalation)."""
+
+    queue = serializers.SlugField(required=False)
+    person = serializers.CharField(required=False, max_length=150)
+
+    def validate(self, attrs):
+        if ("queue" in attrs) == ("person" in attrs):
+            raise serializers.ValidationError(
+                {"queue": ["Give a queue or a person, not both or neither."]}
+            )
+        return attrs
+
+
+class EscalationFilter(serializers.Serializer):
+    state = serializers.ChoiceField(choices=EscalationState.choices, required=False)
+    queue = serializers.SlugField(required=False)
+    assigned = serializers.ChoiceField(choices=["me"], required=False)
+
+
+STATUS = {
+    inbox.OutOfScope: status.HTTP_404_NOT_FOUND,
+    inbox.AlreadyDecided: status.HTTP_409_CONFLICT,
+    inbox.ClaimedByOther: status.HTTP_409_CONFLICT,
+    inbox.NotAllowed: status.HTTP_403_FORBIDDEN,
+}
+
+
+def _refusal(exc: inbox.InboxError) -> APIError:
+    return APIError(
+        STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST), exc.code, exc.message, exc.fields
+    )
+
+
+_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+_change_errors = {**_errors, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+def _change(summary: str, request_serializer=None):
+    return extend_schema(
+        summary=summary,
+        request=request_serializer,
+        responses={200: EscalationSerializer, **_change_errors},
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Escalations of the queues you may work, most urgent first "
+        "(filters: state, queue, assigned=me)",
+        parameters=[EscalationFilter],
+        responses={200: EscalationSerializer(many=True), 400: ErrorSerializer, **_errors},
+    ),
+    retrieve=extend_schema(
+        summary="One escalation (404 outside the queues you may work)",
+        responses={200: EscalationSerializer, 404: ErrorSerializer, **_errors},
+    ),
+)
+class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The inbox (workflows.queues.escalations_for) and its decisions (workflows.inbox)."""
+
+    serializer_class = EscalationSerializer
+    permission_classes = [IsPerson]
+    queryset = Escalation.objects.none()  # for the schema; rows come from get_queryset
+
+    def get_queryset(self):
+        escalations = live.escalation_queryset(escalations_for(self.request.user))
+        return escalations.select_related("action__agent__owner").order_by(
+            "priority", "sla_due_at", "pk"
+        )
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        given = EscalationFilter(data=self.request.query_params)
+        given.is_valid(raise_exception=True)
+        filters = given.validated_data
+        if "state" in filters:
+            queryset = queryset.filter(state=filters["state"])
+        if "queue" in filters:
+            queryset = queryset.filter(queue__slug=filters["queue"])
+        if filters.get("assigned") == "me":
+            queryset = queryset.filter(assigned_to=self.request.user)
+        return queryset
+
+    def _decided(self, escalation: Escalation) -> Response:
+        fresh = self.get_queryset().filter(pk=escalation.pk).first()
+        # A reassignment can move the escalation out of the person's queues.
+        return Response(EscalationSerializer(fresh or escalation).data)
+
+    def _body(self, serializer_class) -> dict:
+        body = serializer_class(data=self.request.data)
+        body.is_valid(raise_exception=True)
+        return body.validated_data
+
+    @_change("Claim an open escalation")
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, pk: str) -> Response:
+        escalation = self.get_object()
+        try:
+            inbox.claim(request.user, escalation)
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
+        return self._decided(escalation)
+
+    @_change("Give up your claim")
+    @action(detail=True, methods=["post"])
+    def unclaim(self, request: Request, pk: str) -> Response:
+        escalation = self.get_object()
+        try:
+            inbox.unclaim(request.user, escalation)
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
+        return self._decided(escalation)
+
+    @_change(
+        "Approve, as submitted or with an edited payload (checked and decided again); the "
+        "approval binds the payload and the policy versions",
+        ApproveSerializer,
+    )
+    @action(detail=True, methods=["post"], serializer_class=ApproveSerializer)
+    def approve(self, request: Request, pk: str) -> Response:
+        escalation = self.get_object()
+        data = self._body(ApproveSerializer)
+        note = data.get("note", "")
+        try:
+            if "payload" in data:
+                inbox.edit_and_approve(request.user, escalation, data["payload"], note)
+            else:
+                inbox.approve(request.user, escalation, note)
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
+        return self._decided(escalation)
+
+    @_change("Reject, with the reason the agent is told", RejectSerializer)
+    @action(detail=True, methods=["post"], serializer_class=RejectSerializer)
+    def reject(self, request: Request, pk: str) -> Response:
+        escalation = self.get_object()
+        data = self._body(RejectSerializer)
+        try:
+            inbox.reject(request.user, escalation, data["reason"])
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
+        return self._decided(escalation)
+
+    @extend_schema(
+        summary="Reassign to another queue of the unit or a COE queue, or to a person who "
+        "may decide it; answers the new escalation",
+        request=ReassignSerializer,
+        responses={200: EscalationSerializer, **_change_errors},
+    )
+    @action(detail=True, methods=["post"], serializer_class=ReassignSerializer)
+    def reassign(self, request: Request, pk: str) -> Response:
+        escalation = self.get_object()
+        data = self._body(ReassignSerializer)
+        queue = person = None
+        if "queue" in data:
+            queue = reassign_targets(escalation).filter(slug=data["queue"]).first()
+            if queue is None:
+                raise APIError(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid",
+                    "Choose another queue of the unit, or a COE queue.",
+                    {"queue": ["Not a queue this escalation may move to."]},
+                )
+        else:
+            person = inbox.assignable_people(escalation).filter(username=data["person"]).first()
+            if person is None:
+                raise APIError(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid",
+                    "Choose someone who may decide this escalation.",
+                    {"person": ["Not someone who may decide this escalation."]},
+                )
+        try:
+            successor = inbox.reassign(
+                request.user, escalation, queue=queue, person=person, note=data.get("note", "")
+            )
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
+        return self._decided(successor)
