@@ -183,10 +183,18 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             queryset = queryset.filter(assigned_to=self.request.user)
         return queryset
 
-    def _decided(self, escalation: Escalation) -> Response:
-        fresh = self.get_queryset().filter(pk=escalation.pk).first()
+    def _decide(self, service, *args, escalation: Escalation | None = None, **kwargs):
+        """Run an inbox service on the escalation in the URL (a 404 outside the person's
+        queues) and answer the escalation it returns, as the person now sees it; a refusal
+        is a JSON error and changes nothing."""
+        escalation = escalation or self.get_object()
+        try:
+            result = service(self.request.user, escalation, *args, **kwargs)
+        except inbox.InboxError as exc:
+            raise _refusal(exc) from exc
         # A reassignment can move the escalation out of the person's queues.
-        return Response(EscalationSerializer(fresh or escalation).data)
+        fresh = self.get_queryset().filter(pk=result.pk).first()
+        return Response(EscalationSerializer(fresh or result).data)
 
     def _body(self, serializer_class) -> dict:
         body = serializer_class(data=self.request.data)
@@ -196,22 +204,12 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @_change("Claim an open escalation")
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, pk: str) -> Response:
-        escalation = self.get_object()
-        try:
-            inbox.claim(request.user, escalation)
-        except inbox.InboxError as exc:
-            raise _refusal(exc) from exc
-        return self._decided(escalation)
+        return self._decide(inbox.claim)
 
     @_change("Give up your claim")
     @action(detail=True, methods=["post"])
     def unclaim(self, request: Request, pk: str) -> Response:
-        escalation = self.get_object()
-        try:
-            inbox.unclaim(request.user, escalation)
-        except inbox.InboxError as exc:
-            raise _refusal(exc) from exc
-        return self._decided(escalation)
+        return self._decide(inbox.unclaim)
 
     @_change(
         "Approve, as submitted or with an edited payload (checked and decided again); the "
@@ -220,28 +218,16 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     )
     @action(detail=True, methods=["post"], serializer_class=ApproveSerializer)
     def approve(self, request: Request, pk: str) -> Response:
-        escalation = self.get_object()
         data = self._body(ApproveSerializer)
         note = data.get("note", "")
-        try:
-            if "payload" in data:
-                inbox.edit_and_approve(request.user, escalation, data["payload"], note)
-            else:
-                inbox.approve(request.user, escalation, note)
-        except inbox.InboxError as exc:
-            raise _refusal(exc) from exc
-        return self._decided(escalation)
+        if "payload" in data:
+            return self._decide(inbox.edit_and_approve, data["payload"], note)
+        return self._decide(inbox.approve, note)
 
     @_change("Reject, with the reason the agent is told", RejectSerializer)
     @action(detail=True, methods=["post"], serializer_class=RejectSerializer)
     def reject(self, request: Request, pk: str) -> Response:
-        escalation = self.get_object()
-        data = self._body(RejectSerializer)
-        try:
-            inbox.reject(request.user, escalation, data["reason"])
-        except inbox.InboxError as exc:
-            raise _refusal(exc) from exc
-        return self._decided(escalation)
+        return self._decide(inbox.reject, self._body(RejectSerializer)["reason"])
 
     @extend_schema(
         summary="Reassign to another queue of the unit or a COE queue, or to a person who "
@@ -253,10 +239,10 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def reassign(self, request: Request, pk: str) -> Response:
         escalation = self.get_object()
         data = self._body(ReassignSerializer)
-        queue = person = None
+        target = {}
         if "queue" in data:
-            queue = reassign_targets(escalation).filter(slug=data["queue"]).first()
-            if queue is None:
+            target["queue"] = reassign_targets(escalation).filter(slug=data["queue"]).first()
+            if target["queue"] is None:
                 raise APIError(
                     status.HTTP_400_BAD_REQUEST,
                     "invalid",
@@ -264,18 +250,15 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                     {"queue": ["Not a queue this escalation may move to."]},
                 )
         else:
-            person = inbox.assignable_people(escalation).filter(username=data["person"]).first()
-            if person is None:
+            people = inbox.assignable_people(escalation)
+            target["person"] = people.filter(username=data["person"]).first()
+            if target["person"] is None:
                 raise APIError(
                     status.HTTP_400_BAD_REQUEST,
                     "invalid",
                     "Choose someone who may decide this escalation.",
                     {"person": ["Not someone who may decide this escalation."]},
                 )
-        try:
-            successor = inbox.reassign(
-                request.user, escalation, queue=queue, person=person, note=data.get("note", "")
-            )
-        except inbox.InboxError as exc:
-            raise _refusal(exc) from exc
-        return self._decided(successor)
+        return self._decide(
+            inbox.reassign, escalation=escalation, note=data.get("note", ""), **target
+        )
