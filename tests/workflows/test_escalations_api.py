@@ -2,6 +2,8 @@
 decision through workflows.inbox, and every refusal a JSON error that changes nothing."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from governance import services as governance_services
 from governance.models import AuditEntry, MemberRole
@@ -56,6 +58,17 @@ def test_people_list_the_escalations_of_the_queues_they_work_only(world, waiting
     assert ids(as_user(world.coe).get(URL)) == [str(waiting.pk)]
     assert ids(as_user(world.supervisor_b).get(URL)) == []
     assert as_user(world.supervisor_b).get(f"{URL}{waiting.pk}/").status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_one_row_or_many(world, waiting, as_user):
+    client = as_user(world.supervisor_a)
+    with CaptureQueriesContext(connection) as one:
+        assert len(ids(client.get(URL))) == 1
+    for amount in (6000, 7000, 8000):
+        submit(world.agent_a, {"amount": amount})
+    with CaptureQueriesContext(connection) as four:
+        assert len(ids(client.get(URL))) == 4
+    assert len(four) == len(one)
 
 
 def test_the_list_filters_by_state_queue_and_assignee_and_refuses_bad_filters(
