@@ -321,8 +321,8 @@ def claim(action_id, token: datetime) -> ActionRequest | None:
 def _claim_and_prepare(action_id, token: datetime):
     """The claim, the checks before the call and the attempt (written as started unless the
     connector is in the database), in the caller's transaction. Returns (action, connector,
-    attempt), or the state the action was settled
-    in without a call ("" when another worker claimed it, or it is not queued or not due)."""
+    attempt), or the state the action was settled in without a call ("" when another
+    worker claimed it, or it is not queued or not due)."""
     action = claim(action_id, token)
     if action is None:
         return ""
