@@ -121,11 +121,16 @@ def clock_push_stages() -> dict[str, dict[str, float]]:
         current["render"] = time.monotonic()
         return render(escalation)
 
-    def timed_send(groups: list[str], message: dict) -> None:
+    def timed_send(*sends: tuple[list[str], dict]) -> None:
         started = time.monotonic()
-        send(groups, message)
-        if message["type"] == "escalation.new":
-            stamps[message["id"]] = {**current, "publish": started, "published": time.monotonic()}
+        send(*sends)
+        for _, message in sends:
+            if message["type"] == "escalation.new":
+                stamps[message["id"]] = {
+                    **current,
+                    "publish": started,
+                    "published": time.monotonic(),
+                }
 
     live.render_escalation, live._send = timed_render, timed_send
     return stamps

@@ -6,12 +6,13 @@ epochs it built its in-process caches from with the current ones and rebuilds wh
 changed. With Redis as the cache this reaches every web and worker process on the very
 next request.
 
-Within one HTTP request (`SnapshotMiddleware`) every epoch is read at most once, all
-together in one cache round trip, the first time any is asked for; a bump made by the
-request itself drops that snapshot. Outside a request (Celery tasks, commands) every
-`current()` reads the cache.
+Within one HTTP request (`SnapshotMiddleware`), or one `snapshot()` block (the executor's
+batch of actions claimed together), every epoch is read at most once, all together in
+one cache round trip, the first time any is asked for; a bump made within drops that
+snapshot. Elsewhere (other Celery tasks, commands) every `current()` reads the cache.
 """
 
+import contextlib
 import contextvars
 import time
 
@@ -27,6 +28,7 @@ __all__ = [
     "bump_now_and_on_commit",
     "bump_on_commit",
     "current",
+    "snapshot",
 ]
 
 POLICIES = "epoch:policies"
@@ -86,6 +88,16 @@ def bump_now_and_on_commit(name: str) -> None:
     bump_on_commit(name)
 
 
+@contextlib.contextmanager
+def snapshot():
+    """Within this block every epoch is read at most once (see the module docstring)."""
+    token = _snapshot.set({})
+    try:
+        yield
+    finally:
+        _snapshot.reset(token)
+
+
 class SnapshotMiddleware:
     """Reads the epochs at most once per request (see the module docstring)."""
 
@@ -93,8 +105,5 @@ class SnapshotMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = _snapshot.set({})
-        try:
+        with snapshot():
             return self.get_response(request)
-        finally:
-            _snapshot.reset(token)

@@ -3,8 +3,8 @@
 Publishing a Celery message costs ~0.6 ms of CPU (Celery and kombu build and send it),
 which an agent waiting for its answer should not pay. After commit the action's id goes
 to this process's publisher thread, which publishes in the background; ids that pile up
-while it publishes go out together in one `execute_actions` message (a worker runs them
-one after the other).
+while it publishes go out together in one `execute_actions` message (a worker claims them
+together, workflows.execution.execute_many).
 
 A worker spends several ms of CPU on each message besides the executions in it (Celery's
 receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md): measured with a

@@ -1,17 +1,19 @@
 """Executing an allowed or approved action exactly once through its connector.
 
-`execute()`, in one transaction (one commit) for steps 1 and 2:
-1. read-locks the agent's row (the inbox's lock order: a suspension waits or is seen), then
-   claims the action with one conditional UPDATE … RETURNING (queued and due → executing,
-   `claimed_at` set), which also locks and reads it; stops if another worker got there
-   first; `claimed_at` is this run's token. Its action type and connector come from the
-   catalogue's in-process copy (workflows.catalog), its agent from the lock;
-2. re-checks that the agent is active (else cancelled), and for approved actions that the
-   payload and policy versions are the ones the approver saw (else failed and
+`execute_many()` takes the actions of one message (`execute()`, one action), and in one
+transaction (one commit) for steps 1 and 2:
+1. read-locks the actions' agents' rows (the inbox's lock order: a suspension waits or is
+   seen), then claims the actions with one conditional UPDATE … RETURNING (queued and due
+   → executing, `claimed_at` set), which also locks and reads them; skips those another
+   worker got first; `claimed_at` is this run's token. Their action types and connectors
+   come from the catalogue's in-process copy (workflows.catalog), their agents from the
+   lock;
+2. re-checks for each that its agent is active (else cancelled), and for approved actions
+   that the payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
-3. calls the connector outside any transaction;
-4. in one transaction: completes the attempt and settles the action with its ledger
-   entry, the live push, any escalation and the agent's callback:
+3. calls each connector outside any transaction;
+4. in one transaction per action: completes the attempt and settles the action with its
+   ledger entry, the live push, any escalation and the agent's callback:
    success → succeeded; temporary error → queued again with exponential backoff, until
    the connector's max attempts, then failed; permanent error → failed (and the connector
    disabled if it says so); unknown outcome → needs_reconciliation, never retried.
@@ -21,7 +23,9 @@
 A connector whose effect is a row of this database (`in_database`: the sandbox) is called
 inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit
 together or not at all, so exactly once needs no second and third commit, and the attempt
-is written once, with its outcome, in the statement that settles the action.
+is written once, with its outcome, in the statement that settles the action; the
+successes of one message are settled in one statement. If that shared transaction fails,
+each action of the message is executed alone, so one bad action holds back no other.
 
 `sweep()` repairs what dead workers leave (see its docstring). Secrets never reach the
 attempt rows, the action's error or the ledger: their values are blanked out of whatever a
@@ -31,13 +35,13 @@ system of record echoes back.
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from autonomy.db import insert, select, update, write_together
-from governance import ledger
+from governance import epochs, ledger
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
 from workflows import catalog, clearance, inbox, live, webhooks
@@ -53,7 +57,9 @@ __all__ = [
     "approval_problem",
     "backoff_seconds",
     "claim",
+    "claim_many",
     "execute",
+    "execute_many",
     "scrub",
     "start_attempt",
     "still_claimed",
@@ -96,10 +102,12 @@ RELATED = (
 )
 
 
-# The executor's claim (see _claim), in the SQL PostgreSQL and SQLite share.
+# The executor's claim of the queued, due actions among some ids (see _claim_many), in
+# the SQL PostgreSQL and SQLite share; {ids} is one placeholder per id.
 CLAIM_SQL = """
 UPDATE "workflows_actionrequest" SET "state" = %s, "claimed_at" = %s
-WHERE "id" = %s AND "state" = %s AND ("next_attempt_at" IS NULL OR "next_attempt_at" <= %s)
+WHERE "id" IN ({ids}) AND "state" = %s
+AND ("next_attempt_at" IS NULL OR "next_attempt_at" <= %s)
 RETURNING *, (
     SELECT d."effect" FROM "governance_decisionrecord" d
     WHERE d."id" = "workflows_actionrequest"."decision_id"
@@ -107,11 +115,14 @@ RETURNING *, (
 """
 
 
-# The action's agent with its unit's name, read-locked on PostgreSQL (see _agent_of).
-AGENT_SQL = """
-SELECT a.*, u."name" AS "business_unit_name"
-FROM "agents_agent" a JOIN "governance_businessunit" u ON u."id" = a."business_unit_id"
-WHERE a."id" = (SELECT "agent_id" FROM "workflows_actionrequest" WHERE "id" = %s)
+# The agent of each of some actions, with its unit's name, read-locked on PostgreSQL (see
+# _agents_of); {ids} as above.
+AGENTS_SQL = """
+SELECT a.*, u."name" AS "business_unit_name", r."id" AS "action_id"
+FROM "workflows_actionrequest" r
+JOIN "agents_agent" a ON a."id" = r."agent_id"
+JOIN "governance_businessunit" u ON u."id" = a."business_unit_id"
+WHERE r."id" IN ({ids})
 """
 
 
@@ -178,7 +189,7 @@ def _record(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> None:
 def _writes(action: ActionRequest, fields: list[str], completed) -> tuple[list, list]:
     """The updates and inserts that record a settled action (its `fields`) with the call's
     attempt, if any: the attempt's outcome as an update of its row, or, for an attempt
-    never written (an in-database connector's, see _claim_and_prepare), its whole row with
+    never written (an in-database connector's, see _prepare), its whole row with
     the action's attempt count."""
     if completed is None:
         return [(action, fields)], []
@@ -198,11 +209,15 @@ def _settle(
     escalate: str = "",
     actor=EXECUTOR,
     completed: tuple[ConnectorAttempt, tuple[str, ...]] | None = None,
+    deferred: list | None = None,
     **data,
 ) -> str:
     """Give the (locked) action its final state with the ledger entry, the live push, an
     escalation of kind `escalate` if given, and the agent's callback. `completed`: an
-    attempt and the fields _fill_attempt set on it, written in the same statement."""
+    attempt and the fields _fill_attempt set on it, written in the same statement. With a
+    `deferred` list and nothing to escalate, the rows are appended to it instead of
+    written, with the action (the caller writes them before its transaction ends, and
+    pushes the action's row, together with others)."""
     now = timezone.now()
     action.state, action.error, action.completed_at, action.next_attempt_at = (
         state,
@@ -216,12 +231,15 @@ def _settle(
         fields.append("result")
     updates, inserts = _writes(action, fields, completed)
     entry = _entry(verb, action, actor, state=state, error=error, **data)
-    write_together(updates=updates, inserts=[*inserts, entry])
-    if escalate:
-        inbox.escalate_failure(action, escalate, error)
+    if deferred is not None and not escalate:
+        deferred.append((updates, [*inserts, entry], action))
+    else:
+        write_together(updates=updates, inserts=[*inserts, entry])
+        if escalate:
+            inbox.escalate_failure(action, escalate, error)
+        live.publish_activity(action.pk, action)
     if state in NOTIFIED:
         webhooks.schedule(action, now=now)
-    live.publish_activity(action.pk, action)
     return state
 
 
@@ -255,42 +273,52 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     return attempt
 
 
-def _db_id(action_id):
-    """An action's id as its database column holds it."""
+def _db_ids(action_ids) -> list:
+    """Actions' ids as their database column holds them."""
     pk = ActionRequest._meta.pk
-    return pk.get_db_prep_value(pk.to_python(action_id), connection)
+    return [pk.get_db_prep_value(pk.to_python(one), connection) for one in action_ids]
 
 
-def _agent_of(action_id) -> Agent | None:
-    """The action's agent, with its business unit's name, locked FOR SHARE on PostgreSQL:
-    a suspension (which locks the agent FOR UPDATE, then cancels its queued actions)
-    either commits first and is seen, or waits until this execution has committed, while
-    executions of the same agent's actions do not wait for one another."""
-    sql = AGENT_SQL + (" FOR SHARE OF a" if connection.vendor == "postgresql" else "")
-    agent = next(iter(select(Agent, sql, [_db_id(action_id)])), None)
-    if agent is not None:
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _agents_of(action_ids) -> dict[str, Agent]:
+    """The agent of each action (by the action's id as text), each its own instance, with
+    its business unit's name, locked FOR SHARE on PostgreSQL: a suspension (which locks
+    the agent FOR UPDATE, then cancels its queued actions) either commits first and is
+    seen, or waits until this execution has committed, while executions of the same
+    agent's actions do not wait for one another."""
+    ids = _db_ids(action_ids)
+    sql = AGENTS_SQL.format(ids=_placeholders(len(ids)))
+    if connection.vendor == "postgresql":
+        sql += " FOR SHARE OF a"
+    agents = {}
+    for agent in select(Agent, sql, ids):
         agent.business_unit = BusinessUnit.from_db(
             connection.alias, ["id", "name"], [agent.business_unit_id, agent.business_unit_name]
         )
-    return agent
+        agents[str(ActionRequest._meta.pk.to_python(agent.action_id))] = agent
+    return agents
 
 
-def _claim(action_id, token: datetime) -> ActionRequest | None:
-    """Claim the action for this run (queued and due → executing, `claimed_at` = token)
-    and return it, locked by the UPDATE, with its decision's effect (what its activity row
-    shows); None when it is not queued, not due, or another worker got it first. One
+def _claim_many(action_ids, token: datetime) -> list[ActionRequest]:
+    """Claim for this run those of the actions that are queued and due (→ executing,
+    `claimed_at` = token) and return them, locked by the UPDATE, each with its decision's
+    effect (what its activity row shows); not those another worker got first. One
     statement: UPDATE … RETURNING (PostgreSQL and SQLite alike)."""
+    ids = _db_ids(action_ids)
     claimed = select(
         ActionRequest,
-        CLAIM_SQL,
-        [ActionState.EXECUTING, token, _db_id(action_id), ActionState.QUEUED, token],
+        CLAIM_SQL.format(ids=_placeholders(len(ids))),
+        [ActionState.EXECUTING, token, *ids, ActionState.QUEUED, token],
     )
-    action = next(iter(claimed), None)
-    if action is not None and action.decision_id is not None:
-        action.decision = DecisionRecord.from_db(
-            connection.alias, ["id", "effect"], [action.decision_id, action.decision_effect]
-        )
-    return action
+    for action in claimed:
+        if action.decision_id is not None:
+            action.decision = DecisionRecord.from_db(
+                connection.alias, ["id", "effect"], [action.decision_id, action.decision_effect]
+            )
+    return claimed
 
 
 def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
@@ -306,26 +334,27 @@ def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
     return action
 
 
+def claim_many(action_ids, token: datetime) -> list[ActionRequest]:
+    """In the caller's transaction: read-lock the actions' agents (the lock order of the
+    inbox, see _agents_of), then claim those of the actions that are queued and due for
+    this run (see _claim_many). Returns the claimed actions with their agent, unit,
+    decision and action type attached (an action whose agent is gone is not claimed)."""
+    agents = _agents_of(action_ids)
+    if not agents:
+        return []
+    claimed = _claim_many(list(agents), token)
+    return [_with_relations(action, agents[str(action.pk)]) for action in claimed]
+
+
 def claim(action_id, token: datetime) -> ActionRequest | None:
-    """In the caller's transaction: read-lock the action's agent (the lock order of the
-    inbox, see _agent_of), then claim the action for this run (see _claim). Returns the
-    claimed action with its agent, unit, decision and action type attached, or None when
-    there is nothing to claim."""
-    agent = _agent_of(action_id)
-    if agent is None:
-        return None
-    action = _claim(action_id, token)
-    return _with_relations(action, agent) if action is not None else None
+    """One action's claim (see claim_many), or None when there is nothing to claim."""
+    return next(iter(claim_many([action_id], token)), None)
 
 
-def _claim_and_prepare(action_id, token: datetime):
-    """The claim, the checks before the call and the attempt (written as started unless the
-    connector is in the database), in the caller's transaction. Returns (action, connector,
-    attempt), or the state the action was settled in without a call ("" when another
-    worker claimed it, or it is not queued or not due)."""
-    action = claim(action_id, token)
-    if action is None:
-        return ""
+def _prepare(action: ActionRequest):
+    """The checks before the call and the attempt (written as started unless the connector
+    is in the database), in the claim's transaction. Returns (action, connector, attempt),
+    or the state the action was settled in without a call."""
     agent = action.agent
     if agent.state != AgentState.ACTIVE:
         return _settle(
@@ -353,7 +382,7 @@ def _claim_and_prepare(action_id, token: datetime):
             connector=row.slug,
         )
     if connector.in_database:
-        # Called and settled in this transaction (see execute()): nothing of the attempt can
+        # Called and settled in this transaction (see _claim_and_run): nothing of the attempt can
         # be seen before its outcome, so its row is written once, with the outcome.
         return action, connector, _new_attempt(action, connector)
     return action, connector, start_attempt(action, connector)
@@ -366,6 +395,10 @@ def _call(action: ActionRequest, connector: BaseConnector):
     except ConnectorError as exc:
         return None, exc
     except Exception as exc:
+        if connector.in_database and isinstance(exc, DatabaseError):
+            # Its effect is rolled back with the claim: nothing happened, nothing to
+            # reconcile, and the action stays queued.
+            raise
         # A fault inside the connector: it may have sent something, so no blind retry.
         logger.exception("Connector %s failed on action %s", connector.kind, action.pk)
         return None, ConnectorError(
@@ -378,18 +411,73 @@ def _call(action: ActionRequest, connector: BaseConnector):
 
 
 def execute(action_id, *, now: datetime | None = None) -> str:
-    """Execute one queued, due action if this call wins its claim (see the module
-    docstring). Returns the action's state afterwards, or "" when there was nothing to
-    do (claimed by another worker, not queued, or not due yet)."""
+    """Execute one queued, due action if this call wins its claim (see execute_many).
+    Returns the action's state afterwards, or "" when there was nothing to do (claimed by
+    another worker, not queued, or not due yet)."""
+    return execute_many([action_id], now=now)[0]
+
+
+def execute_many(action_ids, *, now: datetime | None = None) -> list[str]:
+    """Execute those of the actions that are queued and due and whose claim this call wins
+    (see the module docstring), claimed together; returns each one's state afterwards, in
+    the order given ("" where there was nothing to do). If their shared transaction fails,
+    each is executed in a transaction of its own: an action that cannot be executed does
+    not hold back the others (it stays queued, and the error is logged)."""
+    ids = [str(action_id) for action_id in action_ids]
     token = now or timezone.now()
+    try:
+        # Claimed together, they are executed as of one moment: one reading of the epochs.
+        with epochs.snapshot():
+            states, calls = _claim_and_run(ids, token)
+    except Exception:
+        if len(ids) == 1:
+            raise
+        logger.exception("Executing actions %s together failed; executing each alone", ids)
+        return [_execute_alone(action_id, token) for action_id in ids]
+    for action, connector, attempt in calls:
+        states[str(action.pk)] = _call_and_finish(action, connector, attempt, token)
+    return [states.get(action_id, "") for action_id in ids]
+
+
+def _execute_alone(action_id: str, token: datetime) -> str:
+    try:
+        return execute(action_id, now=token)
+    except Exception:
+        logger.exception("Could not execute action %s; it stays as it was", action_id)
+        return ""
+
+
+def _claim_and_run(ids: list[str], token: datetime) -> tuple[dict[str, str], list[tuple]]:
+    """In one transaction: claim the actions, check each, execute and settle those whose
+    connector is in this database (each one's effect commits with its claim and its
+    outcome, or not at all; their settling rows are written together, in one statement on
+    PostgreSQL), and start the attempts of the others. Returns the states settled by
+    action id, and the (action, connector, attempt) calls still to make."""
+    states, calls, deferred = {}, [], []
     with transaction.atomic():
-        prepared = _claim_and_prepare(action_id, token)
-        if isinstance(prepared, str):
-            return prepared
-        action, connector, attempt = prepared
-        if connector.in_database:
-            # Its effect commits with the claim and the outcome, or not at all.
-            return _finish(action, attempt, connector, *_call(action, connector))
+        for action in claim_many(ids, token):
+            prepared = _prepare(action)
+            if isinstance(prepared, str):
+                states[str(action.pk)] = prepared
+            elif prepared[1].in_database:
+                result, error = _call(action, prepared[1])
+                states[str(action.pk)] = _finish(*prepared, result, error, deferred=deferred)
+            else:
+                calls.append(prepared)
+        if deferred:
+            write_together(
+                updates=[row for updates, _, _ in deferred for row in updates],
+                inserts=[row for _, inserts, _ in deferred for row in inserts],
+            )
+            live.publish_activities([action for _, _, action in deferred])
+    return states, calls
+
+
+def _call_and_finish(
+    action: ActionRequest, connector: BaseConnector, attempt: ConnectorAttempt, token: datetime
+) -> str:
+    """Call a connector outside the database (its attempt committed as started) outside any
+    transaction, then settle the action if this run still holds its claim."""
     result, error = _call(action, connector)
     with transaction.atomic():
         if not still_claimed(action.pk, token):
@@ -401,7 +489,7 @@ def execute(action_id, *, now: datetime | None = None) -> str:
             return late.state
         # Only this claim's holder changes an executing action: the row read before the
         # call is still the row, now locked.
-        return _finish(action, attempt, connector, result, error)
+        return _finish(action, connector, attempt, result, error)
 
 
 def _outcome(error: ConnectorError | None) -> str:
@@ -456,14 +544,17 @@ def _complete_attempt(
 
 def _finish(
     action: ActionRequest,
-    attempt: ConnectorAttempt,
     connector: BaseConnector,
+    attempt: ConnectorAttempt,
     result: Result | None,
     error: ConnectorError | None,
+    *,
+    deferred: list | None = None,
 ) -> str:
     """Complete the attempt and settle the action (still claimed by this run, locked) by
     the call's outcome (see the module docstring, step 4). The attempt's outcome is
-    written in the same statement as the action's state and its ledger entry."""
+    written in the same statement as the action's state and its ledger entry (a success's
+    appended to `deferred` when given, see _settle)."""
     completed = _fill_attempt(attempt, connector, result, error)
     message = attempt.error
     facts = {
@@ -482,6 +573,7 @@ def _finish(
             "action.read" if read else "action.executed",
             result=scrub(result.data, connector.secrets),
             completed=completed,
+            deferred=deferred,
             **facts,
             **(result.facts if read else {}),
         )

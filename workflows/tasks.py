@@ -26,9 +26,9 @@ def execute_action(action_id: str) -> str:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def execute_actions(action_ids: list[str]) -> list[str]:
-    """Execute several queued actions, one after the other (workflows.dispatch sends them
+    """Execute several queued actions, claimed together (workflows.dispatch sends them
     together when they are committed faster than one message each can be published)."""
-    return [execution.execute(action_id) for action_id in action_ids]
+    return execution.execute_many(action_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)

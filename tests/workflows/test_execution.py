@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from werkzeug import Response
 
@@ -154,6 +155,111 @@ def test_the_attempt_is_committed_before_the_call_and_completed_after_it(httpser
     assert (seen["outcome"], seen["finished_at"], seen["state"]) == ("started", None, "executing")
     attempt = ConnectorAttempt.objects.get(action=action)
     assert attempt.outcome == "succeeded" and attempt.finished_at is not None
+
+
+# Several actions of one message, claimed together
+
+
+def sandbox_actions(world, count: int) -> list[ActionRequest]:
+    """`count` queued sandbox actions, of agent A and agent B in turn."""
+    action_type = make_action_type()
+    agents = [world.agent_a, world.agent_b]
+    return [make_action(agents[n % 2], action_type, {"amount": n + 1}) for n in range(count)]
+
+
+def statements(run) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return len(queries)
+
+
+def test_actions_claimed_together_are_each_executed_once_and_recorded(world):
+    actions = sandbox_actions(world, 5)
+    ids = [action.pk for action in actions]
+
+    assert execution.execute_many(ids) == [ActionState.SUCCEEDED] * 5
+    assert execution.execute_many(ids) == [""] * 5  # a repeated message does nothing
+
+    for action in map(fresh, actions):
+        assert (action.state, action.attempt_count) == (ActionState.SUCCEEDED, 1)
+        effect = SandboxEffect.objects.get(action_id=action.pk)
+        assert action.result == {"sandbox_effect_id": effect.pk}
+        assert effect.agent_slug == action.agent.slug
+        [attempt] = action.attempts.all()
+        assert (attempt.outcome, attempt.idempotency_key) == ("succeeded", str(action.pk))
+        assert verbs(action) == ["action.executed"]
+
+
+@requires_postgres
+def test_actions_claimed_together_cost_one_statement_each_beyond_the_first(world):
+    first, one, five = (
+        sandbox_actions(world, 1),
+        sandbox_actions(world, 1),
+        sandbox_actions(world, 5),
+    )
+    execution.execute_many([first[0].pk])  # reads the catalogue of action types
+    alone = statements(lambda: execution.execute_many([one[0].pk]))
+    together = statements(lambda: execution.execute_many([action.pk for action in five]))
+    # Locking the agents, the claim and the settling statement are shared; each action
+    # adds only its sandbox effect's INSERT.
+    assert together == alone + 4
+
+
+def test_a_mixed_message_executes_each_action_by_its_own_state_and_connector(
+    world, erp, httpserver
+):
+    httpserver.expect_request("/orders").respond_with_json({"erp_id": 9})
+    [quick] = sandbox_actions(world, 1)
+    external = order(world, erp)
+    waiting = order(world, erp, state=ActionState.PENDING_APPROVAL)
+    of_suspended = make_action(world.agent_b, make_action_type(name="crm.note.add"))
+    agent_services.transition(world.coe, world.agent_b, "suspend", "Misbehaving")
+
+    ids = [action.pk for action in (quick, external, waiting, of_suspended)]
+    assert execution.execute_many(ids) == [
+        ActionState.SUCCEEDED,
+        ActionState.SUCCEEDED,
+        "",
+        ActionState.CANCELLED,
+    ]
+    assert fresh(external).result == {"erp_id": 9}
+    assert len(httpserver.log) == 1
+    assert fresh(waiting).state == ActionState.PENDING_APPROVAL
+    assert not SandboxEffect.objects.filter(action_id=of_suspended.pk).exists()
+
+
+def refuse_sandbox_effects_of(action) -> None:
+    """A trigger in the database that fails any INSERT of `action`'s sandbox effect."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION refuse_effect() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.action_id = '{action.pk}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON workflows_sandboxeffect "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_effect()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON workflows_sandboxeffect "
+                f"WHEN NEW.action_id = '{action.pk.hex}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+
+
+def test_an_action_that_fails_the_shared_transaction_holds_back_no_other(world, caplog):
+    actions = sandbox_actions(world, 4)
+    refuse_sandbox_effects_of(actions[1])
+
+    states = execution.execute_many([action.pk for action in actions])
+
+    assert states == [ActionState.SUCCEEDED, "", ActionState.SUCCEEDED, ActionState.SUCCEEDED]
+    refused = fresh(actions[1])
+    assert (refused.state, refused.attempt_count) == (ActionState.QUEUED, 0)
+    assert not refused.attempts.exists() and verbs(refused) == []
+    assert SandboxEffect.objects.count() == 3
+    assert f"Could not execute action {actions[1].pk}" in caplog.text
 
 
 # Temporary errors: retries with backoff, bounded

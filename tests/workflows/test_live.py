@@ -2,6 +2,7 @@
 check, routing): who may connect, which groups they join, and that each person hears
 only what their pages would show them, as the same fragments."""
 
+import asyncio
 import json
 import threading
 import time
@@ -238,11 +239,37 @@ def test_one_push_reaches_every_group_through_the_redis_layer(settings, prefix):
         for group in groups:  # one listener per group, as one socket per person
             channels.append(await layer.new_channel())
             await layer.group_add(group, channels[-1])
-        await sync_to_async(live._send)(groups, message)
+        await sync_to_async(live._send)((groups, message))
         for channel in channels:
             assert await layer.receive(channel) == message
         for group, channel in zip(groups, channels, strict=True):
             await layer.group_discard(group, channel)
+        await layer.flush()
+
+    async_to_sync(scenario)()
+
+
+@requires_redis
+def test_pushes_sent_together_each_reach_their_own_groups_in_order(settings):
+    settings.CHANNEL_LAYERS = redis_layer()
+    key = uuid.uuid4().int % 10**12
+    unit, coe = live.group_name("activity", key), live.group_name("activity", key + 1)
+    first = {"type": "activity", "id": "1", "html": "<tr id='action-1'></tr>"}
+    second = {"type": "activity", "id": "2", "html": "<tr id='action-2'></tr>"}
+
+    async def scenario():
+        layer = get_channel_layer()
+        on_unit, on_coe = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add(unit, on_unit)
+        await layer.group_add(coe, on_coe)
+        await sync_to_async(live._send)(([unit, coe], first), ([coe], second))
+        assert await layer.receive(on_coe) == first
+        assert await layer.receive(on_coe) == second
+        assert await layer.receive(on_unit) == first
+        with pytest.raises(asyncio.TimeoutError):  # the second was not for this group
+            await asyncio.wait_for(layer.receive(on_unit), timeout=0.3)
+        await layer.group_discard(unit, on_unit)
+        await layer.group_discard(coe, on_coe)
         await layer.flush()
 
     async_to_sync(scenario)()
@@ -280,7 +307,7 @@ def test_a_push_refuses_a_layer_it_cannot_address(settings):
     url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
     settings.CHANNEL_LAYERS = redis_layer(hosts=[url, url])
     with pytest.raises(ImproperlyConfigured):
-        live._send(["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""})
+        live._send((["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""}))
 
 
 def test_a_push_to_a_silent_redis_gives_up_within_seconds_and_the_commit_stands(
