@@ -1,19 +1,17 @@
 """Executing an allowed or approved action exactly once through its connector.
 
-`execute_many()` takes the actions of one message (`execute()`, one action), and in one
-transaction (one commit) for steps 1 and 2:
-1. read-locks the actions' agents' rows (the inbox's lock order: a suspension waits or is
-   seen), then claims the actions with one conditional UPDATE … RETURNING (queued and due
-   → executing, `claimed_at` set), which also locks and reads them; skips those another
-   worker got first; `claimed_at` is this run's token. Their action types and connectors
-   come from the catalogue's in-process copy (workflows.catalog), their agents from the
-   lock;
-2. re-checks for each that its agent is active (else cancelled), and for approved actions
-   that the payload and policy versions are the ones the approver saw (else failed and
+`execute()`, in one transaction (one commit) for steps 1 and 2:
+1. read-locks the action's agent's row (the inbox's lock order: a suspension waits or is
+   seen), then claims the action with one conditional UPDATE … RETURNING (queued and due
+   → executing, `claimed_at` set), which also locks and reads it; stops if another worker
+   got there first; `claimed_at` is this run's token. Its action type and connector come
+   from the catalogue's in-process copy (workflows.catalog), its agent from the lock;
+2. re-checks that the agent is active (else cancelled), and for approved actions that the
+   payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
-3. calls each connector outside any transaction;
-4. in one transaction per action: completes the attempt and settles the action with its
-   ledger entry, the live push, any escalation and the agent's callback:
+3. calls the connector outside any transaction;
+4. in one transaction: completes the attempt and settles the action with its ledger
+   entry, the live push, any escalation and the agent's callback:
    success → succeeded; temporary error → queued again with exponential backoff, until
    the connector's max attempts, then failed; permanent error → failed (and the connector
    disabled if it says so); unknown outcome → needs_reconciliation, never retried.
@@ -23,9 +21,14 @@ transaction (one commit) for steps 1 and 2:
 A connector whose effect is a row of this database (`in_database`: the sandbox) is called
 inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit
 together or not at all, so exactly once needs no second and third commit, and the attempt
-is written once, with its outcome, in the statement that settles the action; the
-successes of one message are settled in one statement. If that shared transaction fails,
-each action of the message is executed alone, so one bad action holds back no other.
+is written once, with its outcome, in the statement that settles the action.
+
+`execute_many()` takes one message's actions: those on an in-database connector are
+claimed together (one statement locks their agents, one claims them), executed, and their
+successes settled in one statement and one commit; the others are executed one by one by
+`execute()`, each claimed just before its call, so a worker that dies midway leaves the
+actions it has not called queued, not claimed. If the shared transaction fails, each
+action is executed alone, so one bad action holds back no other.
 
 `sweep()` repairs what dead workers leave (see its docstring). Secrets never reach the
 attempt rows, the action's error or the ledger: their values are blanked out of whatever a
@@ -45,7 +48,13 @@ from governance import epochs, ledger
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
 from workflows import catalog, clearance, inbox, live, webhooks
-from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
+from workflows.connectors import (
+    BaseConnector,
+    ConnectorError,
+    Result,
+    connector_class_for,
+    connector_for,
+)
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType, Connector, ConnectorAttempt
 
@@ -57,7 +66,6 @@ __all__ = [
     "approval_problem",
     "backoff_seconds",
     "claim",
-    "claim_many",
     "execute",
     "execute_many",
     "scrub",
@@ -115,10 +123,11 @@ RETURNING *, (
 """
 
 
-# The agent of each of some actions, with its unit's name, read-locked on PostgreSQL (see
-# _agents_of); {ids} as above.
+# The agent of each of some actions, with its unit's name and the action's id, action type
+# and shadow flag, read-locked on PostgreSQL (see _agents_of); {ids} as above.
 AGENTS_SQL = """
-SELECT a.*, u."name" AS "business_unit_name", r."id" AS "action_id"
+SELECT a.*, u."name" AS "business_unit_name", r."id" AS "action_id",
+    r."action_type_id" AS "action_type_of_action", r."shadow" AS "action_is_shadow"
 FROM "workflows_actionrequest" r
 JOIN "agents_agent" a ON a."id" = r."agent_id"
 JOIN "governance_businessunit" u ON u."id" = a."business_unit_id"
@@ -273,6 +282,11 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     return attempt
 
 
+def _key(action_id) -> str:
+    """An action's id as text, one spelling for every form it may come in."""
+    return str(ActionRequest._meta.pk.to_python(action_id))
+
+
 def _db_ids(action_ids) -> list:
     """Actions' ids as their database column holds them."""
     pk = ActionRequest._meta.pk
@@ -288,7 +302,8 @@ def _agents_of(action_ids) -> dict[str, Agent]:
     its business unit's name, locked FOR SHARE on PostgreSQL: a suspension (which locks
     the agent FOR UPDATE, then cancels its queued actions) either commits first and is
     seen, or waits until this execution has committed, while executions of the same
-    agent's actions do not wait for one another."""
+    agent's actions do not wait for one another. Each also carries its action's
+    `action_type_of_action` and `action_is_shadow` (see _in_database)."""
     ids = _db_ids(action_ids)
     sql = AGENTS_SQL.format(ids=_placeholders(len(ids)))
     if connection.vendor == "postgresql":
@@ -298,7 +313,7 @@ def _agents_of(action_ids) -> dict[str, Agent]:
         agent.business_unit = BusinessUnit.from_db(
             connection.alias, ["id", "name"], [agent.business_unit_id, agent.business_unit_name]
         )
-        agents[str(ActionRequest._meta.pk.to_python(agent.action_id))] = agent
+        agents[_key(agent.action_id)] = agent
     return agents
 
 
@@ -334,12 +349,18 @@ def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
     return action
 
 
-def claim_many(action_ids, token: datetime) -> list[ActionRequest]:
-    """In the caller's transaction: read-lock the actions' agents (the lock order of the
-    inbox, see _agents_of), then claim those of the actions that are queued and due for
-    this run (see _claim_many). Returns the claimed actions with their agent, unit,
-    decision and action type attached (an action whose agent is gone is not claimed)."""
-    agents = _agents_of(action_ids)
+def _in_database(agent: Agent) -> bool:
+    """Whether the action `agent` was locked for (see _agents_of) runs on a connector whose
+    effect is a row of this database (the sandbox), by the catalogue."""
+    action_type = catalog.action_type_with_id(agent.action_type_of_action)
+    if action_type is None:
+        return False
+    return connector_class_for(action_type, agent.action_is_shadow).in_database
+
+
+def _claim_locked(agents: dict[str, Agent], token: datetime) -> list[ActionRequest]:
+    """Claim those of the actions of `agents` (locked by _agents_of) that are queued and
+    due (see _claim_many), with their agent, unit, decision and action type attached."""
     if not agents:
         return []
     claimed = _claim_many(list(agents), token)
@@ -347,8 +368,11 @@ def claim_many(action_ids, token: datetime) -> list[ActionRequest]:
 
 
 def claim(action_id, token: datetime) -> ActionRequest | None:
-    """One action's claim (see claim_many), or None when there is nothing to claim."""
-    return next(iter(claim_many([action_id], token)), None)
+    """In the caller's transaction: read-lock the action's agent (the lock order of the
+    inbox, see _agents_of), then claim the action for this run if it is queued and due
+    (see _claim_many). Returns it with its agent, unit, decision and action type attached,
+    or None when there is nothing to claim."""
+    return next(iter(_claim_locked(_agents_of([action_id]), token)), None)
 
 
 def _prepare(action: ActionRequest):
@@ -382,7 +406,7 @@ def _prepare(action: ActionRequest):
             connector=row.slug,
         )
     if connector.in_database:
-        # Called and settled in this transaction (see _claim_and_run): nothing of the attempt can
+        # Called and settled in this transaction (see execute()): nothing of the attempt can
         # be seen before its outcome, so its row is written once, with the outcome.
         return action, connector, _new_attempt(action, connector)
     return action, connector, start_attempt(action, connector)
@@ -411,66 +435,78 @@ def _call(action: ActionRequest, connector: BaseConnector):
 
 
 def execute(action_id, *, now: datetime | None = None) -> str:
-    """Execute one queued, due action if this call wins its claim (see execute_many).
-    Returns the action's state afterwards, or "" when there was nothing to do (claimed by
-    another worker, not queued, or not due yet)."""
-    return execute_many([action_id], now=now)[0]
+    """Execute one queued, due action if this call wins its claim (see the module
+    docstring). Returns the action's state afterwards, or "" when there was nothing to
+    do (claimed by another worker, not queued, or not due yet)."""
+    token = now or timezone.now()
+    with transaction.atomic():
+        action = claim(action_id, token)
+        if action is None:
+            return ""
+        prepared = _prepare(action)
+        if isinstance(prepared, str):
+            return prepared
+        action, connector, attempt = prepared
+        if connector.in_database:
+            # Its effect commits with the claim and the outcome, or not at all.
+            return _finish(action, connector, attempt, *_call(action, connector))
+    return _call_and_finish(action, connector, attempt, token)
 
 
 def execute_many(action_ids, *, now: datetime | None = None) -> list[str]:
-    """Execute those of the actions that are queued and due and whose claim this call wins
-    (see the module docstring), claimed together; returns each one's state afterwards, in
-    the order given ("" where there was nothing to do). If their shared transaction fails,
-    each is executed in a transaction of its own: an action that cannot be executed does
-    not hold back the others (it stays queued, and the error is logged)."""
-    ids = [str(action_id) for action_id in action_ids]
+    """Execute several queued actions (one message's); returns each one's state afterwards,
+    in the order given ("" where there was nothing to do). Those whose connector writes
+    to this database are claimed, executed and settled together (see _run_in_database);
+    each of the others is executed alone afterwards, claimed just before its call as
+    `execute()` claims it. If the shared transaction fails, every action is executed alone:
+    an action that cannot be executed does not hold back the others (it stays queued, and
+    the error is logged)."""
+    ids = [_key(action_id) for action_id in action_ids]
+    if len(ids) == 1:
+        return [execute(ids[0], now=now)]
     token = now or timezone.now()
     try:
         # Claimed together, they are executed as of one moment: one reading of the epochs.
         with epochs.snapshot():
-            states, calls = _claim_and_run(ids, token)
+            states, others = _run_in_database(ids, token)
     except Exception:
-        if len(ids) == 1:
-            raise
         logger.exception("Executing actions %s together failed; executing each alone", ids)
-        return [_execute_alone(action_id, token) for action_id in ids]
-    for action, connector, attempt in calls:
-        states[str(action.pk)] = _call_and_finish(action, connector, attempt, token)
+        others, states = ids, {}
+    for action_id in others:
+        try:
+            states[action_id] = execute(action_id, now=token)
+        except Exception:
+            logger.exception("Could not execute action %s; it stays as it was", action_id)
     return [states.get(action_id, "") for action_id in ids]
 
 
-def _execute_alone(action_id: str, token: datetime) -> str:
-    try:
-        return execute(action_id, now=token)
-    except Exception:
-        logger.exception("Could not execute action %s; it stays as it was", action_id)
-        return ""
-
-
-def _claim_and_run(ids: list[str], token: datetime) -> tuple[dict[str, str], list[tuple]]:
-    """In one transaction: claim the actions, check each, execute and settle those whose
-    connector is in this database (each one's effect commits with its claim and its
-    outcome, or not at all; their settling rows are written together, in one statement on
-    PostgreSQL), and start the attempts of the others. Returns the states settled by
-    action id, and the (action, connector, attempt) calls still to make."""
-    states, calls, deferred = {}, [], []
+def _run_in_database(ids: list[str], token: datetime) -> tuple[dict[str, str], list[str]]:
+    """In one transaction: lock the actions' agents, claim the actions whose connector
+    writes to this database, check each, execute and settle them (each one's effect
+    commits with its claim and its outcome, or not at all; their settling rows are written
+    together, in one statement on PostgreSQL). Returns the states settled by action id,
+    and the ids of the other actions, left unclaimed."""
+    states, deferred = {}, []
     with transaction.atomic():
-        for action in claim_many(ids, token):
+        agents = _agents_of(ids)
+        here = {action_id: agent for action_id, agent in agents.items() if _in_database(agent)}
+        for action in _claim_locked(here, token):
             prepared = _prepare(action)
             if isinstance(prepared, str):
                 states[str(action.pk)] = prepared
-            elif prepared[1].in_database:
-                result, error = _call(action, prepared[1])
-                states[str(action.pk)] = _finish(*prepared, result, error, deferred=deferred)
-            else:
-                calls.append(prepared)
+                continue
+            action, connector, attempt = prepared
+            result, error = _call(action, connector)
+            states[str(action.pk)] = _finish(
+                action, connector, attempt, result, error, deferred=deferred
+            )
         if deferred:
             write_together(
                 updates=[row for updates, _, _ in deferred for row in updates],
                 inserts=[row for _, inserts, _ in deferred for row in inserts],
             )
             live.publish_activities([action for _, _, action in deferred])
-    return states, calls
+    return states, [action_id for action_id in ids if action_id in agents and action_id not in here]
 
 
 def _call_and_finish(

@@ -228,6 +228,38 @@ def test_a_mixed_message_executes_each_action_by_its_own_state_and_connector(
     assert not SandboxEffect.objects.filter(action_id=of_suspended.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_messages_calls_to_a_system_of_record_are_each_claimed_just_before_the_call(
+    httpserver,
+):
+    world = make_world()
+    connector = make_connector(
+        "http", config={"url": httpserver.url_for("/orders"), "allow_private_hosts": True}
+    )
+    action_type = make_action_type(connector=connector)
+    first, second = (make_action(world.agent_a, action_type) for _ in range(2))
+    [quick] = sandbox_actions(world, 1)
+    seen = []
+
+    def handler(request):
+        # Another connection, as the sweeper would look if this worker died now.
+        states = ActionRequest.objects.in_bulk([first.pk, second.pk, quick.pk])
+        seen.append({pk: action.state for pk, action in states.items()})
+        connection.close()
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/orders").respond_with_handler(handler)
+    states = execution.execute_many([first.pk, second.pk, quick.pk])
+
+    assert states == [ActionState.SUCCEEDED] * 3
+    # The sandbox's action had committed before any call; the second call's action was
+    # still queued, not claimed, while the first call ran.
+    assert seen == [
+        {first.pk: "executing", second.pk: "queued", quick.pk: "succeeded"},
+        {first.pk: "succeeded", second.pk: "executing", quick.pk: "succeeded"},
+    ]
+
+
 def refuse_sandbox_effects_of(action) -> None:
     """A trigger in the database that fails any INSERT of `action`'s sandbox effect."""
     with connection.cursor() as cursor:
