@@ -1,6 +1,7 @@
 """Real Celery workers (not eager) executing actions against a real local HTTP server, and
-killed with SIGKILL before, during and after the connector call: afterwards the sweeper and
-another worker leave no action lost and no effect duplicated at the server.
+killed with SIGKILL before, during and after the connector call, and inside the shared
+transaction of a message of sandbox actions: afterwards the sweeper and another worker
+leave no action lost and no effect duplicated.
 
 Workers are `celery -A autonomy worker` processes on this test's PostgreSQL database (the
 SQLite test database lives in this process's memory) and Redis. To stop a worker at an
@@ -30,8 +31,14 @@ from tests.factories import make_world
 from tests.workflows.factories import make_action, make_action_type, make_connector
 from workflows import execution
 from workflows.dispatch import enqueue_execution
-from workflows.models import ActionRequest, ActionState, ConnectorAttempt, Escalation
-from workflows.tasks import execute_action
+from workflows.models import (
+    ActionRequest,
+    ActionState,
+    ConnectorAttempt,
+    Escalation,
+    SandboxEffect,
+)
+from workflows.tasks import execute_action, execute_actions
 
 pytestmark = [requires_postgres, requires_redis]
 
@@ -316,3 +323,36 @@ def test_a_worker_killed_after_the_call_before_recording_it_duplicates_nothing(
     assert repaired["reconciliation"] == 1
     assert state_of(action) == ActionState.NEEDS_RECONCILIATION
     assert len(httpserver.log) == 1
+
+
+def test_a_worker_killed_inside_a_messages_shared_transaction_leaves_all_of_it_queued(
+    world, workers
+):
+    action_type = make_action_type()  # the sandbox: claimed and executed together
+    agents = [world.agent_a, world.agent_b]
+    actions = [make_action(agents[n % 2], action_type, {"amount": n + 1}) for n in range(4)]
+    first = workers("together")
+
+    with transaction.atomic():
+        # The worker claims the four and writes their four effects, then waits for this
+        # lock to settle them (attempts, states and ledger entries in one statement).
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE workflows_connectorattempt IN EXCLUSIVE MODE")
+        execute_actions.delay([str(action.pk) for action in actions])
+        wait_for(waiting_on_a_lock, what="the worker to block inside its message", worker=first)
+        first.kill()
+
+    # Claims and effects rolled back together: nothing happened, nothing to reconcile.
+    assert [state_of(action) for action in actions] == [ActionState.QUEUED] * 4
+    assert not SandboxEffect.objects.exists() and not ConnectorAttempt.objects.exists()
+    assert execution.sweep(now=timezone.now() + MUCH_LATER)["reenqueued"] == 4
+    second = workers("after-together")
+    for action in actions:
+        wait_for(
+            lambda a=action: state_of(a) == ActionState.SUCCEEDED, what="the re-run", worker=second
+        )
+
+    assert SandboxEffect.objects.count() == 4
+    assert (
+        sorted(ConnectorAttempt.objects.values_list("number", "outcome")) == [(1, "succeeded")] * 4
+    )
