@@ -16,7 +16,7 @@ from agents.models import Agent, AgentAPIKey, AgentRole, AutonomyLevel, validate
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
 from governance.scoping import BUILD, business_units_for, is_coe
 
@@ -169,9 +169,9 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             ) from exc
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
-_detail_errors = {**_errors, 404: ErrorSerializer}
-_transition_errors = {**_detail_errors, 400: ErrorSerializer, 409: ErrorSerializer}
+_errors = errors(401, 403)
+_detail_errors = errors(401, 403, 404)
+_transition_errors = errors(401, 403, 404, 400, 409)
 
 
 def _transition_schema(summary: str):
@@ -193,7 +193,7 @@ def _transition_schema(summary: str):
     ),
     create=extend_schema(
         summary="Register an agent in one of your business units (pending COE review)",
-        responses={201: AgentSerializer, 400: ErrorSerializer, **_errors},
+        responses={201: AgentSerializer, **errors(400), **_errors},
     ),
 )
 class AgentViewSet(
@@ -271,8 +271,7 @@ class AgentViewSet(
         request=IssueKeySerializer,
         responses={
             201: IssuedKeySerializer,
-            400: ErrorSerializer,
-            409: ErrorSerializer,
+            **errors(400, 409),
             **_detail_errors,
         },
     )
@@ -299,7 +298,7 @@ class AgentViewSet(
         parameters=[
             OpenApiParameter("prefix", str, OpenApiParameter.PATH, description="The key prefix.")
         ],
-        responses={200: AgentKeySerializer, 409: ErrorSerializer, **_detail_errors},
+        responses={200: AgentKeySerializer, **errors(409), **_detail_errors},
     )
     @action(
         detail=True,

@@ -5,7 +5,7 @@ from rest_framework import generics, serializers
 
 from agents.models import Agent, AutonomyLevel
 from governance.api.permissions import IsAgent
-from governance.api.serializers import ErrorSerializer
+from governance.api.serializers import errors
 from governance.scoping import scope
 
 __all__ = ["MeSerializer", "MeView"]
@@ -82,7 +82,7 @@ class MeSerializer(serializers.ModelSerializer):
 
 @extend_schema(
     summary="Who am I: the calling agent's identity and what it is allowed to do",
-    responses={200: MeSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+    responses={200: MeSerializer, **errors(401, 403)},
 )
 class MeView(generics.RetrieveAPIView):
     """The calling agent itself; people get 403 `agent_only`."""

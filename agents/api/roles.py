@@ -12,7 +12,7 @@ from agents.api.schema import AutonomyLevelField
 from agents.models import AgentRole, DataClassification, validate_action_patterns
 from agents.services import ROLE_FIELDS, create_role, update_role
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 
 __all__ = ["AgentRoleSerializer", "AgentRoleViewSet"]
 
@@ -66,7 +66,7 @@ class AgentRoleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             return update_role(self.context["request"].user, instance, **validated_data)
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+_errors = errors(401, 403)
 
 
 @extend_schema_view(
@@ -75,19 +75,19 @@ _errors = {401: ErrorSerializer, 403: ErrorSerializer}
     ),
     retrieve=extend_schema(
         summary="One agent role",
-        responses={200: AgentRoleSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: AgentRoleSerializer, **errors(404), **_errors},
     ),
     create=extend_schema(
         summary="Define an agent role (COE staff only)",
-        responses={201: AgentRoleSerializer, 400: ErrorSerializer, **_errors},
+        responses={201: AgentRoleSerializer, **errors(400), **_errors},
     ),
     update=extend_schema(
         summary="Redefine an agent role (COE staff only)",
-        responses={200: AgentRoleSerializer, 400: ErrorSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: AgentRoleSerializer, **errors(400, 404), **_errors},
     ),
     partial_update=extend_schema(
         summary="Change some of an agent role's fields (COE staff only)",
-        responses={200: AgentRoleSerializer, 400: ErrorSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: AgentRoleSerializer, **errors(400, 404), **_errors},
     ),
 )
 class AgentRoleViewSet(

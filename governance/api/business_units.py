@@ -7,7 +7,7 @@ from rest_framework import mixins, serializers, viewsets
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
 
 __all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]
@@ -31,7 +31,7 @@ class BusinessUnitSerializer(StrictSerializerMixin, serializers.ModelSerializer)
             ) from exc
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+_errors = errors(401, 403)
 
 
 @extend_schema_view(
@@ -41,11 +41,11 @@ _errors = {401: ErrorSerializer, 403: ErrorSerializer}
     ),
     retrieve=extend_schema(
         summary="One business unit (404 outside your scope)",
-        responses={200: BusinessUnitSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: BusinessUnitSerializer, **errors(404), **_errors},
     ),
     create=extend_schema(
         summary="Create a business unit (COE staff only)",
-        responses={201: BusinessUnitSerializer, 400: ErrorSerializer, **_errors},
+        responses={201: BusinessUnitSerializer, **errors(400), **_errors},
     ),
 )
 class BusinessUnitViewSet(

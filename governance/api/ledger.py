@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from autonomy.api_errors import APIError
 from governance import ledger
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer
+from governance.api.serializers import errors
 from governance.filtersets import AuditEntryFilterSet, applied_filters
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 
@@ -156,14 +156,14 @@ class LedgerPagination(CursorPagination):
     max_page_size = 500
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
-_detail_errors = {**_errors, 404: ErrorSerializer}
+_errors = errors(401, 403)
+_detail_errors = errors(401, 403, 404)
 
 
 @extend_schema_view(
     list=extend_schema(
         summary="Search the ledger entries of the business units you audit (all for COE staff)",
-        responses={200: AuditEntrySerializer(many=True), 400: ErrorSerializer, **_errors},
+        responses={200: AuditEntrySerializer(many=True), **errors(400), **_errors},
     ),
     retrieve=extend_schema(
         summary="One ledger entry with its chain position (404 outside your scope)",
@@ -194,7 +194,7 @@ class LedgerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             (200, "application/jsonl"): OpenApiResponse(
                 OpenApiTypes.STR, description="JSON Lines: a header, then one entry a line."
             ),
-            400: ErrorSerializer,
+            **errors(400),
             **_errors,
         },
     )

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from autonomy.api_errors import APIError
 from governance import policies
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.scoping import business_units_for
 
@@ -201,9 +201,9 @@ class DraftSerializer(StrictSerializerMixin, serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
-_detail_errors = {**_errors, 404: ErrorSerializer}
-_change_errors = {**_detail_errors, 400: ErrorSerializer, 409: ErrorSerializer}
+_errors = errors(401, 403)
+_detail_errors = errors(401, 403, 404)
+_change_errors = errors(401, 403, 404, 400, 409)
 
 
 @extend_schema_view(
@@ -217,7 +217,7 @@ _change_errors = {**_detail_errors, 400: ErrorSerializer, 409: ErrorSerializer}
     ),
     create=extend_schema(
         summary="Create a policy with an empty draft v1 (COE, or builders for their unit)",
-        responses={201: PolicySerializer, 400: ErrorSerializer, **_errors},
+        responses={201: PolicySerializer, **errors(400), **_errors},
     ),
 )
 class PolicyViewSet(

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-__all__ = ["ErrorDetailSerializer", "ErrorSerializer", "StrictSerializerMixin"]
+__all__ = ["ErrorDetailSerializer", "ErrorSerializer", "StrictSerializerMixin", "errors"]
 
 
 class StrictSerializerMixin:
@@ -50,3 +50,8 @@ class ErrorSerializer(serializers.Serializer):
     """The body of every API error: {"error": {"code", "message", "fields"}}."""
 
     error = ErrorDetailSerializer()
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorSerializer]]:
+    """OpenAPI `responses` entries for error statuses: each answers an ErrorSerializer."""
+    return dict.fromkeys(statuses, ErrorSerializer)

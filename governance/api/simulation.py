@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import DecisionRecord, PolicyVersion
 from governance.policies import may_edit, policies_for
 from governance.scoping import scope
@@ -52,10 +52,7 @@ class SimulateView(APIView):
         request=SimulateRequestSerializer,
         responses={
             200: ImpactSerializer,
-            400: ErrorSerializer,
-            403: ErrorSerializer,
-            404: ErrorSerializer,
-            409: ErrorSerializer,
+            **errors(400, 403, 404, 409),
         },
         tags=["policies"],
         operation_id="policies_simulate",

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from autonomy.api_errors import APIError
 from governance import switches
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import KillSwitch
 from governance.scoping import business_units_for
 
@@ -106,8 +106,8 @@ def _api_error(exc: switches.SwitchError) -> APIError:
     return APIError(status.HTTP_400_BAD_REQUEST, "invalid", exc.message, fields)
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
-_change_errors = {**_errors, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+_errors = errors(401, 403)
+_change_errors = errors(401, 403, 400, 404, 409)
 
 
 @extend_schema_view(
@@ -117,7 +117,7 @@ _change_errors = {**_errors, 400: ErrorSerializer, 404: ErrorSerializer, 409: Er
     ),
     retrieve=extend_schema(
         summary="One kill switch (404 outside your scope)",
-        responses={200: KillSwitchSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: KillSwitchSerializer, **errors(404), **_errors},
     ),
     create=extend_schema(
         summary="Engage a kill switch: COE staff freeze any unit or block a pattern; "

@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsAgent
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import Effect
 from governance.scoping import is_agent, scope
 from workflows.gateway import action_json, submit
@@ -118,15 +118,7 @@ class SubmitActionView(APIView):
             200: ReadAnswerSerializer,
             201: SubmittedActionSerializer,
             202: SubmittedActionSerializer,
-            400: ErrorSerializer,
-            401: ErrorSerializer,
-            403: ErrorSerializer,
-            409: ErrorSerializer,
-            422: ErrorSerializer,
-            423: ErrorSerializer,
-            429: ErrorSerializer,
-            502: ErrorSerializer,
-            504: ErrorSerializer,
+            **errors(400, 401, 403, 409, 422, 423, 429, 502, 504),
         },
         tags=["actions"],
         operation_id="actions_submit",
@@ -158,7 +150,7 @@ class ActionDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: ActionSerializer, 404: OpenApiResponse(ErrorSerializer)},
+        responses={200: ActionSerializer, **errors(404)},
         tags=["actions"],
         operation_id="actions_retrieve",
     )

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from agents.models import Agent
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import DecisionRecord, Effect
 from governance.scoping import BUILD, is_coe, scope
 from workflows.decisions import decide_action
@@ -63,7 +63,7 @@ class DecideView(APIView):
 
     @extend_schema(
         request=DecideRequestSerializer,
-        responses={200: DecisionSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        responses={200: DecisionSerializer, **errors(400, 404)},
         tags=["policies"],
         operation_id="policies_decide",
     )

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
-from governance.api.serializers import ErrorSerializer, StrictSerializerMixin
+from governance.api.serializers import StrictSerializerMixin, errors
 from governance.redaction import redact
 from workflows import inbox, live
 from workflows.models import Escalation, EscalationState
@@ -132,8 +132,8 @@ def _refusal(exc: inbox.InboxError) -> APIError:
     )
 
 
-_errors = {401: ErrorSerializer, 403: ErrorSerializer}
-_change_errors = {**_errors, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+_errors = errors(401, 403)
+_change_errors = errors(401, 403, 400, 404, 409)
 
 
 def _change(summary: str, request_serializer=None):
@@ -149,11 +149,11 @@ def _change(summary: str, request_serializer=None):
         summary="Escalations of the queues you may work, most urgent first "
         "(filters: state, queue, assigned=me)",
         parameters=[EscalationFilter],
-        responses={200: EscalationSerializer(many=True), 400: ErrorSerializer, **_errors},
+        responses={200: EscalationSerializer(many=True), **errors(400), **_errors},
     ),
     retrieve=extend_schema(
         summary="One escalation (404 outside the queues you may work)",
-        responses={200: EscalationSerializer, 404: ErrorSerializer, **_errors},
+        responses={200: EscalationSerializer, **errors(404), **_errors},
     ),
 )
 class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
