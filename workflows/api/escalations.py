@@ -238,26 +238,21 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def reassign(self, request: Request, pk: str) -> Response:
         escalation = self.get_object()
         data = self._body(ReassignSerializer)
-        target = {}
         if "queue" in data:
-            target["queue"] = reassign_targets(escalation).filter(slug=data["queue"]).first()
-            if target["queue"] is None:
-                raise APIError(
-                    status.HTTP_400_BAD_REQUEST,
-                    "invalid",
-                    "Choose another queue of the unit, or a COE queue.",
-                    {"queue": ["Not a queue this escalation may move to."]},
-                )
+            field, message = "queue", "Choose another queue of the unit, or a COE queue."
+            found = reassign_targets(escalation).filter(slug=data["queue"]).first()
         else:
+            field, message = "person", "Choose someone who may decide this escalation."
             people = inbox.assignable_people(escalation)
-            target["person"] = people.filter(username=data["person"]).first()
-            if target["person"] is None:
-                raise APIError(
-                    status.HTTP_400_BAD_REQUEST,
-                    "invalid",
-                    "Choose someone who may decide this escalation.",
-                    {"person": ["Not someone who may decide this escalation."]},
-                )
+            found = people.filter(username=data["person"]).first()
+        if found is None:
+            raise APIError(
+                status.HTTP_400_BAD_REQUEST,
+                "invalid",
+                message,
+                {field: [f"Not a {field} this escalation may go to."]},
+            )
+        target = {field: found}
         return self._decide(
             inbox.reassign, escalation=escalation, note=data.get("note", ""), **target
         )
