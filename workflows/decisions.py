@@ -101,7 +101,6 @@ def _suspend_at_hard_limit(agent: Agent, specs, decision: Decision) -> None:
             return
 
 
-@transaction.atomic(savepoint=False)
 def decide_action(
     agent: Agent,
     action: str,
@@ -116,9 +115,10 @@ def decide_action(
     persist: bool = True,
 ) -> Outcome:
     """Decide and record one action of `agent`. With `count`, the action is counted
-    against its limits (and a denied action's budget use is refunded). Without `persist`
-    nothing is written: the caller inserts `Outcome.record` and puts `Outcome.ledger_data`
-    in its own ledger entry, in its own transaction."""
+    against its limits (and a denied action's budget use is refunded). With `persist` the
+    record and its ledger entry are written together, in one transaction; without it
+    nothing is written and no transaction is opened: the caller inserts `Outcome.record`
+    and puts `Outcome.ledger_data` in its own ledger entry, in its own transaction."""
     now = now or timezone.now()
     started = now.timestamp()
     if action_type is None:
@@ -194,8 +194,6 @@ def decide_action(
         policy_version_ids=body["policy_version_ids"],
         duration_us=decision.duration_us,
     )
-    if persist:
-        record.save(force_insert=True)
     ledger_data = {
         "decision_id": str(record.pk),
         "source": source,
@@ -212,15 +210,17 @@ def decide_action(
         "kill_switch": switch.id if switch is not None else None,
     }
     if persist:
-        ledger.record(
-            "decision.made",
-            ledger.Actor.of(actor),
-            object_type="governance.decisionrecord",
-            object_id=str(record.pk),
-            object_repr=f"{agent.slug} {action}: {body['effect']}"[:200],
-            business_unit_id=agent.business_unit_id,
-            data=ledger_data,
-        )
+        with transaction.atomic(savepoint=False):
+            record.save(force_insert=True)
+            ledger.record(
+                "decision.made",
+                ledger.Actor.of(actor),
+                object_type="governance.decisionrecord",
+                object_id=str(record.pk),
+                object_repr=f"{agent.slug} {action}: {body['effect']}"[:200],
+                business_unit_id=agent.business_unit_id,
+                data=ledger_data,
+            )
     return Outcome(
         decision, record, ledger_data, (*refund_args, now) if count and refund_args else ()
     )
