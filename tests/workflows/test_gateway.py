@@ -1,5 +1,6 @@
 """POST /api/v1/actions/: the governed action, from request to first answer."""
 
+import logging
 import threading
 import uuid
 from decimal import Decimal
@@ -105,6 +106,18 @@ def test_a_denied_action_is_403_with_the_reasons(world, governed, as_agent):
     assert error["code"] == "denied"
     assert "Too large." in error["message"]
     assert ActionRequest.objects.get(pk=response.json()["action_id"]).state == "denied"
+
+
+def test_a_denial_is_not_logged_as_a_fault_but_bad_input_still_is(
+    world, governed, as_agent, caplog
+):
+    client = as_agent(world.key_a)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        denied = post(client, {"action": PO, "payload": {"amount": 60000}})
+        invalid = post(client, {"action": PO, "payload": {"amount": -5}})
+    assert (denied.status_code, invalid.status_code) == (403, 422)
+    logged = [record.status_code for record in caplog.records if record.name == "django.request"]
+    assert logged == [422]  # the denial is in the ledger; Django's "Forbidden" would mislead
 
 
 @pytest.mark.parametrize(

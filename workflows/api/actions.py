@@ -19,6 +19,8 @@ from workflows.models import ActionRequest
 __all__ = ["ActionDetailView", "SubmitActionView"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Error codes of answers that are policy decisions (403 denied, 429 over a hard limit).
+POLICY_REFUSALS = frozenset({"denied", "rate_limited"})
 
 
 class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -133,7 +135,13 @@ class SubmitActionView(APIView):
                 {IDEMPOTENCY_HEADER: ["Required."]},
             )
         answer = submit(request.user.agent, key, SUBMIT_BODY.run_validation(request.data))
-        return Response(answer.body, status=answer.status, headers=answer.headers)
+        response = Response(answer.body, status=answer.status, headers=answer.headers)
+        if answer.body.get("error", {}).get("code") in POLICY_REFUSALS:
+            # A refusal by policy is an outcome the ledger and the activity feed record, not
+            # a fault: keep Django from logging it as a "Forbidden" / "Too Many Requests"
+            # warning (the attribute django.utils.log.log_response sets once it has logged).
+            response._has_been_logged = True
+        return response
 
 
 def visible_actions(principal):
