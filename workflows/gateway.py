@@ -242,8 +242,7 @@ def _escalate(action: ActionRequest, record, ledger_data: dict, route: str) -> G
     action.response_status, action.response_body = answer.status, answer.body
     entry = _action_entry(action, ledger_data, escalation)
     insert_together(record, action, escalation, opened, entry)
-    inbox.announce(escalation)
-    live.publish_activity(action.pk, _with_relations(action, record))
+    inbox.announce(escalation, activity=_with_relations(action, record))
     return answer
 
 

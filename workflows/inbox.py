@@ -206,9 +206,14 @@ def _open(action: ActionRequest, queue: Queue, **fields) -> Escalation:
     return escalation
 
 
-def announce(escalation: Escalation) -> None:
-    """Push a newly opened escalation to the people who may work it, after commit."""
-    live.publish_escalation(escalation.pk, "escalation.new", escalation)
+def announce(escalation: Escalation, activity: ActionRequest | None = None) -> None:
+    """Push a newly opened escalation to the people who may work it, after commit; with
+    `activity` (its action as committed, with its relations), the action's activity row
+    too, in the same round trip."""
+    if activity is None:
+        live.publish_escalation(escalation.pk, "escalation.new", escalation)
+    else:
+        live.publish_new_escalation(escalation, activity)
 
 
 def planned_approval(

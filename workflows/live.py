@@ -10,8 +10,8 @@ exactly the people who may work it (workflows.queues).
 Messages are sent after commit, read back from the database (an activity row may instead
 render the action its caller committed, see publish_activity), as
 `{"type": "escalation.new" | "escalation.claimed" | "escalation.warned" |
-"escalation.decided" | "activity", "id", "html"}`, where `html` is the very fragment the
-pages render (templates/workflows/partials/). The pages re-sync from the database when a
+"escalation.decided" | "activity", "id", "html"}`, where `html` is the very row the
+pages render (workflows.rows). The pages re-sync from the database when a
 socket reconnects, so a lost message costs nothing but a moment.
 
 "Assigned to me" (`?assigned=me`) is a view of the same pushes, filtered in the browser:
@@ -40,18 +40,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import QuerySet
-from django.template.loader import render_to_string
-from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from workflows import rows
 from workflows.models import ActionRequest, Escalation
 from workflows.queues import workable_queues
 
 __all__ = [
-    "ACTIVITY_ROW",
-    "ESCALATION_ROW",
     "activity_queryset",
     "escalation_queryset",
     "group_name",
@@ -59,13 +56,12 @@ __all__ = [
     "publish_activities",
     "publish_activity",
     "publish_escalation",
+    "publish_new_escalation",
     "render_activity",
     "render_escalation",
 ]
 
-ESCALATION_ROW = "workflows/partials/escalation_row.html"
 PUSH_TIMEOUT = 1.0  # seconds a push waits on Redis to connect, and to answer
-ACTIVITY_ROW = "workflows/partials/activity_row.html"
 
 
 def group_name(audience: str, key: int | None = None) -> str:
@@ -116,12 +112,12 @@ def activity_queryset(base: QuerySet[ActionRequest] | None = None) -> QuerySet[A
 
 def render_escalation(escalation: Escalation) -> str:
     """An escalation's inbox row, as the inbox page renders it."""
-    return render_to_string(ESCALATION_ROW, {"escalation": escalation, "now": timezone.now()})
+    return rows.escalation_row(escalation)
 
 
 def render_activity(action: ActionRequest) -> str:
     """An action's activity row, as the activity page renders it."""
-    return render_to_string(ACTIVITY_ROW, {"action": action})
+    return rows.activity_row(action)
 
 
 _clients: dict[str, redis.Redis] = {}
@@ -185,7 +181,7 @@ def _send(*sends: tuple[list[str], dict]) -> None:
         async_to_sync(send_all)()
 
 
-# What the pushed row (ESCALATION_ROW) shows and the groups need, read back with the
+# What the pushed row (workflows.rows.escalation_row) shows and the groups need, read back with the
 # escalation in one query of only these columns (a push's read is on every push's path).
 # The users a row may name (claimed, decided, assigned) are left to their foreign keys: a
 # new escalation names none, and each join adds to PostgreSQL's planning of the statement.
@@ -225,13 +221,15 @@ def _push_escalation(escalation_id, event: str, escalation: Escalation | None = 
             .only(*PUSHED_ESCALATION_FIELDS)
             .filter(pk=escalation_id)
         )
-    if escalation is None:
-        return
+    if escalation is not None:
+        _send(_escalation_send(escalation, event))
+
+
+def _escalation_send(escalation: Escalation, event: str) -> tuple[list[str], dict]:
     groups = [group_name("queue", escalation.queue_id), group_name("inbox")]
     if escalation.queue.business_unit_id is not None:
         groups.append(group_name("inbox", escalation.queue.business_unit_id))
-    message = {"type": event, "id": str(escalation.pk), "html": render_escalation(escalation)}
-    _send((groups, message))
+    return groups, {"type": event, "id": str(escalation.pk), "html": render_escalation(escalation)}
 
 
 def _activity_send(action: ActionRequest) -> tuple[list[str], dict]:
@@ -263,6 +261,15 @@ def publish_activity(action_id, action: ActionRequest | None = None) -> None:
     transaction commits. A caller holding the action as committed, with its agent,
     action type, business unit and decision, passes it and saves reading it back."""
     transaction.on_commit(lambda: _push_activity(action_id, action), robust=True)
+
+
+def publish_new_escalation(escalation: Escalation, action: ActionRequest) -> None:
+    """publish_escalation(escalation "escalation.new") and publish_activity(action) of an
+    action just sent for approval, both held as committed, sent in one round trip."""
+    transaction.on_commit(
+        lambda: _send(_escalation_send(escalation, "escalation.new"), _activity_send(action)),
+        robust=True,
+    )
 
 
 def publish_activities(actions: list[ActionRequest]) -> None:

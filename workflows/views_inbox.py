@@ -24,7 +24,7 @@ from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.redaction import redact
 from governance.scoping import scope
-from workflows import inbox, live
+from workflows import inbox, live, rows
 from workflows.forms import (
     EditForm,
     NoteForm,
@@ -210,11 +210,7 @@ def _refused(
         raise Http404(exc.message)
     escalation = _get(request, escalation.pk)
     if htmx_partial(request) and request.htmx.target == f"escalation-{escalation.pk}":
-        return render(
-            request,
-            live.ESCALATION_ROW,
-            {"escalation": escalation, "now": timezone.now(), "row_error": exc.message},
-        )
+        return HttpResponse(rows.escalation_row(escalation, row_error=exc.message))
     context = _detail_context(
         request, escalation, error=exc.message, error_fields=exc.fields, **forms_
     )
@@ -235,9 +231,7 @@ def _done(request: HttpRequest, escalation: Escalation, notice: str) -> HttpResp
     escalation = _get(request, escalation.pk)
     if htmx_partial(request):
         if request.htmx.target == f"escalation-{escalation.pk}":
-            return render(
-                request, live.ESCALATION_ROW, {"escalation": escalation, "now": timezone.now()}
-            )
+            return HttpResponse(rows.escalation_row(escalation))
         return render(
             request,
             DETAIL + "#decision-panel",

@@ -23,6 +23,7 @@ from guardian.shortcuts import assign_perm
 
 from autonomy.asgi import application
 from tests.conftest import requires_redis
+from tests.workflows.test_gateway import PO, governed, post  # noqa: F401 (fixture)
 from tests.workflows.test_inbox import make_governed, submit
 from workflows import inbox, live
 from workflows.models import Escalation, Queue
@@ -160,6 +161,42 @@ def test_a_new_escalation_reaches_its_units_supervisors_and_the_coe_only(transac
     async_to_sync(scenario)()
 
 
+def test_an_action_the_gateway_escalates_reaches_the_inbox_and_the_feed_together(
+    transactional_db,
+    world,
+    governed,  # noqa: F811
+    as_agent,
+):
+    sockets = {name: headers_for(getattr(world, name)) for name in ("supervisor_a", "supervisor_b")}
+
+    async def scenario():
+        connected = {name: socket(headers) for name, headers in sockets.items()}
+        for communicator in connected.values():
+            assert (await communicator.connect())[0]
+        response = await sync_to_async(post)(
+            as_agent(world.key_a), {"action": PO, "payload": {"amount": 5000}}
+        )
+        assert response.status_code == 202
+        body = response.json()
+        new = await connected["supervisor_a"].receive_json_from(timeout=WAIT)
+        activity = await connected["supervisor_a"].receive_json_from(timeout=WAIT)
+        assert (new["type"], new["id"]) == ("escalation.new", body["escalation_id"])
+        assert (activity["type"], activity["id"]) == ("activity", body["id"])
+        assert 'data-state="pending_approval"' in activity["html"]
+        rows_now = await sync_to_async(
+            lambda: (
+                live.render_escalation(live.escalation_queryset().get(pk=new["id"])),
+                live.render_activity(live.activity_queryset().get(pk=activity["id"])),
+            )
+        )()
+        assert (new["html"], activity["html"]) == rows_now  # what the pages show
+        assert await connected["supervisor_b"].receive_nothing(timeout=0.5)
+        for communicator in connected.values():
+            await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_a_queue_grant_holder_hears_that_queue_only(transactional_db, world):
     make_governed(route="desk-a")
     desk = Queue.objects.create(slug="desk-a", name="Desk A", business_unit=world.unit_a)
@@ -191,7 +228,7 @@ def test_a_push_reads_its_escalation_back_in_one_unordered_query(db, world):
     escalation = submit(world.agent_a, {"amount": 5000})
     with CaptureQueriesContext(connection) as queries:
         live._push_escalation(escalation.pk, "escalation.new")
-    # One query: a second one here means the row (live.ESCALATION_ROW) shows something
+    # One query: a second one here means the row (workflows.rows) shows something
     # live.PUSHED_ESCALATION_FIELDS leaves out. ORDER BY with LIMIT made PostgreSQL plan
     # the joins several times longer than it ran them (bench/push); a key lookup needs
     # neither.

@@ -1,0 +1,122 @@
+"""The rows of the inbox and the activity feed (workflows.rows): the pages show the very rows
+the pushes carry, each state shows what a supervisor acts on, and every value is escaped."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import set_script_prefix
+
+from agents.models import Agent
+from tests.workflows.test_inbox import make_governed, submit
+from workflows import inbox, live, rows
+from workflows.models import ActionRequest, Escalation, Queue
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def escalation(world):
+    make_governed()
+    return submit(world.agent_a, {"amount": 5000, "supplier": "ACME"})
+
+
+def loaded(escalation: Escalation) -> Escalation:
+    return live.escalation_queryset().get(pk=escalation.pk)
+
+
+def action_of(escalation: Escalation) -> ActionRequest:
+    return live.activity_queryset().get(pk=escalation.action_id)
+
+
+def page(user, path: str) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get(path)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_pages_show_the_very_rows_the_pushes_carry(world, escalation):
+    assert rows.escalation_row(loaded(escalation)) in page(world.supervisor_a, "/workflows/inbox/")
+    detail = page(world.supervisor_a, f"/workflows/inbox/{escalation.pk}/")
+    assert rows.escalation_row(loaded(escalation)) in detail
+    row = rows.activity_row(action_of(escalation))
+    assert row in page(world.supervisor_a, "/workflows/activity/")
+    assert row in page(world.supervisor_a, "/")
+    assert live.render_escalation(loaded(escalation)) == rows.escalation_row(loaded(escalation))
+    assert live.render_activity(action_of(escalation)) == row
+
+
+def test_an_open_escalation_offers_claim_and_shows_its_sla(world, escalation):
+    row = rows.escalation_row(loaded(escalation))
+    assert f'<tr id="escalation-{escalation.pk}" class="escalation-row" data-state="open">' in row
+    assert f'hx-post="/workflows/inbox/{escalation.pk}/claim/"' in row
+    assert f'id="claim-{escalation.pk}">Claim</button>' in row
+    assert "Agent A" in row and "(agent-a)" in row and "owner builder-a" in row
+    assert "overdue" not in row and "due soon" not in row
+    due = escalation.sla_due_at
+    assert f"{due:%Y-%m-%d %H:%M} UTC" in row
+    assert "overdue" in rows.escalation_row(loaded(escalation), now=due)
+    Escalation.objects.filter(pk=escalation.pk).update(warned_at=due - timedelta(minutes=1))
+    assert "due soon" in rows.escalation_row(loaded(escalation))
+
+
+def test_a_claimed_escalation_offers_unclaim_and_names_its_claimant(world, escalation):
+    inbox.claim(world.supervisor_a, escalation)
+    row = rows.escalation_row(loaded(escalation))
+    assert 'data-state="claimed"' in row
+    assert f'hx-post="/workflows/inbox/{escalation.pk}/unclaim/"' in row
+    assert f'id="unclaim-{escalation.pk}">Unclaim</button>' in row
+    assert '<span class="badge text-bg-info">Claimed</span>' in row
+    assert "by supervisor-a" in row
+
+
+def test_a_decided_escalation_is_greyed_offers_review_only_and_is_never_overdue(world, escalation):
+    inbox.reject(world.supervisor_a, escalation, "Not this supplier.")
+    decided = loaded(escalation)
+    row = rows.escalation_row(decided, now=decided.sla_due_at + timedelta(hours=1))
+    assert 'class="escalation-row table-secondary" data-state="rejected"' in row
+    assert '<span class="badge text-bg-danger">Rejected</span>' in row
+    assert "by supervisor-a" in row
+    assert "<button" not in row and ">Review</a>" in row
+    assert "overdue" not in row
+
+
+def test_a_refusal_is_shown_in_the_row_that_asked(world, escalation):
+    row = rows.escalation_row(loaded(escalation), row_error="Already <decided>.")
+    assert f'id="escalation-{escalation.pk}-error">Already &lt;decided&gt;.</div>' in row
+
+
+def test_every_value_from_the_database_is_escaped(world, escalation):
+    Agent.objects.filter(pk=world.agent_a.pk).update(name=HOSTILE)
+    Queue.objects.filter(pk=escalation.queue_id).update(name=HOSTILE)
+    Escalation.objects.filter(pk=escalation.pk).update(reason=HOSTILE, kind="<i>kind</i>")
+    ActionRequest.objects.filter(pk=escalation.action_id).update(error=HOSTILE, shadow=True)
+    for row in (rows.escalation_row(loaded(escalation)), rows.activity_row(action_of(escalation))):
+        assert "<script>" not in row
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in row
+    assert "&lt;i&gt;kind&lt;/i&gt;</span>" in rows.escalation_row(loaded(escalation))
+    assert '<span class="badge text-bg-info">shadow</span>' in rows.activity_row(
+        action_of(escalation)
+    )
+
+
+def test_an_activity_row_shows_state_decision_and_a_shortened_error(world, escalation):
+    ActionRequest.objects.filter(pk=escalation.action_id).update(state="failed", error="e" * 300)
+    row = rows.activity_row(action_of(escalation))
+    assert f'<tr id="activity-{escalation.action_id}" data-state="failed">' in row
+    assert '<span class="badge text-bg-danger">Failed</span>' in row
+    assert "Require approval" in row  # the decision's effect
+    assert "e" * 99 + "…" in row and "e" * 100 not in row
+
+
+def test_the_links_follow_the_script_prefix_the_site_is_served_under(world, escalation):
+    set_script_prefix("/autonomy/")
+    try:
+        prefixed = rows.escalation_row(loaded(escalation))
+    finally:
+        set_script_prefix("/")
+    assert f'href="/autonomy/workflows/inbox/{escalation.pk}/"' in prefixed
+    assert f'hx-post="/autonomy/workflows/inbox/{escalation.pk}/claim/"' in prefixed
+    assert f'href="/workflows/inbox/{escalation.pk}/"' in rows.escalation_row(loaded(escalation))

@@ -1,0 +1,227 @@
+"""The table rows of the inbox and the activity feed, as HTML built in Python.
+
+Each row is one function used everywhere it appears: the inbox and activity pages (through
+the `{% escalation_row %}` and `{% activity_row %}` tags of workflows/templatetags/rows.py),
+the htmx answers of the inbox, and the live pushes (workflows.live). So a row arriving on a
+socket is the row the page would render.
+
+They are not template partials because a push renders one for every escalation event and
+every executed action, on the committing request's or the worker's time: on the benchmark
+machine the template language took ~1.1 ms for an escalation row and ~0.36 ms for an
+activity row; `format_html` still ~0.48 and ~0.16 ms (mostly Django's lazy-aware `escape`
+and `reverse()`). These functions build HTML only through `_html()`, which keeps
+`format_html`'s rule (every argument escaped unless it is safe HTML already) with the
+standard library's `html.escape`, the function Django's `escape` wraps; the rows' URLs are
+reversed once per process and script prefix.
+"""
+
+import functools
+import html
+from datetime import datetime
+
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+
+from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
+
+__all__ = ["activity_row", "escalation_row"]
+
+_ACTION_BADGE = {
+    ActionState.SUCCEEDED: "text-bg-success",
+    ActionState.QUEUED: "text-bg-primary",
+    ActionState.EXECUTING: "text-bg-primary",
+    ActionState.PENDING_APPROVAL: "text-bg-warning",
+    ActionState.FAILED: "text-bg-danger",
+    ActionState.DENIED: "text-bg-danger",
+    ActionState.REJECTED: "text-bg-danger",
+    ActionState.NEEDS_RECONCILIATION: "text-bg-danger",
+}
+_ESCALATION_BADGE = {
+    EscalationState.OPEN: "text-bg-primary",
+    EscalationState.CLAIMED: "text-bg-info",
+    EscalationState.APPROVED: "text-bg-success",
+    EscalationState.RESOLVED: "text-bg-success",
+    EscalationState.REJECTED: "text-bg-danger",
+    EscalationState.EXPIRED: "text-bg-danger",
+}
+_PRIORITY_BADGE = {1: "text-bg-danger", 2: "text-bg-warning"}
+_LIVE = (EscalationState.OPEN, EscalationState.CLAIMED)
+_ANY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _html(template: str, *args) -> SafeString:
+    """`format_html(template, *args)`: each argument escaped unless it is safe HTML already
+    (has `__html__`), without the checks for lazy strings that make Django's escape slow."""
+    escaped = (
+        arg.__html__() if hasattr(arg, "__html__") else html.escape(str(arg)) for arg in args
+    )
+    return mark_safe(template.format(*escaped))  # noqa: S308 - every argument is escaped
+
+
+_NOTHING = _html("")
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else ""
+
+
+def _when(value: datetime, fmt: str) -> str:
+    """`value` in the current time zone, as the templates' `date` filter shows it."""
+    return timezone.localtime(value).strftime(fmt)
+
+
+def _label(choices: type, value: str) -> str:
+    """The display label of a choice (the value itself for one no longer offered)."""
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
+
+
+@functools.cache
+def _url_of(name: str, prefix: str) -> str:
+    return reverse(name, args=[_ANY_ID])
+
+
+def _url(name: str, pk) -> str:
+    """reverse(name, args=[pk]) for the escalation views, whose only argument is an id."""
+    return _url_of(name, get_script_prefix()).replace(_ANY_ID, str(pk))
+
+
+def activity_row(action: ActionRequest) -> SafeString:
+    """An action's row in the activity feed (its agent, action type, business unit and
+    decision loaded with it: live.ACTIVITY_RELATED)."""
+    shadow = _html(' <span class="badge text-bg-info">shadow</span>') if action.shadow else ""
+    error = _NOTHING
+    if action.error:
+        error = _html(
+            '<div class="text-body-secondary">{}</div>', Truncator(action.error).chars(100)
+        )
+    return _html(
+        '<tr id="activity-{0}" data-state="{1}">\n'
+        '  <td class="small text-nowrap">{2}</td>\n'
+        '  <td><span class="mono">{3}</span>{4}</td>\n'
+        '  <td class="small">{5} <span class="mono text-body-secondary">({6})</span></td>\n'
+        '  <td class="small">{7}</td>\n'
+        '  <td id="activity-{0}-state"><span class="badge {8}">{9}</span></td>\n'
+        '  <td class="small">{10}{11}</td>\n'
+        "</tr>\n",
+        action.pk,
+        action.state,
+        _when(action.created_at, "%Y-%m-%d %H:%M:%S"),
+        action.action_type.name,
+        shadow,
+        action.agent.name,
+        action.agent.slug,
+        action.business_unit.name,
+        _ACTION_BADGE.get(action.state, "text-bg-secondary"),
+        _label(ActionState, action.state),
+        action.decision.get_effect_display() if action.decision else "",
+        error,
+    )
+
+
+def _sla(escalation: Escalation, now: datetime) -> SafeString:
+    due = _when(escalation.sla_due_at, "%Y-%m-%d %H:%M")
+    if escalation.state in _LIVE and escalation.sla_due_at <= now:
+        return _html('{} UTC\n    <span class="badge text-bg-danger">overdue</span>', due)
+    if escalation.state in _LIVE and escalation.warned_at:
+        return _html('{} UTC\n    <span class="badge text-bg-warning">due soon</span>', due)
+    return _html("{} UTC", due)
+
+
+def _by_whom(escalation: Escalation) -> SafeString:
+    if escalation.state == EscalationState.CLAIMED:
+        return _html('\n    <div class="small">by {}</div>', _username(escalation.claimed_by))
+    if escalation.decided_by_id:
+        return _html('\n    <div class="small">by {}</div>', _username(escalation.decided_by))
+    if escalation.decision_note:
+        note = Truncator(escalation.decision_note).chars(60)
+        return _html('\n    <div class="small">{}</div>', note)
+    return _NOTHING
+
+
+def _buttons(escalation: Escalation, detail_url: str, row_error: str) -> SafeString:
+    pk = escalation.pk
+    change = _NOTHING
+    if escalation.state in _LIVE:
+        claim = escalation.state == EscalationState.OPEN
+        change = _html(
+            '<button class="btn btn-sm {0}" type="button" hx-post="{1}" '
+            'hx-target="#escalation-{2}" hx-swap="outerHTML" id="{3}-{2}">{4}</button>\n    ',
+            "btn-outline-primary" if claim else "btn-outline-secondary",
+            _url("workflows:escalation-claim" if claim else "workflows:escalation-unclaim", pk),
+            pk,
+            "claim" if claim else "unclaim",
+            "Claim" if claim else "Unclaim",
+        )
+    error = _NOTHING
+    if row_error:
+        error = _html(
+            '\n    <div class="small text-danger text-wrap mt-1" role="alert" '
+            'id="escalation-{}-error">{}</div>',
+            pk,
+            row_error,
+        )
+    return _html(
+        '{}<a class="btn btn-sm btn-primary" href="{}">Review</a>{}', change, detail_url, error
+    )
+
+
+def escalation_row(
+    escalation: Escalation, now: datetime | None = None, row_error: str = ""
+) -> SafeString:
+    """An escalation's row in the inbox (with what live.ESCALATION_RELATED loads). Nothing
+    in it depends on who looks: data-assigned-to is the escalation's assignee, and buttons
+    a person may not use are refused by the server with a message (`row_error`)."""
+    now = now or timezone.now()
+    pk = escalation.pk
+    action = escalation.action
+    detail_url = _url("workflows:escalation-detail", pk)
+    assigned = for_whom = kind = _NOTHING
+    if escalation.assigned_to_id:
+        assigned = _html(' data-assigned-to="{}"', escalation.assigned_to_id)
+        for_whom = _html(
+            '<div class="text-body-secondary">for {}</div>', _username(escalation.assigned_to)
+        )
+    if escalation.kind != "approval":
+        kind = _html('<span class="badge text-bg-dark me-1">{}</span>', escalation.kind)
+    return _html(
+        '<tr id="escalation-{0}" class="escalation-row{1}" data-state="{2}"{3}>\n'
+        '  <td><span class="badge {4}" title="Priority {5}">P{5}</span></td>\n'
+        "  <td>\n"
+        '    <a class="fw-semibold mono" href="{6}" id="escalation-{0}-link">{7}</a>\n'
+        '    <div class="small text-body-secondary">{8} <span class="mono">({9})</span>'
+        " · owner {10}</div>\n"
+        "  </td>\n"
+        '  <td class="small">{11}{12}</td>\n'
+        '  <td class="small">{13}{14}</td>\n'
+        '  <td class="small text-nowrap">{15}</td>\n'
+        '  <td id="escalation-{0}-state"><span class="badge {16}">{17}</span>{18}</td>\n'
+        '  <td class="text-end text-nowrap">\n'
+        "    {19}\n"
+        "  </td>\n"
+        "</tr>\n",
+        pk,
+        "" if escalation.state in _LIVE else " table-secondary",
+        escalation.state,
+        assigned,
+        _PRIORITY_BADGE.get(escalation.priority, "text-bg-light border"),
+        escalation.priority,
+        detail_url,
+        action.action_type.name,
+        action.agent.name,
+        action.agent.slug,
+        _username(action.agent.owner),
+        kind,
+        Truncator(escalation.reason).chars(140),
+        escalation.queue.name,
+        for_whom,
+        _sla(escalation, now),
+        _ESCALATION_BADGE.get(escalation.state, "text-bg-secondary"),
+        _label(EscalationState, escalation.state),
+        _by_whom(escalation),
+        _buttons(escalation, detail_url, row_error),
+    )
