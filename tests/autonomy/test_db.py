@@ -3,12 +3,13 @@ conflicting row; an update of some fields; updates and inserts in one statement;
 a hand-written statement read as model instances."""
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from autonomy.db import insert, insert_together, select, update, write_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
+from tests.conftest import requires_postgres
 from workflows.models import ActionRequest, ActionType, SandboxEffect
 
 
@@ -186,3 +187,24 @@ def test_select_reads_rows_as_instances_converted_like_the_orm(world, action_typ
 def test_select_refuses_a_statement_missing_a_fields_column(world, action_type):
     with pytest.raises(ValueError, match="needs every column"):
         select(ActionRequest, 'SELECT "id" FROM "workflows_actionrequest"', [])
+
+
+@requires_postgres
+def test_a_statement_sent_often_is_prepared_on_the_server_and_djangos_own_are_not(
+    world, action_type
+):
+    """DATABASE_PREPARE_THRESHOLD (5): PostgreSQL parses and plans the gateway's statement
+    once per connection after its fifth use; the ORM's client-bound queries stay unprepared."""
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall()]
+
+    for n in range(6):
+        record = decision(world)
+        insert_together(record, action(world, action_type, record, key=f"k-{n}"))
+        ActionRequest.objects.filter(idempotency_key=f"k-{n}").exists()
+    statements = prepared()
+    assert any(s.startswith("WITH w0 AS (INSERT INTO") for s in statements), statements
+    assert not any("EXISTS" in s.upper() or "LIMIT" in s.upper() for s in statements)

@@ -97,3 +97,26 @@ def test_live_push_channels_are_named_per_redis_database(redis_url, prefix, expe
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("database_url", "threshold", "expected"),
+    [
+        ("postgres://autonomy@127.0.0.1:5432/autonomy", None, "5"),
+        ("postgres://autonomy@127.0.0.1:5432/autonomy", "none", "None"),
+        ("postgres://autonomy@127.0.0.1:5432/autonomy", "0", "0"),
+        ("sqlite:////tmp/autonomy-settings-test.sqlite3", "5", "absent"),
+    ],
+)
+def test_statements_are_prepared_on_postgresql_unless_turned_off(database_url, threshold, expected):
+    env = production_env(DATABASE_URL=database_url, DATABASE_PREPARE_THRESHOLD=threshold)
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent'))",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
