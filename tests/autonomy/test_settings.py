@@ -43,6 +43,19 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def setting(expression: str, env: dict[str, str]) -> str:
+    """What `settings.<expression>` prints in a fresh process started with `env`."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.conf import settings; print(settings.{expression})",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 @pytest.mark.parametrize("missing", REQUIRED)
 def test_it_refuses_to_start_without_a_required_variable(missing):
     result = manage("check", env=production_env(**{missing: None}))
@@ -87,16 +100,7 @@ def test_live_push_channels_are_named_per_redis_database(redis_url, prefix, expe
     # Redis pub/sub ignores database numbers: deployments sharing a server must not hear
     # each other's pushes.
     env = production_env(REDIS_URL=redis_url, CHANNEL_PREFIX=prefix)
-    result = manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; "
-        "print(settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'])",
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == expected
+    assert setting("CHANNEL_LAYERS['default']['CONFIG']['prefix']", env) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,13 +114,5 @@ def test_live_push_channels_are_named_per_redis_database(redis_url, prefix, expe
 )
 def test_statements_are_prepared_on_postgresql_unless_turned_off(database_url, threshold, expected):
     env = production_env(DATABASE_URL=database_url, DATABASE_PREPARE_THRESHOLD=threshold)
-    result = manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; "
-        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent'))",
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == expected
+    options = "DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent')"
+    assert setting(options, env) == expected
