@@ -10,9 +10,9 @@ exactly the people who may work it (workflows.queues).
 Messages are sent after commit, read back from the database (an activity row may instead
 render the action its caller committed, see publish_activity), as
 `{"type": "escalation.new" | "escalation.claimed" | "escalation.warned" |
-"escalation.decided" | "activity", "id", "html"}`, where `html` is the very row the
-pages render (workflows.rows). The pages re-sync from the database when a
-socket reconnects, so a lost message costs nothing but a moment.
+"escalation.decided" | "activity", "id", "html"}`, where `html` is the very row the pages
+render (workflows.rows). The pages re-sync from the database when a socket reconnects, so a
+lost message costs nothing but a moment.
 
 "Assigned to me" (`?assigned=me`) is a view of the same pushes, filtered in the browser:
 each row carries its assignee's id (`data-assigned-to`), and the page's list and count
@@ -181,10 +181,11 @@ def _send(*sends: tuple[list[str], dict]) -> None:
         async_to_sync(send_all)()
 
 
-# What the pushed row (workflows.rows.escalation_row) shows and the groups need, read back with the
-# escalation in one query of only these columns (a push's read is on every push's path).
-# The users a row may name (claimed, decided, assigned) are left to their foreign keys: a
-# new escalation names none, and each join adds to PostgreSQL's planning of the statement.
+# What the pushed row (workflows.rows.escalation_row) shows and the groups need, read back
+# with the escalation in one query of only these columns (a push's read is on every push's
+# path). The users a row may name (claimed, decided, assigned) are left to their foreign
+# keys: a new escalation names none, and each join adds to PostgreSQL's planning of the
+# statement.
 # tests/workflows/test_live.py fails when the row shows something this leaves out.
 PUSHED_ESCALATION_RELATED = ("queue", "action__agent__owner", "action__action_type")
 PUSHED_ESCALATION_FIELDS = (
@@ -264,8 +265,9 @@ def publish_activity(action_id, action: ActionRequest | None = None) -> None:
 
 
 def publish_new_escalation(escalation: Escalation, action: ActionRequest) -> None:
-    """publish_escalation(escalation "escalation.new") and publish_activity(action) of an
-    action just sent for approval, both held as committed, sent in one round trip."""
+    """After commit, push a just-opened escalation's inbox row ("escalation.new") and its
+    action's activity row, both held as committed with what their rows show, in one round
+    trip (publish_escalation and publish_activity would take one each)."""
     transaction.on_commit(
         lambda: _send(_escalation_send(escalation, "escalation.new"), _activity_send(action)),
         robust=True,
