@@ -16,8 +16,10 @@ are given theirs.
 On PostgreSQL the statements are sent with PostgreSQL's own `$1, $2, ...` placeholders
 through a psycopg RawCursor (server-side binding): psycopg then has no statement text to
 parse per call, which for the gateway's ~66-parameter statement cost more (~0.2 ms) than
-building its parameters; and PostgreSQL may keep the plan of a statement a connection
-sends often (psycopg's prepare_threshold).
+building its parameters; and a statement a connection has sent DATABASE_PREPARE_THRESHOLD
+times (settings) is prepared: PostgreSQL parses and plans it once per connection. So a
+statement read by select() names its columns (`column_list(model)`) rather than `*`, which
+a prepared statement could not keep once a migration added a column.
 """
 
 import functools
@@ -30,7 +32,7 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
-__all__ = ["insert", "insert_together", "select", "update", "write_together"]
+__all__ = ["column_list", "insert", "insert_together", "select", "update", "write_together"]
 
 
 def _numbered(sql: str, first: int = 1) -> tuple[str, int]:
@@ -79,6 +81,17 @@ def _row_plan(model: type[Model], columns: tuple[str, ...], alias: str) -> tuple
     known = {field.column for field in meta.concrete_fields}
     extras = tuple((name, index) for index, name in enumerate(columns) if name not in known)
     return tuple(fields), extras
+
+
+@functools.cache
+def column_list(model: type[Model], table: str = "") -> str:
+    """Every concrete field's column of `model`, quoted, comma-separated, qualified by the
+    alias `table` if given: the column list select() needs, named instead of `*`. A
+    statement a connection has prepared then survives a migration that adds a column
+    (PostgreSQL plans it again), where `*` would fail with "cached plan must not change
+    result type" until the connection closes."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(f'{prefix}"{field.column}"' for field in model._meta.concrete_fields)
 
 
 def select(model: type[Model], sql: str, params: Sequence) -> list[Model]:

@@ -43,7 +43,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert, select, update, write_together
+from autonomy.db import column_list, insert, select, update, write_together
 from governance import epochs, ledger
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
@@ -111,12 +111,13 @@ RELATED = (
 
 
 # The executor's claim of the queued, due actions among some ids (see _claim_many), in
-# the SQL PostgreSQL and SQLite share; {ids} is one placeholder per id.
+# the SQL PostgreSQL and SQLite share; {ids} is one placeholder per id, {columns} the
+# action's columns (autonomy.db.column_list: named, not `*`).
 CLAIM_SQL = """
 UPDATE "workflows_actionrequest" SET "state" = %s, "claimed_at" = %s
 WHERE "id" IN ({ids}) AND "state" = %s
 AND ("next_attempt_at" IS NULL OR "next_attempt_at" <= %s)
-RETURNING *, (
+RETURNING {columns}, (
     SELECT d."effect" FROM "governance_decisionrecord" d
     WHERE d."id" = "workflows_actionrequest"."decision_id"
 ) AS "decision_effect"
@@ -124,9 +125,10 @@ RETURNING *, (
 
 
 # The agent of each of some actions, with its unit's name and the action's id, action type
-# and shadow flag, read-locked on PostgreSQL (see _agents_of); {ids} as above.
+# and shadow flag, read-locked on PostgreSQL (see _agents_of); {ids} and {columns} (the
+# agent's) as above.
 AGENTS_SQL = """
-SELECT a.*, u."name" AS "business_unit_name", r."id" AS "action_id",
+SELECT {columns}, u."name" AS "business_unit_name", r."id" AS "action_id",
     r."action_type_id" AS "action_type_of_action", r."shadow" AS "action_is_shadow"
 FROM "workflows_actionrequest" r
 JOIN "agents_agent" a ON a."id" = r."agent_id"
@@ -305,7 +307,7 @@ def _agents_of(action_ids) -> dict[str, Agent]:
     agent's actions do not wait for one another. Each also carries its action's
     `action_type_of_action` and `action_is_shadow` (see _in_database)."""
     ids = _db_ids(action_ids)
-    sql = AGENTS_SQL.format(ids=_placeholders(len(ids)))
+    sql = AGENTS_SQL.format(ids=_placeholders(len(ids)), columns=column_list(Agent, "a"))
     if connection.vendor == "postgresql":
         sql += " FOR SHARE OF a"
     agents = {}
@@ -325,7 +327,7 @@ def _claim_many(action_ids, token: datetime) -> list[ActionRequest]:
     ids = _db_ids(action_ids)
     claimed = select(
         ActionRequest,
-        CLAIM_SQL.format(ids=_placeholders(len(ids))),
+        CLAIM_SQL.format(ids=_placeholders(len(ids)), columns=column_list(ActionRequest)),
         [ActionState.EXECUTING, token, *ids, ActionState.QUEUED, token],
     )
     for action in claimed:

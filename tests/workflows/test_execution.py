@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
@@ -258,6 +259,36 @@ def test_a_messages_calls_to_a_system_of_record_are_each_claimed_just_before_the
         {first.pk: "executing", second.pk: "queued", quick.pk: "succeeded"},
         {first.pk: "succeeded", second.pk: "executing", quick.pk: "succeeded"},
     ]
+
+
+@requires_postgres
+def test_statements_prepared_on_a_connection_survive_a_migration_adding_columns(
+    transactional_db, world, caplog
+):
+    # The executor's claim and its read of the agents name their columns: a deploy may add
+    # a column while this process runs, and PostgreSQL then plans them again ("*" would
+    # fail with "cached plan must not change result type" until the connection closed).
+    for _ in range(6):
+        execution.execute_many([action.pk for action in sandbox_actions(world, 2)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    assert 'UPDATE "workflows_actionrequest" SET "state"' in prepared
+    assert 'JOIN "agents_agent" a' in prepared
+    params = connection.get_connection_params()
+    dsn = {key: params[key] for key in ("dbname", "user", "host", "port") if params.get(key)}
+    tables = ("workflows_actionrequest", "agents_agent")
+    with psycopg.connect(**dsn, autocommit=True) as deploy:
+        for table in tables:
+            deploy.execute(f'ALTER TABLE "{table}" ADD COLUMN "added_later" text')
+        try:
+            later = sandbox_actions(world, 2)
+            states = execution.execute_many([action.pk for action in later])
+        finally:
+            for table in tables:
+                deploy.execute(f'ALTER TABLE "{table}" DROP COLUMN "added_later"')
+    assert states == [ActionState.SUCCEEDED, ActionState.SUCCEEDED]
+    assert "together failed" not in caplog.text  # not rescued by executing each alone
 
 
 def refuse_sandbox_effects_of(action) -> None:
