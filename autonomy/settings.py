@@ -110,6 +110,10 @@ if env.str("DATABASE_URL", default=""):
     # transaction-pooling PgBouncer older than 1.21 (prepared statements live in one server
     # connection).
     _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare not in ("", "none") and not _prepare.isdigit():
+        raise ImproperlyConfigured(
+            f"DATABASE_PREPARE_THRESHOLD must be a whole number of uses or none, not {_prepare!r}."
+        )
     if "postgresql" in DATABASES["default"]["ENGINE"]:
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             None if _prepare in ("", "none") else int(_prepare)

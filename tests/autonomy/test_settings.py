@@ -116,3 +116,10 @@ def test_statements_are_prepared_on_postgresql_unless_turned_off(database_url, t
     env = production_env(DATABASE_URL=database_url, DATABASE_PREPARE_THRESHOLD=threshold)
     options = "DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent')"
     assert setting(options, env) == expected
+
+
+@pytest.mark.parametrize("threshold", ["five", "-1", "2.5"])
+def test_a_prepare_threshold_that_is_not_a_count_stops_the_start_with_a_clear_error(threshold):
+    result = manage("check", env=production_env(DATABASE_PREPARE_THRESHOLD=threshold))
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number of uses or none" in result.stderr
