@@ -4,6 +4,7 @@ import json
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.forms.fields import InvalidJSONInput
 
 from agents.models import Agent
 from workflows import inbox
@@ -13,6 +14,7 @@ from workflows.queues import reassign_targets
 __all__ = [
     "EditForm",
     "NoteForm",
+    "PanelForm",
     "ReassignForm",
     "ReconcileForm",
     "RejectForm",
@@ -55,27 +57,52 @@ class WhatIfForm(forms.Form):
         return value
 
 
-class NoteForm(forms.Form):
-    """An optional note kept with the decision in the ledger."""
+class PanelForm(forms.Form):
+    """A form of the escalation page's decision panel. Several of them have a `note`, so
+    each names its fields' ids after itself (`id_<panel>_<field>`): every label then points
+    at its own field. The submitted names stay the fields' names."""
 
+    panel = ""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", f"id_{self.panel}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class NoteForm(PanelForm):
+    """Approve, with an optional note kept with the decision in the ledger."""
+
+    panel = "approve"
     note = forms.CharField(
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
-class EditForm(NoteForm):
-    """The payload as the approver wants it executed (JSON)."""
+class PayloadField(forms.JSONField):
+    """A JSON object edited as indented JSON, keys sorted."""
 
-    payload = forms.JSONField(
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, cls=self.encoder)
+
+
+class EditForm(NoteForm):
+    """The payload as the approver wants it executed (JSON); its initial value is the
+    payload itself (a dict), shown as indented JSON."""
+
+    panel = "edit"
+    payload = PayloadField(
         widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
         help_text="Sensitive fields are shown as hashes; leave a hash as it is to keep the "
         "original value.",
     )
 
 
-class RejectForm(forms.Form):
+class RejectForm(PanelForm):
     """Why the action is refused (the agent and the ledger keep it)."""
 
+    panel = "reject"
     reason = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -95,6 +122,7 @@ class ReassignForm(NoteForm):
     """Another queue of the unit or a COE queue, or a person who may decide the escalation
     (workflows.inbox.assignable_people): exactly one of them."""
 
+    panel = "reassign"
     queue = forms.ModelChoiceField(
         queryset=Queue.objects.none(),
         to_field_name="slug",
@@ -129,10 +157,11 @@ class ReassignForm(NoteForm):
         return data
 
 
-class ReconcileForm(forms.Form):
+class ReconcileForm(PanelForm):
     """What the person found in the system of record about an unknown outcome, and what
     becomes of the action."""
 
+    panel = "reconcile"
     outcome = forms.ChoiceField(
         choices=[
             ("succeeded", "It took effect: mark the action succeeded"),
@@ -164,9 +193,10 @@ class ReconcileForm(forms.Form):
         return data
 
 
-class SuspendForm(forms.Form):
+class SuspendForm(PanelForm):
     """Why the agent is stopped."""
 
+    panel = "suspend"
     note = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -140,9 +140,7 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
     submitted = action.decision.payload if action.decision else shown
     user = request.user
     active = escalation.state in inbox.ACTIVE
-    edit_form = extra.pop("edit_form", None) or EditForm(
-        initial={"payload": json.dumps(shown, indent=2, sort_keys=True)}
-    )
+    edit_form = extra.pop("edit_form", None) or EditForm(initial={"payload": shown})
     attempted = extra.pop("attempted_payload", None)
     edited = escalation.edited_payload
     if attempted is not None:

@@ -1,7 +1,9 @@
 """The inbox pages: what a supervisor sees and does in the browser (htmx fragments and
 plain forms), scoped to the queues they work; the activity feed."""
 
+import html
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -156,9 +158,39 @@ def test_an_edit_policy_denies_shows_the_reasons_and_the_diff(world, escalation)
     assert fresh(escalation).action.payload["amount"] == 5000
 
 
+def rendered_payload(page: str) -> str:
+    """The text of the page's payload editor, as the browser shows and submits it."""
+    found = re.search(r'<textarea name="payload"[^>]*>(.*?)</textarea>', page, re.DOTALL)
+    assert found, "no payload editor on the page"
+    return html.unescape(found.group(1))
+
+
+def test_the_payload_editor_shows_the_payload_as_json_that_approves_unchanged(world, escalation):
+    client = client_for(world.supervisor_a)
+    shown = rendered_payload(client.get(detail(escalation)).content.decode())
+    payload = json.loads(shown)
+    assert payload.pop("iban").startswith(PREFIX)  # sensitive: shown as its hash
+    assert payload == {"amount": 5000, "supplier": "ACME"}
+    assert shown.strip().startswith("{\n  ")  # indented, one field a line
+    response = client.post(detail(escalation) + "edit/", {"payload": shown})
+    assert response.status_code == 302
+    action = ActionRequest.objects.get(pk=escalation.action_id)
+    assert action.payload == {"amount": 5000, "supplier": "ACME", "iban": IBAN}
+    assert action.state == ActionState.QUEUED
+
+
+def test_every_id_on_the_decision_page_is_unique_and_every_label_names_one(world, escalation):
+    page = client_for(world.supervisor_a).get(detail(escalation)).content.decode()
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    labelled = re.findall(r'<label[^>]*\bfor="([^"]+)"', page)
+    assert labelled and set(labelled) <= set(ids)
+    assert {"id_approve_note", "id_edit_note", "id_reassign_note", "id_suspend_note"} <= set(ids)
+
+
 def test_an_edit_approved_from_the_page_keeps_the_hidden_iban(world, escalation):
     client = client_for(world.supervisor_a)
-    shown = client.get(detail(escalation)).context["edit_form"].initial["payload"]
+    shown = rendered_payload(client.get(detail(escalation)).content.decode())
     edited = {**json.loads(shown), "amount": 900}
     response = client.post(detail(escalation) + "edit/", {"payload": json.dumps(edited)})
     assert response.status_code == 302
