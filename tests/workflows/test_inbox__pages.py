@@ -254,6 +254,14 @@ def test_the_activity_feed_shows_the_persons_units_actions_only(world, governed)
     assert str(mine.pk) in rows
 
 
+def test_the_home_page_shows_the_live_activity_once_under_a_plain_title(world, governed):
+    action = submit(world.agent_a, {"amount": 5000}).action
+    html = client_for(world.supervisor_a).get("/").content.decode()
+    assert "<title>Home · Autonomy OS</title>" in html
+    assert html.count('id="activity-rows"') == 1
+    assert html.count(f'id="activity-{action.pk}"') == 1
+
+
 def test_a_smaller_activity_feed_can_be_asked_for(world, governed):
     actions = [submit(world.agent_a, {"amount": 5000 + n}).action for n in range(3)]
     client = client_for(world.supervisor_a)
