@@ -9,7 +9,20 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-__all__ = ["APIError", "error_body", "exception_handler", "json_error_view"]
+__all__ = [
+    "DECISION_CODES",
+    "APIError",
+    "error_body",
+    "exception_handler",
+    "json_error_view",
+    "not_a_fault",
+]
+
+# Codes of refusals that carry out a decision about the caller: a policy's (403 denied,
+# 429 rate_limited) or a person's (423 agent_suspended). They are recorded where the
+# decision was made (the ledger, the activity feed), so Django does not log them again as
+# "Forbidden" or "Locked" warnings; bad input and bad keys still are.
+DECISION_CODES = frozenset({"denied", "rate_limited", "agent_suspended"})
 
 
 class APIError(exceptions.APIException):
@@ -20,6 +33,14 @@ class APIError(exceptions.APIException):
         self.code = code
         self.fields = fields or {}
         super().__init__(detail=message, code=code)
+
+
+def not_a_fault(response, code: str):
+    """`response`, kept out of Django's request log when `code` is a decision's refusal
+    (DECISION_CODES): django.utils.log.log_response skips a response marked as logged."""
+    if code in DECISION_CODES:
+        response._has_been_logged = True
+    return response
 
 
 def error_body(code: str, message: str, fields=None) -> dict:
@@ -52,7 +73,7 @@ def exception_handler(exc, context):
 
     if isinstance(exc, APIError):
         response = Response(error_body(exc.code, str(exc.detail), exc.fields), exc.status_code)
-        return response
+        return not_a_fault(response, exc.code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

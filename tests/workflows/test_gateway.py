@@ -218,6 +218,16 @@ def test_each_agent_has_its_own_key_space(world, governed, as_agent):
     assert a.json()["id"] != b.json()["id"]
 
 
+def test_a_suspended_agents_requests_are_not_logged_as_faults(world, governed, as_agent, caplog):
+    agent_services.transition(world.coe, world.agent_a, "suspend", "incident")
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        locked = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 100}})
+        bad_key = post(as_agent("nope.nope"), {"action": PO, "payload": {"amount": 100}})
+    assert (locked.status_code, bad_key.status_code) == (423, 401)
+    logged = [record.status_code for record in caplog.records if record.name == "django.request"]
+    assert logged == [401]  # the suspension is in the ledger; a bad key is worth a warning
+
+
 def test_a_suspended_agent_gets_423(world, governed, as_agent):
     agent_services.transition(world.coe, world.agent_a, "suspend", "incident")
     response = post(as_agent(world.key_a), {"action": PO, "payload": {"amount": 10}})

@@ -8,7 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from autonomy.api_errors import APIError
+from autonomy.api_errors import APIError, not_a_fault
 from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import Effect
@@ -19,8 +19,6 @@ from workflows.models import ActionRequest
 __all__ = ["ActionDetailView", "SubmitActionView"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Error codes of answers that are policy decisions (403 denied, 429 over a hard limit).
-POLICY_REFUSALS = frozenset({"denied", "rate_limited"})
 
 
 class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -136,12 +134,7 @@ class SubmitActionView(APIView):
             )
         answer = submit(request.user.agent, key, SUBMIT_BODY.run_validation(request.data))
         response = Response(answer.body, status=answer.status, headers=answer.headers)
-        if answer.body.get("error", {}).get("code") in POLICY_REFUSALS:
-            # A refusal by policy is an outcome the ledger and the activity feed record, not
-            # a fault: keep Django from logging it as a "Forbidden" / "Too Many Requests"
-            # warning (the attribute django.utils.log.log_response sets once it has logged).
-            response._has_been_logged = True
-        return response
+        return not_a_fault(response, answer.body.get("error", {}).get("code", ""))
 
 
 def visible_actions(principal):
