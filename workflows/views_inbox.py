@@ -145,6 +145,14 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
     edited = escalation.edited_payload
     if attempted is not None:
         edited = redact(attempted, sensitive)
+    # What took over from a reassigned or moved escalation, and whether this person sees it.
+    successor = (
+        None
+        if active
+        else Escalation.objects.select_related("queue", "assigned_to")
+        .filter(previous=escalation)
+        .first()
+    )
     reconcilable = (
         active
         and escalation.kind == "reconciliation"
@@ -161,6 +169,11 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "record_window": RECORD_WINDOW,
         "chain": _chain(escalation),
         "active": active,
+        # Handed to another person: only they may decide it (workflows.inbox._require_open).
+        "assigned_elsewhere": active and escalation.assigned_to_id not in (None, user.pk),
+        "successor": successor,
+        "successor_visible": successor is not None
+        and _visible(request).filter(pk=successor.pk).exists(),
         "is_owner": action.agent.owner_id == user.pk,
         "approve_form": extra.pop("approve_form", None) or NoteForm(),
         "edit_form": edit_form,

@@ -14,7 +14,7 @@ from governance.redaction import PREFIX
 from tests.factories import SYSTEM
 from tests.workflows.test_inbox import IBAN, fresh, make_governed, submit
 from workflows import inbox
-from workflows.models import ActionRequest, ActionState
+from workflows.models import ActionRequest, ActionState, Escalation
 from workflows.queues import coe_queue
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -219,7 +219,28 @@ def test_reassigning_offers_the_units_and_coe_queues_and_moves_it(world, escalat
     response = client.post(detail(escalation) + "reassign/", {"queue": "coe-approvals"})
     assert response.status_code == 302
     assert fresh(escalation).state == "reassigned"
-    assert "Reassigned to COE approvals." in client.get(response["Location"]).content.decode()
+    page = client.get(response["Location"]).content.decode()
+    assert "Reassigned to COE approvals." in page
+    # The COE queue is not hers: the page says where it went, without a link that 404s.
+    assert "It continues in COE approvals, outside your queues." in page
+    assert "open it</a>" not in page
+    assert "Was due" in page and "if nobody decides" not in page
+
+
+def test_an_escalation_handed_to_someone_else_offers_no_decision_to_the_others(world, escalation):
+    client = client_for(world.supervisor_a)
+    form = client.get(detail(escalation)).context["reassign_form"]
+    person = next(p for p in form.fields["person"].queryset if p != world.supervisor_a)
+    response = client.post(detail(escalation) + "reassign/", {"person": person.username})
+    successor = Escalation.objects.get(previous=escalation)
+    assert response["Location"] == detail(successor)  # still in her queue: she follows it
+    old = client.get(detail(escalation)).content.decode()
+    assert "It continues with" in old and f'href="{detail(successor)}">open it</a>' in old
+    page = client.get(detail(successor)).content.decode()
+    assert 'id="assigned-elsewhere"' in page
+    assert 'id="approve-form"' not in page and 'id="reject-form"' not in page
+    assignee = client_for(person).get(detail(successor)).content.decode()
+    assert 'id="assigned-elsewhere"' not in assignee and 'id="reject-form"' in assignee
 
 
 def test_a_supervisor_suspends_the_agent_from_the_inbox(world, escalation):
