@@ -17,7 +17,7 @@ the rows' URLs are reversed once per process and script prefix.
 
 import functools
 import html
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
@@ -26,7 +26,7 @@ from django.utils.text import Truncator
 
 from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
 
-__all__ = ["activity_row", "escalation_row"]
+__all__ = ["activity_row", "escalation_row", "urgency_key"]
 
 _ACTION_BADGE = {
     ActionState.SUCCEEDED: "text-bg-success",
@@ -189,7 +189,8 @@ def escalation_row(
     if escalation.kind != "approval":
         kind = _html('<span class="badge text-bg-dark me-1">{}</span>', escalation.kind)
     return _html(
-        '<tr id="escalation-{0}" class="escalation-row{1}" data-state="{2}"{3}>\n'
+        '<tr id="escalation-{0}" class="escalation-row{1}" data-state="{2}"{3}'
+        ' data-order="{20}">\n'
         '  <td><span class="badge {4}" title="Priority {5}">P{5}</span></td>\n'
         "  <td>\n"
         '    <a class="fw-semibold mono" href="{6}" id="escalation-{0}-link">{7}</a>\n'
@@ -224,4 +225,12 @@ def escalation_row(
         _label(EscalationState, escalation.state),
         _by_whom(escalation),
         _buttons(escalation, detail_url, row_error),
+        urgency_key(escalation),
     )
+
+
+def urgency_key(escalation: Escalation) -> str:
+    """The inbox's order (priority, then due time: most urgent first) as text that sorts
+    the same way, for the page to place a row that arrives live where it belongs."""
+    due = escalation.sla_due_at.astimezone(UTC)
+    return f"{escalation.priority:05d}-{due:%Y%m%d%H%M%S%f}"

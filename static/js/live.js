@@ -1,7 +1,7 @@
 // The live inbox and activity feed: one socket to /ws/activity/ per page.
 // Messages are {type, id, html}, where html is the same fragment the page renders: a row
 // already on the page is replaced (matched by its id), a new escalation or action is
-// added to the list that shows its kind. When the socket comes back after a drop, the
+// added to the list that shows its kind, where that list's order puts it. When the socket comes back after a drop, the
 // lists are fetched again from the server (the database is the truth).
 // "Assigned to me": the socket brings every escalation the person may see (see
 // workflows/live.py); a list with data-live-assignee takes only new rows whose
@@ -59,6 +59,19 @@
     return template.content.querySelector("tr");
   };
 
+  // A row with data-order (the inbox: most urgent first) goes before the first row that
+  // sorts after it; a row without one (the activity feed: newest first) goes on top.
+  const place = (list, row) => {
+    const key = row.dataset.order;
+    if (key === undefined) {
+      list.prepend(row);
+      return;
+    }
+    const later = Array.from(list.rows).find((other) => (other.dataset.order ?? "") > key);
+    if (later) later.before(row);
+    else list.append(row);
+  };
+
   const apply = (message) => {
     const row = fragment(message.html);
     if (!row) return;
@@ -70,7 +83,7 @@
       const list = listFor(message, row);
       if (!list) return;
       list.querySelectorAll("[data-placeholder]").forEach((node) => node.remove());
-      list.prepend(row);
+      place(list, row);
       const limit = Number(list.dataset.limit || 0);
       while (limit && list.rows.length > limit) list.deleteRow(-1);
     }

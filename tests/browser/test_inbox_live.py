@@ -94,6 +94,11 @@ def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
     assert inbox.locator("#inbox-empty").count() == 0
     assert "erp.purchase_order.create" in inbox.inner_text(row)
     assert "Open" in inbox.inner_text(f"{row}-state")
+    # A later one of the same priority is due later: most urgent first puts it below.
+    later = escalate(people["agent"], {"amount": 6000, "supplier": "ACME"})
+    inbox.wait_for_selector(f"#escalation-{later.pk}")
+    order = [tr.get_attribute("id") for tr in inbox.locator("#inbox-rows tr").all()]
+    assert order == [f"escalation-{escalation.pk}", f"escalation-{later.pk}"]
     inbox.screenshot(path=tmp_path / "inbox-live.png", full_page=True)
 
     # The supervisor reviews it in another tab and approves; the inbox tab follows.

@@ -50,7 +50,11 @@ def test_the_pages_show_the_very_rows_the_pushes_carry(world, escalation):
 
 def test_an_open_escalation_offers_claim_and_shows_its_sla(world, escalation):
     row = rows.escalation_row(loaded(escalation))
-    assert f'<tr id="escalation-{escalation.pk}" class="escalation-row" data-state="open">' in row
+    key = rows.urgency_key(escalation)
+    assert (
+        f'<tr id="escalation-{escalation.pk}" class="escalation-row" data-state="open" '
+        f'data-order="{key}">'
+    ) in row
     assert f'hx-post="/workflows/inbox/{escalation.pk}/claim/"' in row
     assert f'id="claim-{escalation.pk}">Claim</button>' in row
     assert "Agent A" in row and "(agent-a)" in row and "owner builder-a" in row
@@ -120,3 +124,20 @@ def test_the_links_follow_the_script_prefix_the_site_is_served_under(world, esca
     assert f'href="/autonomy/workflows/inbox/{escalation.pk}/"' in prefixed
     assert f'hx-post="/autonomy/workflows/inbox/{escalation.pk}/claim/"' in prefixed
     assert f'href="/workflows/inbox/{escalation.pk}/"' in rows.escalation_row(loaded(escalation))
+
+
+def test_the_rows_urgency_keys_sort_as_the_inbox_orders_its_rows(world, escalation):
+    made = [escalation]
+    for amount in (5001, 5002, 5003):
+        made.append(submit(world.agent_a, {"amount": amount, "supplier": "ACME"}))
+    now = escalation.sla_due_at
+    changes = [(3, 0), (1, 9), (1, 0), (2, -5)]  # priority, and the due time moved (minutes)
+    for (priority, minutes), item in zip(changes, made, strict=True):
+        Escalation.objects.filter(pk=item.pk).update(
+            priority=priority, sla_due_at=now + timedelta(minutes=minutes, microseconds=7)
+        )
+    inbox_order = list(
+        Escalation.objects.filter(pk__in=[e.pk for e in made]).order_by("priority", "sla_due_at")
+    )
+    assert sorted(reversed(inbox_order), key=rows.urgency_key) == inbox_order
+    assert [e.priority for e in inbox_order] == [1, 1, 2, 3]
