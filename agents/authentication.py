@@ -65,7 +65,7 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, secret = header.partition(" ")
-        if scheme not in ("Bearer", "Api-Key"):
+        if scheme.lower() not in ("bearer", "api-key"):  # schemes are case-insensitive
             return None
         secret = secret.strip()
         key = credentials.key_for_secret(secret)

@@ -53,3 +53,11 @@ def test_it_asks_an_anonymous_caller_to_authenticate(world, api):
     response = api.get(URL)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_the_authorization_scheme_is_case_insensitive(world, api):
+    for scheme in ("Bearer", "bearer", "BEARER", "Api-Key", "api-key"):
+        api.credentials(HTTP_AUTHORIZATION=f"{scheme} {world.key_a}")
+        response = api.get(URL)
+        assert (scheme, response.status_code) == (scheme, 200)
+        assert response.json()["slug"] == "agent-a"

@@ -148,6 +148,11 @@ def test_an_invalid_payload_is_422_with_field_errors_and_writes_nothing(
         ({"action": PO, "payload": [1, 2]}, 400, "invalid"),
         ({"action": PO, "payload": {"amount": 1}, "state": "succeeded"}, 400, "invalid"),
         ({"action": PO, "payload": {"amount": 1}, "callback_url": "nope"}, 400, "invalid"),
+        (
+            {"action": PO, "payload": {"amount": 1}, "callback_url": "ftp://agent.example/cb"},
+            400,
+            "invalid",
+        ),
         ([{"action": PO}], 400, "invalid"),  # not a JSON object at all
         ("null", 400, "invalid"),  # a JSON string
     ],

@@ -1,5 +1,6 @@
 """POST /api/v1/actions/: an agent asks to act; GET an action's status."""
 
+from django.core.validators import URLValidator
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -32,7 +33,12 @@ class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
     )
     task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     callback_url = serializers.URLField(
-        max_length=500, required=False, allow_blank=True, default=""
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the outcome is posted, signed (http or https)",
     )
     reported = serializers.DictField(
         child=serializers.FloatField(min_value=0, max_value=1e12),
