@@ -1,9 +1,12 @@
 """The impact preview equals re-deciding the recorded requests by hand."""
 
+import re
+
 import pytest
+from django.urls import reverse
 
 from governance import policies
-from governance.models import DecisionRecord
+from governance.models import DecisionRecord, PolicyVersion
 from governance.simulation import request_from_record, simulate
 from workflows.decisions import decide_action
 
@@ -110,3 +113,117 @@ def test_only_coe_and_the_owning_units_builders_may_preview(world, recorded, as_
     assert as_user(world.builder_a).post(url, {}, format="json").status_code == 403
     assert as_user(world.coe).post(url, {}, format="json").status_code == 409  # no draft yet
     assert as_user(world.coe).post("/api/v1/policies/nope/simulate/", {}).status_code == 404
+
+
+GUARD = {
+    "name": "Runaway guard",
+    "action_pattern": "erp.*",
+    "effect": "deny",
+    "limit_metric": "actions",
+    "limit_window": "minute",
+    "hard_limit": 120,
+}
+
+
+@pytest.fixture
+def guarded(world):
+    """A published policy allowing POs up to 5000 under a runaway guard (a limit rule), and
+    gateway decisions whose context holds the guard's totals: 3 of B's POs, 1 of A's."""
+    policy = policies.create_policy(world.coe, "guarded", "Guarded purchasing")
+    version = policy.versions.get()
+    policies.add_rule(
+        world.coe,
+        version,
+        name="POs up to 5000",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount <= 5000",
+        effect="allow",
+    )
+    policies.add_rule(world.coe, version, **GUARD)
+    policies.publish(world.coe, version)
+    for agent, amount in (
+        (world.agent_a, 2000),
+        (world.agent_b, 10),
+        (world.agent_b, 2000),
+        (world.agent_b, 9000),
+    ):
+        decide_action(agent, PO, {"amount": amount}, actor=world.coe, source="gateway", count=True)
+    return policy
+
+
+def new_draft(client, policy):
+    """A draft made the way COE staff make one: "new draft" of the published version."""
+    response = client.post(f"/api/v1/policies/{policy.slug}/drafts/", {}, format="json")
+    assert response.status_code == 201
+    return PolicyVersion.objects.get(pk=response.json()["id"])
+
+
+def test_the_recorded_decisions_hold_the_guards_totals(world, guarded):
+    guard = guarded.versions.get().rules.get(name="Runaway guard")
+    totals = [r.context["limits"] for r in DecisionRecord.objects.order_by("created_at")]
+    assert [t[str(guard.pk)] for t in totals] == [1.0, 1.0, 2.0, 3.0]
+
+
+def test_a_new_draft_of_a_policy_with_a_limit_changes_nothing(world, guarded, as_user):
+    draft = new_draft(as_user(world.coe), guarded)
+    impact = simulate(draft, DecisionRecord.objects.all())
+    assert (impact.considered, impact.changed, impact.changes) == (4, 0, [])
+
+
+def test_a_lower_threshold_changes_only_what_it_should(world, guarded, as_user):
+    client = as_user(world.coe)
+    draft = new_draft(client, guarded)
+    allow = draft.rules.get(name="POs up to 5000")
+    response = client.patch(
+        f"/api/v1/policy-versions/{draft.pk}/rules/{allow.pk}/",
+        {"condition": "payload.amount <= 1000"},
+        format="json",
+    )
+    assert response.status_code == 200
+    impact = simulate(draft, DecisionRecord.objects.all())
+    # The two POs of 2000 are denied; the guard (copied with the rule's key) still passes.
+    assert [(c.before, c.after, c.count) for c in impact.changes] == [("allow", "deny", 2)]
+    assert dict(impact.changes[0].by_agent) == {"agent-a": 1, "agent-b": 1}
+
+
+def test_totals_recorded_under_an_earlier_version_still_count(world, guarded, as_user):
+    client = as_user(world.coe)
+    policies.publish(world.coe, new_draft(client, guarded))  # v2: the same rules, new ids
+    draft = new_draft(client, guarded)
+    allow = draft.rules.get(name="POs up to 5000")
+    policies.update_rule(world.coe, allow, condition="payload.amount <= 1000")
+    impact = simulate(draft, DecisionRecord.objects.all())
+    assert [(c.before, c.after, c.count) for c in impact.changes] == [("allow", "deny", 2)]
+
+
+def test_a_new_limit_counts_only_the_action_itself(world, guarded, as_user):
+    draft = new_draft(as_user(world.coe), guarded)
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="Amount per day",
+        action_pattern="erp.purchase_order.*",
+        effect="deny",
+        limit_metric="payload_sum",
+        limit_field="amount",
+        limit_window="day",
+        hard_limit=1000,
+    )
+    policies.add_rule(world.coe, draft, **{**GUARD, "name": "New guard", "hard_limit": 1})
+    impact = simulate(draft, DecisionRecord.objects.all())
+    # A fresh total is this action's amount (and 1 action): only the POs of 2000 go over.
+    assert [(c.before, c.after, c.count) for c in impact.changes] == [("allow", "deny", 2)]
+
+
+def test_the_impact_page_lists_agents_and_units_most_common_first(world, guarded, client):
+    draft = policies.create_draft(world.coe, guarded)
+    policies.add_rule(world.coe, draft, name="No POs", action_pattern=PO, effect="deny")
+    client.force_login(world.coe)
+    response = client.get(reverse("governance:policy-impact", args=[draft.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'id="changed">\s*3\s*<', html)
+    by_agent = re.findall(r">(agent-[ab])</a>: (\d+)", html)
+    by_unit = re.findall(r"<li>(unit-[ab]): (\d+)</li>", html)
+    assert by_agent == [("agent-b", "2"), ("agent-a", "1")]
+    assert by_unit == [("unit-b", "2"), ("unit-a", "1")]
