@@ -664,6 +664,12 @@ def test_only_coe_staff_get_into_the_admin(world, persona):
                 assert "/admin/login/" in response["Location"], path
 
 
+def test_the_admin_pages_carry_the_products_name_and_icon(world):
+    page = client_for(world, "coe").get("/admin/").content.decode()
+    assert "Autonomy OS administration" in page
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+
+
 @pytest.mark.parametrize(
     ("persona", "visible"),
     [("coe", 2), ("builder_a", 1), ("supervisor_a", 1), ("supervisor_b", 1), ("auditor", 1)],
