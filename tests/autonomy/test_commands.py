@@ -1,7 +1,17 @@
-"""Management commands: issue_agent_key prints a working key, and seed_demo can run any
-number of times without creating anything twice."""
+"""Management commands: issue_agent_key prints a working key, seed_demo can run any
+number of times without creating anything twice, and run_embedded announces its URL only
+once it answers."""
 
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -93,3 +103,43 @@ def test_seed_demo_twice_creates_nothing_the_second_time(db):
     call_command("seed_demo", stdout=StringIO())
     assert counts() == first
     assert list(AuditEntry.objects.values_list("id", flat=True)) == first_entries
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_embedded_announces_its_url_once_the_server_answers(tmp_path):
+    """As `make demo` runs it on a machine with no services: SQLite, its own Redis."""
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        AUTONOMY_SQLITE_PATH=str(tmp_path / "demo.sqlite3"),
+        AUTONOMY_DEMO_ERP_PORT=str(_free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [*manage, "run_embedded", "--port", str(port), "--no-workforce"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline, said = time.monotonic() + 90, []
+        while time.monotonic() < deadline and not any("is running at" in s for s in said):
+            if select.select([server.stdout], [], [], 1)[0]:
+                said.append(server.stdout.readline())
+        assert any(f"is running at http://127.0.0.1:{port}/" in s for s in said), said
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200  # at once: the announcement waited for it
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

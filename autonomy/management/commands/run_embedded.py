@@ -1,10 +1,12 @@
 """Run the whole product on one machine: embedded Redis, uvicorn, a Celery worker and beat.
 
-Prints the URL and the demo logins; Ctrl-C stops everything it started.
+Prints the URL and the demo logins once the web server accepts connections; Ctrl-C stops
+everything it started.
 """
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,22 @@ from django.core.management.base import BaseCommand
 from autonomy.embedded import embedded_redis
 
 DEMO_LOGINS_NOTE = "(password for every demo login: {password})"
+# How long the web server may take to accept connections before the URL is announced.
+READY_SECONDS = 60
+
+
+def _answers(host: str, port: int, web: subprocess.Popen) -> bool:
+    """Whether the web server accepts connections on (host, port) within READY_SECONDS
+    (False at once if its process has exited)."""
+    address = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a comparison
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline and web.poll() is None:
+        try:
+            with socket.create_connection((address, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 class Command(BaseCommand):
@@ -69,6 +87,9 @@ class Command(BaseCommand):
             for name, command in commands.items()
         }
         url = f"http://{host}:{port}/"
+        self.stdout.write("Starting the web server, worker, beat and demo ERP ...")
+        if not _answers(host, port, processes["web"]):
+            self.stderr.write(f"The web server did not answer on {url} within {READY_SECONDS} s.")
         self.stdout.write(self.style.SUCCESS(f"\nAutonomy OS is running at {url}"))
         self.stdout.write(f"Redis: {redis_url}   API docs: {url}api/docs/")
         self.stdout.write("Demo logins " + DEMO_LOGINS_NOTE.format(password=DEMO_PASSWORD) + ":")
