@@ -275,7 +275,13 @@ class AgentViewSet(
             **_detail_errors,
         },
     )
-    @action(detail=True, methods=["get", "post"], serializer_class=IssueKeySerializer)
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        serializer_class=IssueKeySerializer,
+        pagination_class=None,  # every key of one agent, a short list: not paged
+        filter_backends=[],
+    )
     def keys(self, request: Request, slug: str) -> Response:
         agent = self.get_object()
         if request.method == "GET":

@@ -240,7 +240,13 @@ class PolicyViewSet(
         summary="A policy's versions, newest first",
         responses={200: PolicyVersionSummarySerializer(many=True), **_detail_errors},
     )
-    @action(detail=True, methods=["get"], serializer_class=PolicyVersionSummarySerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=PolicyVersionSummarySerializer,
+        pagination_class=None,  # every version of one policy: not paged
+        filter_backends=[],
+    )
     def versions(self, request: Request, slug: str) -> Response:
         policy = self.get_object()
         versions = policy.versions.select_related("policy", "created_by", "published_by")
