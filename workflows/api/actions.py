@@ -61,6 +61,11 @@ class DecisionSummarySerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
     matched = serializers.ListField(child=serializers.DictField())
     route = serializers.CharField(allow_blank=True)
+    policy_version_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        help_text="The policy versions that decided (in an action's status)",
+    )
 
 
 class SubmittedActionSerializer(serializers.Serializer):
@@ -157,7 +162,7 @@ class ActionDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: ActionSerializer, **errors(404)},
+        responses={200: ActionSerializer, **errors(401, 403, 404)},
         tags=["actions"],
         operation_id="actions_retrieve",
     )
