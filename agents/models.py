@@ -34,12 +34,17 @@ def validate_action_patterns(value) -> None:
         ACTION_PATTERN(item)
 
 
+TAG_MAX = 64
+
+
 def validate_tags(value) -> None:
     """A list of short lowercase tags."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Give a list of tags.")
     for item in value:
-        if not item or len(item) > 64 or not item.replace("-", "").replace("_", "").isalnum():
+        if len(item) > TAG_MAX:
+            raise ValidationError(f"{item[:20]!r}… is too long for a tag (at most {TAG_MAX}).")
+        if not item or not item.replace("-", "").replace("_", "").isalnum():
             raise ValidationError(f"{item!r} is not a tag (letters, digits, - and _).")
 
 

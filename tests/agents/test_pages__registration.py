@@ -79,6 +79,7 @@ def test_it_ignores_state_and_owner_sent_with_the_form(client, world):
         ("slug", "agent-a", "An agent with this slug already exists."),
         ("slug", "review", "is reserved"),
         ("capabilities", "ok, not a tag!", "is not a tag"),
+        ("capabilities", "ok, " + "x" * 65, "is too long for a tag (at most 64)"),
         ("role", "999999", "Select a valid choice"),
         ("autonomy_level", "7", "Select a valid choice"),
         ("purpose", "", "This field is required."),
