@@ -260,7 +260,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "autonomy.api_errors.exception_handler",
-    "DEFAULT_PARSER_CLASSES": ["autonomy.api_parsers.JSONWithoutNulParser"],
+    "DEFAULT_PARSER_CLASSES": ["autonomy.api_parsers.StorableJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -36,6 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "autonomy.views.bad_request"
 handler404 = "autonomy.views.not_found"
 handler500 = "autonomy.views.server_error"
 handler403 = "autonomy.views.forbidden"

@@ -1,9 +1,12 @@
 """The home page and error pages (JSON under /api/, HTML elsewhere)."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from agents.models import Agent, AgentState
 from autonomy.api_errors import error_body
@@ -32,6 +35,19 @@ def home(request):
         "recent_actions": recent_actions.order_by("-created_at")[:10],
     }
     return render(request, "autonomy/home.html", context)
+
+
+def bad_request(request, exception=None):
+    """Requests Django itself refuses (SuspiciousOperation, BadRequest), e.g. a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE. Outside /api/: Django's page (400.html if there is one)."""
+    if _wants_json(request):
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            message = f"The request body is too large: the limit is {limit} bytes."
+        else:
+            message = "Bad request."
+        return JsonResponse(error_body("bad_request", message), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception=None):

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.forms.fields import InvalidJSONInput
 
 from agents.models import Agent
+from autonomy.api_parsers import json_storage_problem
 from workflows import inbox
 from workflows.models import ActionType, Escalation, Queue
 from workflows.queues import reassign_targets
@@ -79,7 +80,20 @@ class NoteForm(PanelForm):
 
 
 class PayloadField(forms.JSONField):
-    """A JSON object edited as indented JSON, keys sorted."""
+    """A JSON object edited as indented JSON, keys sorted; refused, like the API's bodies,
+    when it holds what cannot be stored and shown again (autonomy.api_parsers)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if problem := json_storage_problem(value):
+            raise forms.ValidationError(problem, code="invalid")
+        return value
+
+    def bound_data(self, data, initial):
+        value = super().bound_data(data, initial)
+        if not isinstance(value, InvalidJSONInput) and json_storage_problem(value):
+            return InvalidJSONInput(data)  # shown again as typed (a lone surrogate, say)
+        return value
 
     def prepare_value(self, value):
         if isinstance(value, InvalidJSONInput):

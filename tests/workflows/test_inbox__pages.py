@@ -136,6 +136,20 @@ def test_an_edit_that_is_not_json_is_a_form_error(world, escalation):
     assert fresh(escalation).state == "open"
 
 
+@pytest.mark.parametrize(
+    "payload",
+    ['{"amount": 5000, "supplier": "\\udfff"}', '{"amount": 1e400}', "[" * 70 + "]" * 70],
+)
+def test_an_edit_that_could_not_be_stored_is_a_form_error(world, escalation, payload):
+    response = client_for(world.supervisor_a).post(
+        detail(escalation) + "edit/", {"payload": payload}
+    )
+    assert response.status_code == 400
+    assert response.context["edit_form"].errors["payload"]
+    assert fresh(escalation).state == "open"
+    assert fresh(escalation).action.payload["amount"] == 5000
+
+
 def test_an_edit_against_the_schema_shows_the_field_errors_in_the_panel(world, escalation):
     response = client_for(world.supervisor_a).post(
         detail(escalation) + "edit/", {"payload": json.dumps({"amount": -3})}, **HTMX
