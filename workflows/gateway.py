@@ -102,7 +102,12 @@ def _replay(existing: ActionRequest, request_hash: str) -> GatewayAnswer:
             "idempotency_key_reused",
             "This Idempotency-Key was used for a different request; use a new key.",
         )
-    if existing.response_status is None:
+    reading = existing.action_type.kind == ActionType.Kind.READ and existing.state in (
+        ActionState.QUEUED,
+        ActionState.EXECUTING,
+    )
+    if existing.response_status is None or reading:
+        # An allowed read keeps the gateway's "queued" answer only until its data is in.
         return _error(409, "in_flight", "A request with this Idempotency-Key is still running.")
     return GatewayAnswer(existing.response_status, existing.response_body)
 
@@ -111,7 +116,8 @@ def _replay_if_known(agent, idempotency_key: str, request_hash: str) -> GatewayA
     """The answer to a repeat of an earlier request with this key, or None if it is new."""
     existing = (
         ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key)
-        .only("request_hash", "response_status", "response_body")
+        .select_related("action_type")
+        .only("request_hash", "response_status", "response_body", "state", "action_type__kind")
         .first()
     )
     return _replay(existing, request_hash) if existing is not None else None

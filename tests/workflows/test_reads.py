@@ -258,6 +258,30 @@ def test_a_replay_answers_the_first_outcome_without_the_data(world, reads, as_ag
     assert ActionRequest.objects.count() == 1
 
 
+def test_a_repeat_while_the_read_runs_is_told_it_is_in_flight(
+    transactional_db, world, reads, as_agent, httpserver
+):
+    """The gateway's "queued" answer is kept on the row from the insert on: a repeat that
+    arrives while the system of record is still answering must not be told "queued"."""
+    repeats = []
+
+    def answer_after_a_repeat(request):
+        # The read is in flight (committed, claimed): the same request again, meanwhile.
+        repeats.append(read(as_agent(world.key_a), key="lookup-slow"))
+        return Response(json.dumps(SUPPLIER), content_type="application/json")
+
+    httpserver.expect_request("/suppliers/Acme").respond_with_handler(answer_after_a_repeat)
+
+    first = read(as_agent(world.key_a), key="lookup-slow")
+
+    assert first.status_code == 200 and first.json()["data"]["name"] == "Acme"
+    [repeat] = repeats
+    assert (repeat.status_code, repeat.json()["error"]["code"]) == (409, "in_flight")
+    after = read(as_agent(world.key_a), key="lookup-slow")
+    assert (after.status_code, after.json()["data_omitted"]) == (200, True)
+    assert len(httpserver.log) == 1
+
+
 def test_the_agent_sees_its_read_afterwards_without_the_data(world, reads, as_agent, httpserver):
     httpserver.expect_request("/suppliers/Acme").respond_with_json(SUPPLIER)
     client = as_agent(world.key_a)
