@@ -4,6 +4,8 @@
 only created when missing), and every state change goes through the service functions.
 """
 
+import re
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -476,6 +478,32 @@ def demo_erp_url() -> str:
     return f"http://127.0.0.1:{settings.AUTONOMY_DEMO_ERP_PORT}"
 
 
+# The demo's connectors to its ERP: slug -> the path after demo_erp_url().
+DEMO_ERP_PATHS = {
+    "demo-erp-orders": "/purchase-orders",
+    "demo-erp-suppliers": "/suppliers/{payload.supplier}",
+}
+
+
+@transaction.atomic
+def point_connectors_at_demo_erp(actor: Actor) -> list[str]:
+    """Point the demo's ERP connectors at the port the demo ERP listens on now
+    (AUTONOMY_DEMO_ERP_PORT may differ from when they were seeded), through the catalog's
+    service (recorded in the ledger). A connector someone pointed elsewhere is left alone.
+    Returns the slugs changed."""
+    changed = []
+    for slug, path in DEMO_ERP_PATHS.items():
+        connector = Connector.objects.filter(slug=slug).first()
+        url = (connector.config or {}).get("url", "") if connector else ""
+        if not re.fullmatch(rf"http://127\.0\.0\.1:\d+{re.escape(path)}", url):
+            continue
+        if url != f"{demo_erp_url()}{path}":
+            config = {**connector.config, "url": f"{demo_erp_url()}{path}"}
+            catalog.update_connector(actor, connector, config=config, via="demo")
+            changed.append(slug)
+    return changed
+
+
 def _seed_governance(system: Actor, units: dict) -> None:
     """Queues, action types, connectors and published policies, created only when missing."""
     erp_orders = catalog.ensure_connector(
@@ -485,7 +513,7 @@ def _seed_governance(system: Actor, units: dict) -> None:
         kind=Connector.Kind.HTTP,
         config={
             "method": "POST",
-            "url": f"{demo_erp_url()}/purchase-orders",
+            "url": f"{demo_erp_url()}{DEMO_ERP_PATHS['demo-erp-orders']}",
             "allowed_hosts": ["127.0.0.1"],
             "allow_private_hosts": True,
             "timeout_seconds": 5,
@@ -499,7 +527,7 @@ def _seed_governance(system: Actor, units: dict) -> None:
         kind=Connector.Kind.HTTP,
         config={
             "method": "GET",
-            "url": f"{demo_erp_url()}/suppliers/{{payload.supplier}}",
+            "url": f"{demo_erp_url()}{DEMO_ERP_PATHS['demo-erp-suppliers']}",
             "allowed_hosts": ["127.0.0.1"],
             "allow_private_hosts": True,
             "timeout_seconds": 5,

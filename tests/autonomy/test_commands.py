@@ -20,9 +20,11 @@ from django.core.management import CommandError, call_command
 
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
-from autonomy.demo import AGENTS, PERSONAS
+from autonomy.demo import AGENTS, PERSONAS, point_connectors_at_demo_erp
 from governance import ledger
 from governance.models import AuditEntry, BusinessUnit, Membership
+from workflows import catalog
+from workflows.models import Connector
 
 ME = "/api/v1/me/"
 
@@ -143,3 +145,23 @@ def test_run_embedded_announces_its_url_once_the_server_answers(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def test_the_demo_erp_connectors_follow_the_port_the_demo_erp_listens_on(db, settings):
+    settings.AUTONOMY_DEMO_ERP_PORT = 8009
+    call_command("seed_demo", stdout=StringIO())
+    settings.AUTONOMY_DEMO_ERP_PORT = 8209
+    system = ledger.Actor.system("run_embedded")
+    assert point_connectors_at_demo_erp(system) == ["demo-erp-orders", "demo-erp-suppliers"]
+    orders = Connector.objects.get(slug="demo-erp-orders")
+    assert orders.config["url"] == "http://127.0.0.1:8209/purchase-orders"
+    assert AuditEntry.objects.filter(verb="connector.updated", object_id=str(orders.pk)).exists()
+    assert point_connectors_at_demo_erp(system) == []  # already there: nothing recorded
+    # A connector the COE has pointed at a real ERP is theirs.
+    suppliers = Connector.objects.get(slug="demo-erp-suppliers")
+    real = {**suppliers.config, "url": "https://erp.example.com/suppliers/{payload.supplier}"}
+    catalog.update_connector(system, suppliers, config=real)
+    settings.AUTONOMY_DEMO_ERP_PORT = 8309
+    assert point_connectors_at_demo_erp(system) == ["demo-erp-orders"]
+    suppliers.refresh_from_db()
+    assert suppliers.config["url"].startswith("https://erp.example.com/")

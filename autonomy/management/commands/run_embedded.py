@@ -53,7 +53,12 @@ class Command(BaseCommand):
             self._serve(url, host, port, not no_workforce)
 
     def _serve(self, redis_url: str, host: str, port: int, workforce: bool) -> None:
-        from autonomy.demo import DEMO_PASSWORD, demo_logins
+        from autonomy.demo import DEMO_PASSWORD, demo_logins, point_connectors_at_demo_erp
+        from governance.ledger import Actor
+
+        for slug in point_connectors_at_demo_erp(Actor.system("run_embedded")):
+            port_now = settings.AUTONOMY_DEMO_ERP_PORT
+            self.stdout.write(f"Connector {slug} now calls the demo ERP on port {port_now}.")
 
         env = {**os.environ, "REDIS_URL": redis_url}
         python = sys.executable
