@@ -2,6 +2,11 @@
 
 Callers (views, serializers, commands) pass the acting principal; these functions decide
 whether that principal may act and raise `NotAllowed` or `InvalidTransition` if not.
+
+Suspending or retiring an agent (`transition`, `suspend_automatically`) sends
+agents.signals.agent_stopped in the same transaction, after the state change and its ledger
+entry: workflows cancels the agent's queued and pending actions and ends their open
+escalations there, whichever path (API, pages, admin, inbox, a hard limit) stopped it.
 """
 
 from dataclasses import dataclass
@@ -11,11 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
+from agents.signals import agent_stopped
 from governance import epochs, ledger
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
 
 __all__ = [
     "ROLE_FIELDS",
+    "STOPPED",
     "TRANSITIONS",
     "InvalidTransition",
     "NotAllowed",
@@ -61,6 +68,10 @@ TRANSITIONS: dict[str, Transition] = {
         ),
     ]
 }
+
+
+# States in which an agent acts no more: entering one sends `agent_stopped`.
+STOPPED = (AgentState.SUSPENDED, AgentState.RETIRED)
 
 
 def _is_builder_of(user, agent_bu_id: int) -> bool:
@@ -132,8 +143,10 @@ def register_agent(
 
 
 @transaction.atomic
-def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
-    """Move `agent` along its lifecycle; the row is locked so concurrent moves serialize."""
+def transition(user, agent: Agent, name: str, note: str = "", *, now=None) -> Agent:
+    """Move `agent` along its lifecycle; the row is locked so concurrent moves serialize.
+    Suspending or retiring it also ends its queued and pending actions (`agent_stopped`);
+    the returned agent's `actions_cancelled` says how many (0 for other transitions)."""
     if name not in TRANSITIONS:
         raise InvalidTransition(f"Unknown transition {name!r}.")
     t = TRANSITIONS[name]
@@ -150,7 +163,7 @@ def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
         raise InvalidTransition(f"A note is required to {name} an agent.")
     before = locked.state
     locked.state = t.target
-    locked.state_changed_at = timezone.now()
+    locked.state_changed_at = now or timezone.now()
     locked.save(update_fields=["state", "state_changed_at"])
     revoked = 0
     if t.target == AgentState.RETIRED:
@@ -159,28 +172,47 @@ def transition(user, agent: Agent, name: str, note: str = "") -> Agent:
     if revoked:
         data["keys_revoked"] = revoked
     ledger.record(f"agent.{name}", ledger.Actor.of(user), locked, data=data)
+    locked.actions_cancelled = _stopped(locked, user, name, note) if t.target in STOPPED else 0
     agent.state, agent.state_changed_at = locked.state, locked.state_changed_at
     return locked
 
 
 @transaction.atomic
-def suspend_automatically(agent: Agent, reason: str) -> Agent:
+def suspend_automatically(agent: Agent, reason: str, *, now=None) -> Agent:
     """The system suspends an active agent (a hard limit set to auto-suspend was reached);
-    recorded like a person's suspension. A no-op for an agent that is not active."""
+    recorded like a person's suspension, and its queued and pending actions end the same
+    way (`agent_stopped`). A no-op for an agent that is not active."""
     locked = Agent.objects.select_for_update().get(pk=agent.pk)
     if locked.state != AgentState.ACTIVE:
+        locked.actions_cancelled = 0
         return locked
+    actor = ledger.Actor.system("limits")
     locked.state = AgentState.SUSPENDED
-    locked.state_changed_at = timezone.now()
+    locked.state_changed_at = now or timezone.now()
     locked.save(update_fields=["state", "state_changed_at"])
     ledger.record(
         "agent.suspend",
-        ledger.Actor.system("limits"),
+        actor,
         locked,
         data={"from": AgentState.ACTIVE, "to": AgentState.SUSPENDED, "note": reason},
     )
+    locked.actions_cancelled = _stopped(locked, actor, "suspend", reason)
     agent.state, agent.state_changed_at = locked.state, locked.state_changed_at
     return locked
+
+
+def _stopped(agent: Agent, actor, name: str, note: str) -> int:
+    """Send `agent_stopped` for `agent`, just suspended or retired and still locked, in the
+    caller's transaction; returns how many actions its receivers cancelled."""
+    responses = agent_stopped.send(
+        sender=Agent,
+        agent=agent,
+        actor=actor,
+        transition=name,
+        note=note,
+        now=agent.state_changed_at,
+    )
+    return sum(answer for _, answer in responses if isinstance(answer, int))
 
 
 def _revoke_all(agent: Agent) -> int:

@@ -6,5 +6,16 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
-        # Keeps every process's copy of the action catalogue in step with the database.
-        from workflows import signals  # noqa: F401
+        # signals: keeps every process's copy of the action catalogue in step with the
+        # database. agent_stopped: however an agent is suspended or retired (API, pages,
+        # admin, inbox, a hard limit), its queued and pending actions and their open
+        # escalations end in the same transaction (workflows.inbox.cancel_for_stopped_agent).
+        from agents.models import Agent
+        from agents.signals import agent_stopped
+        from workflows import inbox, signals  # noqa: F401
+
+        agent_stopped.connect(
+            inbox.cancel_for_stopped_agent,
+            sender=Agent,
+            dispatch_uid="workflows.inbox.cancel_for_stopped_agent",
+        )

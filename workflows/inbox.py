@@ -57,6 +57,7 @@ __all__ = [
     "announce",
     "approve",
     "assignable_people",
+    "cancel_for_stopped_agent",
     "check_slas",
     "claim",
     "edit_and_approve",
@@ -301,6 +302,17 @@ def _require_pending(action: ActionRequest, escalation: Escalation) -> None:
         )
 
 
+def _require_agent_active(action: ActionRequest) -> None:
+    """Only an active agent's requests are approved: suspending or retiring an agent cancels
+    them (see `cancel_for_stopped_agent`), and this refuses any that slipped past."""
+    agent = action.agent
+    if agent.state != AgentState.ACTIVE:
+        raise NotAllowed(
+            f"Agent {agent.slug} is {agent.get_state_display().lower()}: its requests cannot "
+            "be approved. Reject this one to close it."
+        )
+
+
 def _require_not_owner(user, action: ActionRequest, what: str = "approve its requests") -> None:
     agent = action.agent
     if agent.owner_id == user.pk:
@@ -402,6 +414,7 @@ def approve(user, escalation: Escalation, note: str = "", *, now=None) -> Escala
     _require_scope(user, escalation)
     _require_open(user, escalation)
     _require_pending(action, escalation)
+    _require_agent_active(action)
     _require_not_owner(user, action)
     versions = action.decision.policy_version_ids if action.decision else action.policy_version_ids
     return _approve(
@@ -445,6 +458,7 @@ def edit_and_approve(
     _require_scope(user, escalation)
     _require_open(user, escalation)
     _require_pending(action, escalation)
+    _require_agent_active(action)
     _require_not_owner(user, action)
     if not isinstance(payload, dict):
         raise InboxError(
@@ -784,21 +798,45 @@ def reconcile_retry(user, escalation: Escalation, note: str, *, now=None) -> Esc
 
 @transaction.atomic
 def suspend_agent(user, agent: Agent, note: str, *, now=None) -> int:
-    """Suspend the agent (agents.services decides who may) and cancel its queued and pending
-    actions and their open escalations, each recorded; returns how many were cancelled."""
-    now = now or timezone.now()
+    """Suspend the agent (agents.services decides who may); its queued and pending actions
+    and their open escalations are cancelled in the same transaction, each recorded (by
+    `cancel_for_stopped_agent`, as on every path that suspends an agent). Returns how many
+    actions were cancelled."""
     try:
-        agent = agent_services.transition(user, agent, "suspend", note)
+        agent = agent_services.transition(user, agent, "suspend", note, now=now)
     except agent_services.NotAllowed as exc:
         raise NotAllowed(str(exc)) from exc
     except agent_services.InvalidTransition as exc:
         raise InboxError(str(exc), {"note": [str(exc)]}) from exc
-    note = note.strip()
+    return agent.actions_cancelled
+
+
+# What each transition that stops an agent did to it, in the words of the records.
+_STOPPED_AS = {"suspend": "suspended", "retire": "retired"}
+
+
+def cancel_for_stopped_agent(
+    sender, *, agent: Agent, actor, transition: str, note: str = "", now=None, **kwargs
+) -> int:
+    """Receiver of agents.signals.agent_stopped (connected in WorkflowsConfig.ready()): the
+    agent was just suspended or retired, in this transaction, and its row is locked. Cancel
+    its queued and pending actions and their open escalations, each recorded in the ledger
+    by `actor` (a person, or the system for an automatic suspension); returns how many
+    actions were cancelled. Locks actions, then escalations: the inbox's one lock order."""
+    now = now or timezone.now()
+    done = _STOPPED_AS.get(transition, "stopped")
+    person = None if isinstance(actor, ledger.Actor) else actor
+    note = (note or "").strip()
+    why = f": {note}" if note else "."
+    by = f" by {_name(person)}" if person is not None else " automatically"
+    reason = f"agent {done}"
     actions = list(
         ActionRequest.objects.select_for_update(of=("self",))
         .filter(agent=agent, state__in=[ActionState.QUEUED, ActionState.PENDING_APPROVAL])
         .order_by("pk")
     )
+    if not actions:
+        return 0
     escalations = list(
         Escalation.objects.select_for_update(of=("self",))
         .filter(action__in=[a.pk for a in actions], state__in=ACTIVE)
@@ -806,17 +844,17 @@ def suspend_agent(user, agent: Agent, note: str, *, now=None) -> int:
     )
     for escalation in escalations:
         escalation.state = EscalationState.CANCELLED
-        escalation.decided_by = user
+        escalation.decided_by = person
         escalation.decided_at = now
-        escalation.decision_note = f"Agent suspended: {note}"
+        escalation.decision_note = f"Agent {done}{why}"
         escalation.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
-        _record("escalation.cancelled", user, escalation, reason="agent suspended", note=note)
+        _record("escalation.cancelled", actor, escalation, reason=reason, note=note)
         live.publish_escalation(escalation.pk, "escalation.decided")
     for action in actions:
         before = action.state
         action.agent = agent
-        _finish(action, ActionState.CANCELLED, f"Agent suspended by {_name(user)}: {note}", now)
-        _record_action("action.cancelled", user, action, reason="agent suspended", was=before)
+        _finish(action, ActionState.CANCELLED, f"Agent {done}{by}{why}", now)
+        _record_action("action.cancelled", actor, action, reason=reason, was=before)
     return len(actions)
 
 

@@ -213,8 +213,10 @@ def test_a_mixed_message_executes_each_action_by_its_own_state_and_connector(
     [quick] = sandbox_actions(world, 1)
     external = order(world, erp)
     waiting = order(world, erp, state=ActionState.PENDING_APPROVAL)
-    of_suspended = make_action(world.agent_b, make_action_type(name="crm.note.add"))
+    # Suspending cancels the agent's queued actions; this one was recorded just after (the
+    # gateway had checked the agent before the suspension committed).
     agent_services.transition(world.coe, world.agent_b, "suspend", "Misbehaving")
+    of_suspended = make_action(world.agent_b, make_action_type(name="crm.note.add"))
 
     ids = [action.pk for action in (quick, external, waiting, of_suspended)]
     assert execution.execute_many(ids) == [
@@ -522,8 +524,10 @@ def test_an_action_type_without_a_connector_runs_on_the_sandbox(world):
 
 
 def test_an_action_of_a_suspended_agent_is_cancelled_not_executed(world, erp, httpserver):
-    action = order(world, erp)
+    # Suspending cancels the agent's queued actions; this one was recorded just after (the
+    # gateway had checked the agent before the suspension committed).
     agent_services.transition(world.coe, world.agent_a, "suspend", "Misbehaving")
+    action = order(world, erp)
 
     assert execution.execute(action.pk) == ActionState.CANCELLED
 
