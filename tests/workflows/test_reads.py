@@ -13,6 +13,7 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from werkzeug import Response
 
@@ -267,7 +268,10 @@ def test_a_repeat_while_the_read_runs_is_told_it_is_in_flight(
 
     def answer_after_a_repeat(request):
         # The read is in flight (committed, claimed): the same request again, meanwhile.
-        repeats.append(read(as_agent(world.key_a), key="lookup-slow"))
+        try:
+            repeats.append(read(as_agent(world.key_a), key="lookup-slow"))
+        finally:
+            connection.close()  # this server thread's own database connection
         return Response(json.dumps(SUPPLIER), content_type="application/json")
 
     httpserver.expect_request("/suppliers/Acme").respond_with_handler(answer_after_a_repeat)
