@@ -72,6 +72,19 @@
     else list.append(row);
   };
 
+  // An escalation's page: when someone else claims or decides it, its decision panel is
+  // fetched again (the server renders what this person may still do), so nobody fills in a
+  // form that can only be refused. The person's own decisions already swap the panel.
+  const refreshPanel = (message, row) => {
+    const panel = document.getElementById("decision-panel");
+    if (!panel || !window.htmx || panel.dataset.escalation !== String(message.id)) return;
+    if (row.dataset.state === panel.dataset.state) return;
+    window.htmx.ajax("GET", window.location.pathname, {
+      target: "#decision-panel",
+      swap: "outerHTML",
+    });
+  };
+
   const apply = (message) => {
     const row = fragment(message.html);
     if (!row) return;
@@ -79,6 +92,7 @@
     count(message, existing, row);
     if (existing) {
       existing.replaceWith(row);
+      refreshPanel(message, row);
     } else {
       const list = listFor(message, row);
       if (!list) return;

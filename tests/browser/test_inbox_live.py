@@ -202,3 +202,26 @@ def test_an_escalation_handed_to_a_supervisor_arrives_in_assigned_to_me_live(
         assert page.inner_text("#assigned-count") == "0"
         assert page.evaluate("window.notReloaded") is True
     assert problems == []
+
+
+def test_an_escalation_decided_elsewhere_updates_its_open_page_without_a_reload(
+    people,
+    browser,  # noqa: F811 (the fixture imported above)
+    asgi_server,
+):
+    problems: list[str] = []
+    escalation = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+    page = sign_in(browser, asgi_server, "sam", problems)
+    page.goto(f"{asgi_server.url}/workflows/inbox/{escalation.pk}/")
+    wait_until_live(page)
+    page.wait_for_selector("#approve-form")
+    page.evaluate("window.notReloaded = true")
+
+    # The COE approves it meanwhile: Sam's panel shows the outcome instead of its forms.
+    off_the_loop(inbox_services.approve, people["coe"], escalation, "Checked by the COE.")
+    page.wait_for_selector("#decision-outcome", timeout=10_000)
+    assert "approved" in page.inner_text("#decision-outcome")
+    assert "carmen" in page.inner_text("#decision-outcome")
+    assert page.locator("#approve-form").count() == 0
+    assert page.evaluate("window.notReloaded") is True
+    assert problems == []
