@@ -23,7 +23,7 @@ from agents.models import AgentState
 from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.redaction import redact
-from governance.scoping import scope
+from governance.scoping import is_coe, scope
 from workflows import inbox, live, rows
 from workflows.forms import (
     EditForm,
@@ -33,7 +33,7 @@ from workflows.forms import (
     RejectForm,
     SuspendForm,
 )
-from workflows.models import ActionRequest, ActionState, Escalation
+from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
 from workflows.queues import escalations_for
 
 __all__ = [
@@ -171,6 +171,10 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "active": active,
         # Handed to another person: only they may decide it (workflows.inbox._require_open).
         "assigned_elsewhere": active and escalation.assigned_to_id not in (None, user.pk),
+        # Claimed by someone else: they decide it; COE staff may give it back to the queue.
+        "claimed_elsewhere": escalation.state == EscalationState.CLAIMED
+        and escalation.claimed_by_id != user.pk,
+        "may_release": is_coe(user),
         "successor": successor,
         "successor_visible": successor is not None
         and _visible(request).filter(pk=successor.pk).exists(),

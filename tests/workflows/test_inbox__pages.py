@@ -215,6 +215,20 @@ def test_an_edit_approved_from_the_page_keeps_the_hidden_iban(world, escalation)
     assert 'id="diff"' in page and IBAN not in page
 
 
+def test_a_claimed_escalation_offers_its_forms_to_the_claimer_only(world, escalation):
+    inbox.claim(world.supervisor_a, escalation)
+    mine = client_for(world.supervisor_a).get(detail(escalation)).content.decode()
+    assert 'id="approve-form"' in mine and 'id="claimed-elsewhere"' not in mine
+    coe = client_for(world.coe)
+    theirs = coe.get(detail(escalation)).content.decode()
+    assert 'id="claimed-elsewhere"' in theirs and "supervisor-a" in theirs
+    assert 'id="approve-form"' not in theirs and 'id="reject-form"' not in theirs
+    # COE staff may give it back to the queue, and then decide it themselves.
+    response = coe.post(detail(escalation) + "unclaim/", **HTMX)
+    assert 'id="claimed-elsewhere"' not in response.content.decode()
+    assert fresh(escalation).state == "open"
+
+
 def test_rejecting_without_a_reason_is_refused_and_with_one_ends_the_action(world, escalation):
     client = client_for(world.supervisor_a)
     refused = client.post(detail(escalation) + "reject/", {"reason": " "})
