@@ -55,6 +55,8 @@ class WhatIfForm(forms.Form):
             ) from exc
         if not isinstance(value, dict):
             raise forms.ValidationError("The payload must be a JSON object.")
+        if problem := json_storage_problem(value):
+            raise forms.ValidationError(problem)
         return value
 
 

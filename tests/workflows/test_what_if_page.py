@@ -1,0 +1,40 @@
+"""The what-if page (/workflows/what-if/): offered to those who may use it, and a payload
+that could not be stored and shown again is a form error that records nothing."""
+
+import pytest
+from django.test import Client
+
+from governance.models import DecisionRecord
+from tests.workflows.test_decisions import PO, published  # noqa: F401 (a fixture)
+
+URL = "/workflows/what-if/"
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("persona", "offered"),
+    [("coe", True), ("builder_a", True), ("supervisor_a", False), ("auditor", False)],
+)
+def test_the_what_if_link_is_offered_to_coe_staff_and_builders(world, persona, offered):
+    home = client_for(getattr(world, persona)).get("/").content.decode()
+    assert ('id="nav-what-if"' in home) is offered
+
+
+def test_a_payload_that_could_not_be_shown_again_is_a_form_error(world, published):  # noqa: F811
+    before = DecisionRecord.objects.count()
+    response = client_for(world.builder_a).post(
+        URL, {"agent": "agent-a", "action": PO, "payload": '{"amount": 5, "note": "\\udfff"}'}
+    )
+    assert response.status_code == 400
+    assert "surrogate" in " ".join(response.context["form"].errors["payload"])
+    assert DecisionRecord.objects.count() == before
+    allowed = client_for(world.builder_a).post(
+        URL, {"agent": "agent-a", "action": PO, "payload": '{"amount": 5}'}
+    )
+    assert allowed.status_code == 200
+    assert DecisionRecord.objects.count() == before + 1
