@@ -14,10 +14,11 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-__all__ = ["embedded_redis", "main"]
+__all__ = ["embedded_redis", "free_port", "main"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (the embedded Redis's, or a test server's)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -36,7 +37,7 @@ def _redis_server_binary() -> str:
 def embedded_redis():
     """Start a private Redis on a free loopback port; yield its URL; stop it afterwards."""
     workdir = tempfile.mkdtemp(prefix="autonomy-redis-")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
         [
             _redis_server_binary(),

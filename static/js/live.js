@@ -1,8 +1,9 @@
 // The live inbox and activity feed: one socket to /ws/activity/ per page.
 // Messages are {type, id, html}, where html is the same fragment the page renders: a row
 // already on the page is replaced (matched by its id), a new escalation or action is
-// added to the list that shows its kind, where that list's order puts it. When the socket comes back after a drop, the
-// lists are fetched again from the server (the database is the truth).
+// added to the list that shows its kind, where that list's order puts it. When the socket
+// comes back after a drop, the lists are fetched again from the server (the database is the
+// truth).
 // "Assigned to me": the socket brings every escalation the person may see (see
 // workflows/live.py); a list with data-live-assignee takes only new rows whose
 // data-assigned-to is that person, and #assigned-count follows their open and claimed ones.

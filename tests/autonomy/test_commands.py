@@ -5,7 +5,6 @@ once it answers."""
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from django.core.management import CommandError, call_command
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
 from autonomy.demo import AGENTS, PERSONAS, point_connectors_at_demo_erp
+from autonomy.embedded import free_port
 from governance import ledger
 from governance.models import AuditEntry, BusinessUnit, Membership
 from workflows import catalog
@@ -107,24 +107,18 @@ def test_seed_demo_twice_creates_nothing_the_second_time(db):
     assert list(AuditEntry.objects.values_list("id", flat=True)) == first_entries
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_run_embedded_announces_its_url_once_the_server_answers(tmp_path):
     """As `make demo` runs it on a machine with no services: SQLite, its own Redis."""
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         AUTONOMY_SQLITE_PATH=str(tmp_path / "demo.sqlite3"),
-        AUTONOMY_DEMO_ERP_PORT=str(_free_port()),
+        AUTONOMY_DEMO_ERP_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*manage, "run_embedded", "--port", str(port), "--no-workforce"],
         cwd=root,
