@@ -21,6 +21,7 @@ from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
 from autonomy.demo import AGENTS, PERSONAS, point_connectors_at_demo_erp
 from autonomy.embedded import free_port
+from autonomy.management.commands import run_embedded
 from governance import ledger
 from governance.models import AuditEntry, BusinessUnit, Membership
 from workflows import catalog
@@ -129,11 +130,12 @@ def test_run_embedded_announces_its_url_once_the_server_answers(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline, said = time.monotonic() + 90, []
+        # The command may wait READY_SECONDS for its server, after starting Django and Redis.
+        deadline, said = time.monotonic() + run_embedded.READY_SECONDS + 120, []
         while time.monotonic() < deadline and not any("is running at" in s for s in said):
             if select.select([server.stdout], [], [], 1)[0]:
                 said.append(server.stdout.readline())
-        assert any(f"is running at http://127.0.0.1:{port}/" in s for s in said), said
+        assert any(f"is running at http://127.0.0.1:{port}/" in s for s in said), "".join(said)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
             assert answer.status == 200  # at once: the announcement waited for it
     finally:
