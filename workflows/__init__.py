@@ -1,1 +1,1 @@
-"""Action types, connectors, the action gateway, the escalation inbox and workflow templates."""
+"""Action types, connectors, the action gateway, execution and the escalation inbox."""
