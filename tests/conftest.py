@@ -24,6 +24,21 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, tmp_path_factory
+) -> None:
+    """On SQLite the test database is a file in WAL mode (settings.DATABASES' init_command),
+    never Django's default shared-cache in-memory database: there, a live server's thread
+    and the test's thread take table locks that fail at once ("database table is locked")
+    instead of waiting, whereas a WAL file lets readers run beside the one writer and
+    makes writers wait for each other (busy_timeout)."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("sqlite")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     """Each test starts with an empty shared cache (limit counters, epochs) and no compiled

@@ -7,25 +7,13 @@ import json
 import urllib.request
 import uuid
 
-import pytest
-
 from agents import services as agent_services
-from tests.browser.test_inbox_live import (  # noqa: F401 (fixtures)
-    CHROMIUM,
-    asgi_server,
-    browser,
-    off_the_loop,
-    people,
-    sign_in,
-    wait_until_live,
-)
+from tests.browser.pages import requires_chromium, sign_in
+from tests.browser.test_inbox_live import off_the_loop, people, wait_until_live  # noqa: F401
 from workflows import execution
 from workflows.models import ActionRequest, ActionType, Connector
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
+pytestmark = requires_chromium
 
 
 def wire_connector(url: str) -> None:
@@ -55,9 +43,9 @@ def post_action(base_url: str, key: str, payload: dict) -> tuple[int, dict]:
 
 
 def test_an_agents_request_is_approved_live_and_executed_once(
-    people,  # noqa: F811 (fixtures imported above)
-    browser,  # noqa: F811
-    asgi_server,  # noqa: F811
+    people,  # noqa: F811 (the fixture imported above)
+    browser,
+    asgi_server,
     httpserver,
 ):
     httpserver.expect_request("/orders", method="POST").respond_with_json({"po": "PO-1"})

@@ -12,23 +12,13 @@ from django.db import connection
 
 from governance import services as governance_services
 from governance.models import MemberRole
-from tests.browser.servers import AsgiServer
-from tests.browser.test_registration_flow import CHROMIUM, browser, sign_in  # noqa: F401
+from tests.browser.pages import requires_chromium, sign_in
 from tests.factories import SYSTEM, make_agent, make_role, make_unit, make_user
 from tests.workflows.test_inbox import make_governed, submit
 from workflows import inbox as inbox_services
 from workflows.models import ActionRequest, ActionState, Escalation
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
-
-
-@pytest.fixture
-def asgi_server(transactional_db):
-    with AsgiServer() as server:
-        yield server
+pytestmark = requires_chromium
 
 
 @pytest.fixture
@@ -76,7 +66,7 @@ def wait_until_live(page) -> None:
 
 def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
     people,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
     asgi_server,
     tmp_path,
 ):
@@ -103,7 +93,6 @@ def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
 
     # The supervisor reviews it in another tab and approves; the inbox tab follows.
     review = inbox.context.new_page()
-    review.on("pageerror", lambda exc: problems.append(str(exc)))
     review.goto(f"{asgi_server.url}/workflows/inbox/{escalation.pk}/")
     wait_until_live(review)
     assert "ACME" in review.inner_text("#payload-fields")
@@ -129,7 +118,7 @@ def test_an_escalation_appears_live_and_its_approval_shows_everywhere(
 
 def test_after_a_dropped_connection_the_inbox_catches_up_from_the_database(
     people,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
     asgi_server,
 ):
     problems: list[str] = []
@@ -150,7 +139,7 @@ def test_after_a_dropped_connection_the_inbox_catches_up_from_the_database(
 
 def test_an_escalation_handed_to_a_supervisor_arrives_in_assigned_to_me_live(
     people,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
     asgi_server,
     tmp_path,
 ):
@@ -163,7 +152,6 @@ def test_an_escalation_handed_to_a_supervisor_arrives_in_assigned_to_me_live(
     mine.goto(f"{asgi_server.url}/workflows/inbox/?assigned=me")
     mine.wait_for_selector("#inbox-empty")
     everything = mine.context.new_page()
-    everything.on("pageerror", lambda exc: problems.append(str(exc)))
     everything.goto(f"{asgi_server.url}/workflows/inbox/")
     for page in (mine, everything):
         wait_until_live(page)
@@ -206,7 +194,7 @@ def test_an_escalation_handed_to_a_supervisor_arrives_in_assigned_to_me_live(
 
 def test_an_escalation_decided_elsewhere_updates_its_open_page_without_a_reload(
     people,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
     asgi_server,
 ):
     problems: list[str] = []
