@@ -19,7 +19,14 @@ from governance.models import BusinessUnit, MemberRole, Policy
 from workflows import catalog
 from workflows.models import Connector
 
-__all__ = ["DEMO_PASSWORD", "demo_logins", "seed"]
+__all__ = [
+    "APPROVED_SUPPLIERS",
+    "DEMO_PASSWORD",
+    "demo_erp_url",
+    "demo_logins",
+    "point_connectors_at_demo_erp",
+    "seed",
+]
 
 DEMO_PASSWORD = "autonomy-demo"
 
@@ -88,7 +95,7 @@ ROLES = [
         "Answers tickets and issues small refunds.",
         ["crm.ticket.*", "crm.customer.read", "payments.refund.create"],
         ["internal", "confidential"],
-        AutonomyLevel.L1,
+        AutonomyLevel.L2,
     ),
     (
         "finance-reconciler",
@@ -96,7 +103,7 @@ ROLES = [
         "Matches payments to invoices.",
         ["erp.invoice.*", "ledger.journal.*"],
         ["internal", "confidential", "restricted"],
-        AutonomyLevel.L1,
+        AutonomyLevel.L2,
     ),
     (
         "demand-forecaster",
@@ -108,7 +115,9 @@ ROLES = [
     ),
 ]
 
-# slug, name, business unit, owner, role, capabilities, level, target state
+# slug, name, business unit, owner, role, capabilities, level, target state. Most are L2
+# (guarded: a person decides only where a policy asks); Refund Helper is L1 (supervised: a
+# person approves everything it does) and Demand Forecaster L3.
 AGENTS = [
     (
         "po-drafter",
@@ -127,7 +136,7 @@ AGENTS = [
         "builder-procurement",
         "procurement-buyer",
         ["purchase-orders"],
-        1,
+        2,
         AgentState.ACTIVE,
     ),
     (
@@ -197,7 +206,7 @@ AGENTS = [
         "coe-admin",
         "finance-reconciler",
         ["reconciliation"],
-        1,
+        2,
         AgentState.ACTIVE,
     ),
     (
@@ -227,7 +236,7 @@ AGENTS = [
         "coe-admin",
         "finance-reconciler",
         ["month-end"],
-        1,
+        2,
         AgentState.DRAFT,
     ),
 ]
@@ -387,6 +396,10 @@ QUEUES = [
     ("finance-approvals", "Finance approvals", "finance", 4 * 3600),
 ]
 
+# Suppliers Procurement has vetted; an order to any other needs a buyer's approval.
+APPROVED_SUPPLIERS = ["Acme", "Globex", "Initech", "Umbrella"]
+_APPROVED = ", ".join(f'"{name}"' for name in APPROVED_SUPPLIERS)
+
 # The COE's baseline: most work is allowed, large or sensitive work needs a person.
 COE_RULES = [
     dict(
@@ -411,6 +424,15 @@ COE_RULES = [
         effect="deny",
         reason="Orders above 100,000 go through the tender process.",
     ),
+    dict(
+        name="Orders to a new supplier need a buyer's approval",
+        action_pattern="erp.purchase_order.create",
+        condition=f"!(payload.supplier in [{_APPROVED}])",
+        effect="require_approval",
+        route="procurement-approvals",
+        sla_seconds=4 * 3600,
+        reason="Orders to a supplier not yet vetted are approved by Procurement.",
+    ),
     dict(name="Supplier lookups", action_pattern="erp.supplier.read", effect="allow"),
     dict(name="Ticket updates", action_pattern="crm.ticket.*", effect="allow"),
     dict(
@@ -430,12 +452,19 @@ COE_RULES = [
     ),
     dict(name="Invoice matching", action_pattern="erp.invoice.*", effect="allow"),
     dict(
-        name="Journal postings need a controller",
+        name="Journal postings up to 1,000",
         action_pattern="ledger.journal.*",
+        condition="payload.amount <= 1000.0",
+        effect="allow",
+    ),
+    dict(
+        name="Journal postings above 1,000 need a controller",
+        action_pattern="ledger.journal.*",
+        condition="payload.amount > 1000.0",
         effect="require_approval",
         route="finance-approvals",
         sla_seconds=4 * 3600,
-        reason="Every journal posting is approved by Finance.",
+        reason="Journal postings above 1,000 are approved by Finance.",
     ),
     dict(name="Forecasts", action_pattern="analytics.forecast.*", effect="allow"),
     dict(
@@ -473,9 +502,14 @@ FINANCE_RULES = [
 ]
 
 
-def demo_erp_url() -> str:
-    """Where the demo ERP (`manage.py run_demo_erp`) listens."""
-    return f"http://127.0.0.1:{settings.AUTONOMY_DEMO_ERP_PORT}"
+# Where the seed points the ERP connectors when AUTONOMY_DEMO_ERP_PORT is unset; run_embedded
+# re-points them at the port its demo ERP actually got.
+SEED_ERP_PORT = 8009
+
+
+def demo_erp_url(port: int | None = None) -> str:
+    """Where the demo ERP listens: on `port`, else AUTONOMY_DEMO_ERP_PORT, else SEED_ERP_PORT."""
+    return f"http://127.0.0.1:{port or settings.AUTONOMY_DEMO_ERP_PORT or SEED_ERP_PORT}"
 
 
 # The demo's connectors to its ERP: slug -> the path after demo_erp_url().
@@ -486,19 +520,20 @@ DEMO_ERP_PATHS = {
 
 
 @transaction.atomic
-def point_connectors_at_demo_erp(actor: Actor) -> list[str]:
-    """Point the demo's ERP connectors at the port the demo ERP listens on now
-    (AUTONOMY_DEMO_ERP_PORT may differ from when they were seeded), through the catalog's
-    service (recorded in the ledger). A connector someone pointed elsewhere is left alone.
-    Returns the slugs changed."""
+def point_connectors_at_demo_erp(actor: Actor, port: int) -> list[str]:
+    """Point the demo's ERP connectors at `port`, where the demo ERP listens now (a free
+    port, or AUTONOMY_DEMO_ERP_PORT, may differ from when they were seeded), through the
+    catalog's service (recorded in the ledger). A connector someone pointed elsewhere is
+    left alone. Returns the slugs changed."""
     changed = []
+    base = demo_erp_url(port)
     for slug, path in DEMO_ERP_PATHS.items():
         connector = Connector.objects.filter(slug=slug).first()
         url = (connector.config or {}).get("url", "") if connector else ""
         if not re.fullmatch(rf"http://127\.0\.0\.1:\d+{re.escape(path)}", url):
             continue
-        if url != f"{demo_erp_url()}{path}":
-            config = {**connector.config, "url": f"{demo_erp_url()}{path}"}
+        if url != f"{base}{path}":
+            config = {**connector.config, "url": f"{base}{path}"}
             catalog.update_connector(actor, connector, config=config, via="demo")
             changed.append(slug)
     return changed

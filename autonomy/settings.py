@@ -315,5 +315,6 @@ AUTONOMY_ALLOW_PRIVATE_CALLBACKS = env.bool("AUTONOMY_ALLOW_PRIVATE_CALLBACKS", 
 # Baseline endpoints under /bench/ for bench/actions only (autonomy/bench_views.py).
 AUTONOMY_BENCH_ENDPOINTS = env.bool("AUTONOMY_BENCH_ENDPOINTS", default=False)
 
-# The demo's system of record (`manage.py run_demo_erp`), started by `make demo`.
-AUTONOMY_DEMO_ERP_PORT = env.int("AUTONOMY_DEMO_ERP_PORT", default=8009)
+# The demo's system of record (`manage.py run_demo_erp`), started by `make demo`. Unset:
+# run_embedded picks its port (the web port + 9 if free, else any free port).
+AUTONOMY_DEMO_ERP_PORT = env.int("AUTONOMY_DEMO_ERP_PORT", default=None)

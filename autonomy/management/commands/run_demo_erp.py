@@ -12,7 +12,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from autonomy.demo import SEED_ERP_PORT
 
 
 class DemoERP:
@@ -94,15 +97,30 @@ def handler_for(erp: DemoERP):
     return Handler
 
 
+def bind(port: int) -> ThreadingHTTPServer:
+    """A demo ERP bound to `port` on loopback (0: any free port), not yet serving.
+    Raises OSError when the port cannot be had."""
+    return ThreadingHTTPServer(("127.0.0.1", port), handler_for(DemoERP()))
+
+
 class Command(BaseCommand):
     help = "Serve the demo ERP (the system of record of the demo's http connector)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8009)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.AUTONOMY_DEMO_ERP_PORT or SEED_ERP_PORT,
+            help="0: any free port",
+        )
 
     def handle(self, *args, port, **options):
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(DemoERP()))
-        self.stdout.write(f"Demo ERP on http://127.0.0.1:{port}/")
+        try:
+            server = bind(port)
+        except OSError as exc:
+            message = f"The demo ERP cannot listen on port {port}: {exc.strerror}."
+            raise CommandError(message) from None
+        self.stdout.write(f"Demo ERP on http://127.0.0.1:{server.server_address[1]}/")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

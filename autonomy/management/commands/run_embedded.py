@@ -1,7 +1,11 @@
-"""Run the whole product on one machine: embedded Redis, uvicorn, a Celery worker and beat.
+"""Run the whole product on one machine: embedded Redis, uvicorn, a Celery worker and beat,
+the demo ERP and the simulated workforce.
 
-Prints the URL and the demo logins once the web server accepts connections; Ctrl-C stops
-everything it started.
+The helper servers take ports nobody else holds: Redis a free one, the demo ERP the web port
++ 9 (8009 beside 8000) or, when that is taken, a free one, and the demo's ERP connectors are
+pointed at it. An explicit AUTONOMY_DEMO_ERP_PORT, or a web port, that is taken is a
+one-line error before anything starts. Prints the URL and the demo logins once the web
+server accepts connections; Ctrl-C stops everything it started.
 """
 
 import os
@@ -9,16 +13,55 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import ThreadingHTTPServer
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from autonomy.embedded import embedded_redis
+from autonomy.management.commands import run_demo_erp
 
 DEMO_LOGINS_NOTE = "(password for every demo login: {password})"
 # How long the web server may take to accept connections before the URL is announced.
 READY_SECONDS = 60
+# Unless AUTONOMY_DEMO_ERP_PORT says otherwise, the demo ERP listens on the web port + this.
+ERP_PORT_OFFSET = 9
+
+
+def _check_web_port(host: str, port: int) -> None:
+    """Refuse a web port another process listens on (uvicorn would fail after the URL was
+    announced for the other process's server)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"Port {port} is in use ({exc.strerror}): choose another, e.g. PORT=8150 make demo."
+            ) from None
+
+
+def _bind_demo_erp(web_port: int) -> ThreadingHTTPServer:
+    """The demo ERP bound to AUTONOMY_DEMO_ERP_PORT if set (taken: CommandError), else to
+    the web port + ERP_PORT_OFFSET if free, else to any free port."""
+    explicit = settings.AUTONOMY_DEMO_ERP_PORT
+    if explicit is not None:
+        try:
+            return run_demo_erp.bind(explicit)
+        except OSError as exc:
+            raise CommandError(
+                f"The demo ERP cannot listen on port {explicit} (AUTONOMY_DEMO_ERP_PORT): "
+                f"{exc.strerror}; free it, or unset AUTONOMY_DEMO_ERP_PORT to use a free port."
+            ) from None
+    derived = web_port + ERP_PORT_OFFSET
+    if derived <= 65535:
+        try:
+            return run_demo_erp.bind(derived)
+        except OSError:
+            pass  # taken by something else on this machine: any free port will do
+    return run_demo_erp.bind(0)
 
 
 def _answers(host: str, port: int, web: subprocess.Popen) -> bool:
@@ -46,19 +89,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, host, no_workforce, **options):
-        if os.environ.get("REDIS_URL"):
-            self._serve(os.environ["REDIS_URL"], host, port, not no_workforce)
-            return
-        with embedded_redis() as url:
-            self._serve(url, host, port, not no_workforce)
-
-    def _serve(self, redis_url: str, host: str, port: int, workforce: bool) -> None:
-        from autonomy.demo import DEMO_PASSWORD, demo_logins, point_connectors_at_demo_erp
+        from autonomy.demo import point_connectors_at_demo_erp
         from governance.ledger import Actor
 
-        for slug in point_connectors_at_demo_erp(Actor.system("run_embedded")):
-            port_now = settings.AUTONOMY_DEMO_ERP_PORT
-            self.stdout.write(f"Connector {slug} now calls the demo ERP on port {port_now}.")
+        _check_web_port(host, port)
+        erp = _bind_demo_erp(port)
+        erp_port = erp.server_address[1]
+        threading.Thread(target=erp.serve_forever, name="demo-erp", daemon=True).start()
+        try:
+            self.stdout.write(f"Demo ERP on http://127.0.0.1:{erp_port}/")
+            for slug in point_connectors_at_demo_erp(Actor.system("run_embedded"), erp_port):
+                self.stdout.write(f"Connector {slug} now calls the demo ERP on port {erp_port}.")
+            if os.environ.get("REDIS_URL"):
+                self._serve(os.environ["REDIS_URL"], host, port, not no_workforce)
+                return
+            with embedded_redis() as url:
+                self._serve(url, host, port, not no_workforce)
+        finally:
+            erp.shutdown()
+            erp.server_close()
+
+    def _serve(self, redis_url: str, host: str, port: int, workforce: bool) -> None:
+        from autonomy.demo import DEMO_PASSWORD, demo_logins
 
         env = {**os.environ, "REDIS_URL": redis_url}
         python = sys.executable
@@ -68,13 +120,6 @@ class Command(BaseCommand):
             "web": [*uvicorn, "--host", host, "--port", str(port), "--no-access-log"],
             "worker": [*celery, "worker", "--loglevel", "WARNING", "--concurrency", "2"],
             "beat": [*celery, "beat", "--loglevel", "WARNING"],
-            "erp": [
-                python,
-                "manage.py",
-                "run_demo_erp",
-                "--port",
-                str(settings.AUTONOMY_DEMO_ERP_PORT),
-            ],
         }
         if workforce:
             commands["workforce"] = [
@@ -92,7 +137,7 @@ class Command(BaseCommand):
             for name, command in commands.items()
         }
         url = f"http://{host}:{port}/"
-        self.stdout.write("Starting the web server, worker, beat and demo ERP ...")
+        self.stdout.write("Starting the web server, worker and beat ...")
         if not _answers(host, port, processes["web"]):
             self.stderr.write(f"The web server did not answer on {url} within {READY_SECONDS} s.")
         self.stdout.write(self.style.SUCCESS(f"\nAutonomy OS is running at {url}"))
