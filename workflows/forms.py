@@ -1,6 +1,7 @@
 """Forms of the workflows pages: the what-if question and the inbox's decisions."""
 
 import json
+import uuid
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -8,11 +9,12 @@ from django.forms.fields import InvalidJSONInput
 
 from agents.models import Agent
 from autonomy.api_parsers import json_storage_problem
-from workflows import inbox
+from workflows import bulk, inbox
 from workflows.models import ActionType, Escalation, Queue
 from workflows.queues import reassign_targets
 
 __all__ = [
+    "BulkDecisionForm",
     "EditForm",
     "NoteForm",
     "PanelForm",
@@ -219,3 +221,55 @@ class SuspendForm(PanelForm):
         label="Why suspend the agent",
         error_messages={"required": "Say why the agent is suspended."},
     )
+
+
+class UUIDListField(forms.Field):
+    """Several escalation ids (checkboxes sharing one name), as distinct UUIDs in order."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "invalid": "Not an escalation id: %(value)s.",
+        "duplicate": "An escalation is selected twice.",
+        "too_many": "Select at most %(max)s escalations at once.",
+    }
+
+    def to_python(self, value) -> list[uuid.UUID]:
+        values = [value] if isinstance(value, str) else list(value or [])
+        ids = []
+        for text in values:
+            try:
+                ids.append(uuid.UUID(str(text)))
+            except ValueError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid", params={"value": text}
+                ) from None
+        return ids
+
+    def validate(self, value) -> None:
+        if not value and self.required:
+            raise forms.ValidationError("Select at least one escalation.", code="required")
+        if len(value) > bulk.BULK_MAX:
+            raise forms.ValidationError(
+                self.error_messages["too_many"], code="too_many", params={"max": bulk.BULK_MAX}
+            )
+        if len(set(value)) != len(value):
+            raise forms.ValidationError(self.error_messages["duplicate"], code="duplicate")
+
+
+class BulkDecisionForm(forms.Form):
+    """Approve or reject the selected escalations with one note (the reason, to reject)."""
+
+    ids = UUIDListField()
+    decision = forms.ChoiceField(choices=[(name, name) for name in bulk.DECISIONS])
+    note = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 1}),
+        help_text="Kept with each decision; required to reject (the agents are told).",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == "reject" and not cleaned.get("note", "").strip():
+            self.add_error("note", "Give a reason to reject; the agents and the ledger keep it.")
+        return cleaned

@@ -191,6 +191,7 @@ def escalation_row(
     return _html(
         '<tr id="escalation-{0}" class="escalation-row{1}" data-state="{2}"{3}'
         ' data-order="{20}">\n'
+        '  <td class="row-select">{21}</td>\n'
         '  <td><span class="badge {4}" title="Priority {5}">P{5}</span></td>\n'
         "  <td>\n"
         '    <a class="fw-semibold mono" href="{6}" id="escalation-{0}-link">{7}</a>\n'
@@ -226,6 +227,18 @@ def escalation_row(
         _by_whom(escalation),
         _buttons(escalation, detail_url, row_error),
         urgency_key(escalation),
+        _select(escalation),
+    )
+
+
+def _select(escalation: Escalation) -> SafeString:
+    """A waiting row's checkbox for the inbox's bulk decisions (form `inbox-bulk`)."""
+    if escalation.state not in _LIVE:
+        return _NOTHING
+    return _html(
+        '<input class="form-check-input" type="checkbox" name="ids" value="{0}" '
+        'form="inbox-bulk" id="select-{0}" aria-label="Select this escalation">',
+        escalation.pk,
     )
 
 

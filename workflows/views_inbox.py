@@ -8,12 +8,14 @@ in). The rows are the same fragments the live socket pushes.
 """
 
 import json
+import uuid
 from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -24,8 +26,11 @@ from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.redaction import redact
 from governance.scoping import is_coe, scope
-from workflows import inbox, live, rows
+from workflows import bulk, inbox, live, rows
+from workflows.counts import inbox_counts as counts_for
+from workflows.filtersets import EscalationFilterSet, waiting
 from workflows.forms import (
+    BulkDecisionForm,
     EditForm,
     NoteForm,
     ReassignForm,
@@ -42,6 +47,8 @@ __all__ = [
     "claim",
     "edit_and_approve",
     "escalation_detail",
+    "inbox_bulk",
+    "inbox_counts",
     "inbox_list",
     "reassign",
     "reconcile",
@@ -50,7 +57,7 @@ __all__ = [
     "unclaim",
 ]
 
-INBOX_LIMIT = 200
+PAGE_SIZE = 50
 ACTIVITY_LIMIT = 50
 RECORD_WINDOW = 20
 DETAIL = "workflows/inbox_detail.html"
@@ -67,24 +74,76 @@ def _get(request: HttpRequest, pk) -> Escalation:
 @login_required
 @vary_on_headers("HX-Request")
 def inbox_list(request: HttpRequest) -> HttpResponse:
-    """The open and claimed escalations of the queues this person may work, most urgent
-    first, or only those assigned to them (`?assigned=me`); htmx asks for the rows only
-    (the live page re-syncs that way)."""
-    waiting = _visible(request).filter(state__in=inbox.ACTIVE)
-    assigned = waiting.filter(assigned_to=request.user)
-    mine = request.GET.get("assigned") == "me"
-    escalations = (assigned if mine else waiting).order_by("priority", "sla_due_at")
+    """The escalations of the queues this person may work, filtered, searched, sorted and
+    paged by EscalationFilterSet (waiting ones, most urgent first, unless told otherwise);
+    htmx asks for the list only (the filter form, the pages, and the live page's re-renders:
+    see static/js/live.js)."""
+    data = request.GET.copy()
+    data.setdefault("state", "waiting")
+    visible = _visible(request)
+    now = timezone.now()
+    filterset = EscalationFilterSet(data, queryset=visible, request=request, now=now)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    filterset.form.is_valid()
     context = {
-        "escalations": escalations[:INBOX_LIMIT],
-        "mine": mine,
-        "assigned_count": assigned.count(),
-        "now": timezone.now(),
-        "limit": INBOX_LIMIT,
+        "filterset": filterset,
+        "page": page,
+        "escalations": page.object_list,
+        "mine": filterset.form.cleaned_data.get("assigned") == "me",
+        "assigned_count": waiting(visible).filter(assigned_to=request.user).count(),
+        "now": now,
+        "list_url": request.get_full_path(),
+        "bulk_form": BulkDecisionForm(),
+        "bulk_max": bulk.BULK_MAX,
     }
     template = "workflows/inbox.html"
     if htmx_partial(request):
-        template += "#inbox-rows"
+        template += "#inbox-list"
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+def inbox_bulk(request: HttpRequest) -> HttpResponse:
+    """Approve or reject the selected escalations with one note, each on its own through the
+    same service as one (workflows.bulk); answers what happened to each (htmx: the results
+    fragment, and an `inbox-changed` event that re-renders the list)."""
+    form = BulkDecisionForm(request.POST)
+    outcomes = []
+    if form.is_valid():
+        outcomes = bulk.decide_each(
+            request.user,
+            form.cleaned_data["ids"],
+            form.cleaned_data["decision"],
+            form.cleaned_data["note"].strip(),
+        )
+    if not htmx_partial(request):
+        if not form.is_valid():
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
+        else:
+            done = sum(outcome.ok for outcome in outcomes)
+            messages.info(request, f"{done} of {len(outcomes)} decided.")
+        return redirect("workflows:inbox")
+    shown = _visible(request).select_related("action__agent", "action__action_type")
+    found = shown.in_bulk([outcome.id for outcome in outcomes if outcome.code != "not_found"])
+    results = [(outcome, found.get(uuid.UUID(outcome.id))) for outcome in outcomes]
+    context = {"bulk_form": form, "results": results, "bulk_max": bulk.BULK_MAX}
+    response = render(request, "workflows/inbox.html#bulk-results", context)
+    if outcomes:
+        response["HX-Trigger"] = "inbox-changed"
+    return response
+
+
+@login_required
+def inbox_counts(request: HttpRequest) -> JsonResponse:
+    """`{"open", "at_risk"}`: how many escalations wait in this person's queues, and how many
+    of them are at risk (the menu and the home page fetch it again on live news); a 404 for
+    someone who works no inbox."""
+    counts = counts_for(request.user)
+    if counts is None:
+        raise Http404("You work no inbox.")
+    return JsonResponse(counts)
 
 
 def _fields_table(payload) -> list[tuple[str, str]]:

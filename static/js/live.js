@@ -1,16 +1,24 @@
-// The live inbox and activity feed: one socket to /ws/activity/ per page.
+// The live inbox, activity feed and inbox counts: one socket to /ws/activity/ per page.
 // Messages are {type, id, html}, where html is the same fragment the page renders: a row
-// already on the page is replaced (matched by its id), a new escalation or action is
-// added to the list that shows its kind, where that list's order puts it. When the socket
-// comes back after a drop, the lists are fetched again from the server (the database is the
-// truth).
-// "Assigned to me": the socket brings every escalation the person may see (see
-// workflows/live.py); a list with data-live-assignee takes only new rows whose
-// data-assigned-to is that person, and #assigned-count follows their open and claimed ones.
-// Loaded as a file (strict CSP: no inline scripts).
+// already on the page is replaced (matched by its id); a new action is added on top of the
+// activity feed. When the socket comes back after a drop, the lists are fetched again from
+// the server (the database is the truth).
+// The inbox list is filtered, sorted and paged by the server, which alone knows what its
+// filters (search over payloads included) match. So a pushed escalation the page does not
+// hold is never added here: the page asks the server for its current list again
+// (data-resync-url: its filters and page), debounced, and a row appears only if it matches.
+// A row the page holds changes in place (a person sees what happened to what they look
+// at) and leaves at the next re-render if it no longer matches. #assigned-count follows the
+// person's open and claimed rows the page holds, and each re-render brings its true value.
+// Any escalation news also fetches the inbox counts of the menu and the home page again
+// ([data-inbox-counts-url], [data-inbox-count]).
+// Loaded as a file (strict CSP: no inline scripts); loaded twice (the menu's counts and a
+// page's lists), it runs once.
 "use strict";
 
 (() => {
+  if (window.autonomyLive) return;
+  window.autonomyLive = true;
   const status = document.getElementById("live-status");
   const MAX_DELAY_MS = 30000;
   let attempts = 0;
@@ -26,15 +34,83 @@
   const rowId = (message) =>
     message.type === "activity" ? `activity-${message.id}` : `escalation-${message.id}`;
 
-  const listFor = (message, row) => {
-    if (message.type === "activity") return document.querySelector('[data-live-rows="activity"]');
-    if (message.type === "escalation.new") {
-      const list = document.querySelector('[data-live-rows="escalation"]');
-      const assignee = list && list.dataset.liveAssignee;
-      if (assignee && row.dataset.assignedTo !== assignee) return null;
-      return list;
+  const listFor = (message) =>
+    message.type === "activity" ? document.querySelector('[data-live-rows="activity"]') : null;
+
+  // Ask the server for a list again (its own filters and page) and swap it in; counts that
+  // the list carries come along.
+  const refetch = (list) => {
+    if (!list.id || !window.htmx) return Promise.resolve();
+    const target = `#${list.id}`;
+    return window.htmx
+      .ajax("GET", list.dataset.resyncUrl, { target, swap: "outerHTML" })
+      .then(() => {
+        const fresh = document.querySelector(target);
+        if (assignedCount && fresh && fresh.dataset.assignedCount !== undefined) {
+          assignedCount.textContent = fresh.dataset.assignedCount;
+        }
+      });
+  };
+
+  // One re-render at a time per list, and one more if news came while it ran.
+  const pending = new Map();
+  const refetchSoon = (list) => {
+    const state = pending.get(list.id);
+    if (state) {
+      state.again = true;
+      return;
     }
-    return null;
+    const run = { again: false };
+    pending.set(list.id, run);
+    window.setTimeout(() => {
+      const current = document.getElementById(list.id);
+      const done = current ? refetch(current) : Promise.resolve();
+      done.finally(() => {
+        pending.delete(list.id);
+        const again = document.getElementById(list.id);
+        if (run.again && again) refetchSoon(again);
+      });
+    }, 200);
+  };
+
+  const escalationList = () => {
+    const rows = document.querySelector('[data-live-rows="escalation"]');
+    return rows && rows.closest("[data-resync-url]");
+  };
+
+  // The inbox counts of the menu and the home page, fetched again on escalation news.
+  const countsSource = document.querySelector("[data-inbox-counts-url]");
+  let countsPending = null;
+  const showCounts = (counts) => {
+    document.querySelectorAll("[data-inbox-count]").forEach((node) => {
+      const value = counts[node.dataset.inboxCount];
+      if (value === undefined) return;
+      node.textContent = String(value);
+      const holder = node.closest("[data-hide-zero]");
+      if (holder) holder.classList.toggle("d-none", value === 0);
+    });
+  };
+  const refreshCounts = () => {
+    if (!countsSource) return;
+    if (countsPending) {
+      countsPending.again = true;
+      return;
+    }
+    countsPending = { again: false };
+    const run = countsPending;
+    window.setTimeout(() => {
+      fetch(countsSource.dataset.inboxCountsUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((counts) => counts && showCounts(counts))
+        .catch((error) => console.warn("live: counts not refreshed", error))
+        .finally(() => {
+          countsPending = null;
+          if (run.again) refreshCounts();
+        });
+    }, 200);
   };
 
   // Whether a row counts in "Assigned to me": assigned to this person, and still waiting.
@@ -45,11 +121,10 @@
     (row.dataset.state === "open" || row.dataset.state === "claimed");
 
   // An escalation's assignee never changes (reassigning opens a new one), so the count moves
-  // by what this row did; a row the page never held (beyond its limit) is left to a re-sync.
+  // by what a row the page holds did; the others come with the list's re-render.
   const count = (message, existing, row) => {
     const assignee = assignedCount && assignedCount.dataset.liveAssignee;
-    if (!assignee || message.type === "activity") return;
-    if (!existing && message.type !== "escalation.new") return;
+    if (!assignee || message.type === "activity" || !existing) return;
     const change = Number(waitsFor(row, assignee)) - Number(waitsFor(existing, assignee));
     if (change) assignedCount.textContent = String(Number(assignedCount.textContent) + change);
   };
@@ -58,19 +133,6 @@
     const template = document.createElement("template");
     template.innerHTML = `<table><tbody>${html}</tbody></table>`;
     return template.content.querySelector("tr");
-  };
-
-  // A row with data-order (the inbox: most urgent first) goes before the first row that
-  // sorts after it; a row without one (the activity feed: newest first) goes on top.
-  const place = (list, row) => {
-    const key = row.dataset.order;
-    if (key === undefined) {
-      list.prepend(row);
-      return;
-    }
-    const later = Array.from(list.rows).find((other) => (other.dataset.order ?? "") > key);
-    if (later) later.before(row);
-    else list.append(row);
   };
 
   // An escalation's page: when someone else claims or decides it, its decision panel is
@@ -89,16 +151,21 @@
   const apply = (message) => {
     const row = fragment(message.html);
     if (!row) return;
+    if (message.type !== "activity") refreshCounts();
     const existing = document.getElementById(rowId(message));
     count(message, existing, row);
     if (existing) {
       existing.replaceWith(row);
       refreshPanel(message, row);
+    } else if (message.type !== "activity") {
+      const list = escalationList();
+      if (list) refetchSoon(list);
+      return;
     } else {
-      const list = listFor(message, row);
+      const list = listFor(message);
       if (!list) return;
       list.querySelectorAll("[data-placeholder]").forEach((node) => node.remove());
-      place(list, row);
+      list.prepend(row);
       const limit = Number(list.dataset.limit || 0);
       while (limit && list.rows.length > limit) list.deleteRow(-1);
     }
@@ -106,16 +173,8 @@
   };
 
   const resync = () => {
-    document.querySelectorAll("[data-resync-url]").forEach((list) => {
-      if (!list.id || !window.htmx) return;
-      const target = `#${list.id}`;
-      window.htmx.ajax("GET", list.dataset.resyncUrl, { target, swap: "outerHTML" }).then(() => {
-        const fresh = document.querySelector(target);
-        if (assignedCount && fresh && fresh.dataset.assignedCount !== undefined) {
-          assignedCount.textContent = fresh.dataset.assignedCount;
-        }
-      });
-    });
+    document.querySelectorAll("[data-resync-url]").forEach(refetch);
+    refreshCounts();
   };
 
   const connect = () => {

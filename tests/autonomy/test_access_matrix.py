@@ -230,6 +230,11 @@ def unit_a_escalation_api(world) -> str:
     return "/api/v1/escalations/" + unit_a_escalation(world).rstrip("/").rsplit("/", 1)[1] + "/"
 
 
+def unit_a_escalation_id(world) -> str:
+    """The id of unit A's waiting escalation (see unit_a_escalation)."""
+    return unit_a_escalation(world).rstrip("/").rsplit("/", 1)[1]
+
+
 def escalation_api(status, **overrides):
     """An API route of unit A's escalation: unit A's supervisors and COE staff only."""
     return api(**people(404, coe=status, supervisor_a=status, **overrides))
@@ -500,7 +505,25 @@ MATRIX: dict[str, Entry] = {
         method="post",
         body=lambda w: {"note": "matrix"},
     ),
+    "workflows:inbox-bulk": Entry(
+        # Everyone signed in may ask; each row is refused (not_found) outside their queues.
+        lambda w: "/workflows/inbox/bulk/",
+        page(**people(302)),
+        method="post",
+        body=lambda w: {"ids": [unit_a_escalation_id(w)], "decision": "approve"},
+    ),
+    "workflows:inbox-counts": Entry(
+        lambda w: "/workflows/inbox/counts/",
+        page(**people(404, coe=200, supervisor_a=200, supervisor_b=200)),
+    ),
     "workflows:activity": Entry(lambda w: "/workflows/activity/", page(**people(200))),
+    "workflows-api:escalation-bulk": Entry(
+        lambda w: "/api/v1/escalations/bulk/",
+        api(**people(200)),
+        method="post",
+        json=True,
+        body=lambda w: {"ids": [unit_a_escalation_id(w)], "decision": "approve"},
+    ),
     "workflows-api:escalation-list": Entry(lambda w: "/api/v1/escalations/", api(**people(200))),
     "workflows-api:escalation-detail": Entry(unit_a_escalation_api, escalation_api(200)),
     "workflows-api:escalation-claim": Entry(

@@ -51,9 +51,10 @@ def test_the_inbox_lists_the_escalations_of_the_supervisors_unit_only(world, esc
     assert str(escalation.pk) in coe and str(other.pk) in coe
 
 
-def test_htmx_asks_for_the_rows_only(world, escalation):
+def test_htmx_asks_for_the_list_only(world, escalation):
     rows = client_for(world.supervisor_a).get("/workflows/inbox/", **HTMX).content.decode()
-    assert rows.lstrip().startswith('<tbody id="inbox-rows"')
+    assert rows.lstrip().startswith('<div id="inbox-list"')
+    assert f'id="escalation-{escalation.pk}"' in rows
     assert "<html" not in rows
 
 

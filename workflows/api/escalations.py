@@ -21,8 +21,9 @@ from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.redaction import redact
-from workflows import inbox, live
-from workflows.models import Escalation, EscalationState
+from workflows import bulk, inbox, live
+from workflows.filtersets import EscalationFilterSet
+from workflows.models import Escalation
 from workflows.queues import escalations_for, reassign_targets
 
 __all__ = ["EscalationViewSet"]
@@ -112,10 +113,59 @@ class ReassignSerializer(NoteSerializer):
         return attrs
 
 
-class EscalationFilter(serializers.Serializer):
-    state = serializers.ChoiceField(choices=EscalationState.choices, required=False)
-    queue = serializers.SlugField(required=False)
-    assigned = serializers.ChoiceField(choices=["me"], required=False)
+class StrictCharField(serializers.CharField):
+    """A string, and only a string (DRF's CharField takes `0` as "0")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BulkDecisionSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Approve or reject several escalations with one note (the reason, to reject): each is
+    decided on its own, as by `approve/` or `reject/`."""
+
+    ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=bulk.BULK_MAX,
+        help_text=f"The escalations, distinct, at most {bulk.BULK_MAX}",
+    )
+    decision = serializers.ChoiceField(choices=list(bulk.DECISIONS))
+    note = StrictCharField(
+        max_length=NOTE_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="Kept with each decision; required to reject (the agents are told)",
+    )
+
+    def validate_ids(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("An escalation is listed twice.")
+        return value
+
+    def validate(self, attrs):
+        if attrs["decision"] == "reject" and not attrs.get("note", "").strip():
+            raise serializers.ValidationError(
+                {"note": ["Give a reason to reject; the agents and the ledger keep it."]}
+            )
+        return attrs
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    """What happened to one escalation: `ok` with code `approved` or `rejected`, or the
+    refusal's code (`not_found` for an id outside your queues or unknown, `not_allowed`,
+    `already_decided`, `claimed`, `invalid`) and message; a refused row changed nothing."""
+
+    id = serializers.UUIDField()
+    ok = serializers.BooleanField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = BulkOutcomeSerializer(many=True, help_text="One per id, in the order given")
 
 
 STATUS = {
@@ -146,9 +196,8 @@ def _change(summary: str, request_serializer=None):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="Escalations of the queues you may work, most urgent first "
-        "(filters: state, queue, assigned=me)",
-        parameters=[EscalationFilter],
+        summary="Escalations of the queues you may work, most urgent first, paged (filters: "
+        "q, queue, action_type, agent, priority, state, sla, assigned=me; sort)",
         responses={200: EscalationSerializer(many=True), **errors(400), **_errors},
     ),
     retrieve=extend_schema(
@@ -157,10 +206,13 @@ def _change(summary: str, request_serializer=None):
     ),
 )
 class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The inbox (workflows.queues.escalations_for) and its decisions (workflows.inbox)."""
+    """The inbox (workflows.queues.escalations_for, filtered by
+    workflows.filtersets.EscalationFilterSet like the inbox page) and its decisions
+    (workflows.inbox, workflows.bulk)."""
 
     serializer_class = EscalationSerializer
     permission_classes = [IsPerson]
+    filterset_class = EscalationFilterSet
     queryset = Escalation.objects.none()  # for the schema; rows come from get_queryset
 
     def get_queryset(self):
@@ -169,18 +221,8 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return escalations.order_by("priority", "sla_due_at", "pk")
 
     def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        given = EscalationFilter(data=self.request.query_params)
-        given.is_valid(raise_exception=True)
-        filters = given.validated_data
-        if "state" in filters:
-            queryset = queryset.filter(state=filters["state"])
-        if "queue" in filters:
-            queryset = queryset.filter(queue__slug=filters["queue"])
-        if filters.get("assigned") == "me":
-            queryset = queryset.filter(assigned_to=self.request.user)
-        return queryset
+        # The list's filters; one escalation is found (or a 404) whatever the query says.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
 
     def _decide(self, service, *args, escalation: Escalation | None = None, **kwargs):
         """Run an inbox service on the escalation in the URL (a 404 outside the person's
@@ -256,3 +298,18 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return self._decide(
             inbox.reassign, escalation=escalation, note=data.get("note", ""), **target
         )
+
+    @extend_schema(
+        summary=f"Approve or reject up to {bulk.BULK_MAX} escalations with one note, each on "
+        "its own as by approve/ or reject/; answers per id what happened (200 even when some "
+        "were refused)",
+        request=BulkDecisionSerializer,
+        responses={200: BulkResultSerializer, **errors(400), **_errors},
+    )
+    @action(detail=False, methods=["post"], serializer_class=BulkDecisionSerializer)
+    def bulk(self, request: Request) -> Response:
+        data = self._body(BulkDecisionSerializer)
+        outcomes = bulk.decide_each(
+            request.user, data["ids"], data["decision"], data.get("note", "").strip()
+        )
+        return Response({"results": [outcome.as_dict() for outcome in outcomes]})
