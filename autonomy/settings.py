@@ -295,6 +295,22 @@ LOGGING = {
 # How often the ledger sealer extends the hash chain over newly committed entries.
 AUTONOMY_LEDGER_SEAL_SECONDS = env.int("AUTONOMY_LEDGER_SEAL_SECONDS", default=5)
 AUTONOMY_LEDGER_MAX_TX_SECONDS = env.int("AUTONOMY_LEDGER_MAX_TX_SECONDS", default=300)
+# Signed checkpoints of the ledger, kept outside the database (governance/checkpoints.py):
+# an Ed25519 private key (PEM text, or a file created with a new key when missing), and a
+# sink (a JSON Lines file, or an http(s) URL). The default sink sits beside the database
+# it vouches for: a new database starts with no checkpoints.
+AUTONOMY_LEDGER_CHECKPOINT_KEY = env.str("AUTONOMY_LEDGER_CHECKPOINT_KEY", default="")
+AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = env.str(
+    "AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE", default=str(BASE_DIR / "var" / "ledger-checkpoint.key")
+)
+AUTONOMY_LEDGER_CHECKPOINT_SINK = env.str(
+    "AUTONOMY_LEDGER_CHECKPOINT_SINK",
+    default=(
+        f"{SQLITE_PATH}-checkpoints.jsonl"
+        if DATABASES["default"]["ENGINE"].endswith("sqlite3")
+        else str(BASE_DIR / "var" / f"ledger-checkpoints-{DATABASES['default']['NAME']}.jsonl")
+    ),
+)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-actions": {"task": "workflows.tasks.sweep_stuck_actions", "schedule": 30.0},

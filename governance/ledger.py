@@ -45,6 +45,7 @@ __all__ = [
     "Actor",
     "LedgerProblem",
     "NotAllowed",
+    "check_links_from",
     "contains_chain_hash",
     "content_hash",
     "entries_for",
@@ -331,8 +332,8 @@ def _check_window(links: Iterable[_Link]):
     return None, count, last
 
 
-def _database_links(chunk: int = 2000) -> Iterator[_Link]:
-    last_seq = 0
+def _database_links(chunk: int = 2000, *, from_seq: int = 1) -> Iterator[_Link]:
+    last_seq = from_seq - 1
     while True:
         seals = list(LedgerSeal.objects.filter(seq__gt=last_seq).order_by("seq")[:chunk])
         if not seals:
@@ -378,6 +379,12 @@ def verify_database() -> VerifyResult:
                     None, stale.pk, "inserted behind the chain head (not sealable)"
                 )
     return VerifyResult(problem is None, count, problem, head)
+
+
+def check_links_from(from_seq: int, prev_hash: str):
+    """Recompute the chain from seal `from_seq` on, given the chain hash before it; returns
+    (problem or None, links checked, last chain hash)."""
+    return _check_links(_database_links(from_seq=from_seq), from_seq, prev_hash)
 
 
 def contains_chain_hash(value: str) -> bool:
@@ -590,16 +597,23 @@ def _finish(verification_id: int, state: str, checked: int, head: str, problem: 
 
 def run_verification(verification_id: int) -> str | None:
     """Claim a queued run (or one redelivered while running), seal pending entries, check the
-    whole chain and record the outcome; returns the final state, or None if nothing to do."""
+    whole chain and the latest signed checkpoint, and record the outcome; returns the final
+    state, or None if nothing to do."""
     claimed = LedgerVerification.objects.filter(
         pk=verification_id,
         state__in=[LedgerVerification.State.QUEUED, LedgerVerification.State.RUNNING],
     ).update(state=LedgerVerification.State.RUNNING, started_at=timezone.now())
     if claimed != 1:
         return None  # finished already, or no such run
+    from governance import checkpoints  # it builds on this module
+
     try:
         seal_pending(wait=True)
         result = verify_database()
+        if result.ok:
+            check = checkpoints.check_latest()
+            if check.problem is not None:
+                result = VerifyResult(False, result.checked, check.problem, result.head_hash)
     except Exception as exc:
         # Whatever broke, the run must not stay "running" forever: report it on the row.
         state = LedgerVerification.State.ERROR

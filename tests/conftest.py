@@ -56,6 +56,20 @@ def fresh_caches():
     yield
 
 
+@pytest.fixture(scope="session")
+def checkpoint_key_file(tmp_path_factory):
+    """One checkpoint signing key for the run (created on first use), outside the checkout."""
+    return str(tmp_path_factory.mktemp("ledger") / "checkpoint.key")
+
+
+@pytest.fixture(autouse=True)
+def ledger_checkpoints(settings, tmp_path, checkpoint_key_file):
+    """Each test's ledger gets its own checkpoint file: the test database starts empty."""
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY = ""
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = checkpoint_key_file
+    settings.AUTONOMY_LEDGER_CHECKPOINT_SINK = str(tmp_path / "ledger-checkpoints.jsonl")
+
+
 @pytest.fixture
 def world(db):
     """Business units A and B with COE, builder A, supervisors A and B, an auditor of A,

@@ -14,6 +14,7 @@ from django.db import connection
 from django.urls import reverse
 
 from governance import ledger
+from governance.ledger_guard import maintenance
 from governance.models import AuditEntry, LedgerSeal
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ def test_an_entry_tampered_in_the_database_exports_a_bundle_that_fails(client, w
     ledger.seal_pending()
     victim = mixed["a"][2]
     seq = LedgerSeal.objects.get(entry_id=victim.pk).seq
-    with connection.cursor() as cursor:
+    with maintenance(), connection.cursor() as cursor:  # as the tables' owner could
         cursor.execute(
             f"UPDATE {AuditEntry._meta.db_table} SET object_repr = %s WHERE id = %s",
             ["Forged", victim.pk],

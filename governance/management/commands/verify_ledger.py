@@ -4,12 +4,13 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance import ledger
+from governance import checkpoints, ledger
 
 
 class Command(BaseCommand):
     help = (
-        "Seal pending entries, then recompute the hash chain; exit 1 naming the first bad "
+        "Seal pending entries, then recompute the hash chain and check it against the latest "
+        "signed checkpoint (AUTONOMY_LEDGER_CHECKPOINT_SINK); exit 1 naming the first bad "
         "entry. --export FILE writes a JSON Lines bundle; --file FILE verifies one offline."
     )
 
@@ -18,13 +19,27 @@ class Command(BaseCommand):
         parser.add_argument("--file", metavar="FILE", help="verify a bundle, not the database")
         parser.add_argument("--no-seal", action="store_true", help="verify only; seal nothing")
         parser.add_argument(
+            "--no-checkpoint",
+            action="store_true",
+            help="do not check the chain against the latest signed checkpoint",
+        )
+        parser.add_argument(
             "--expect-head",
             metavar="HASH",
             help="a chain hash printed by an earlier run: fail if it is no longer in the chain "
             "(the newest entries and their seals were deleted)",
         )
 
-    def handle(self, *args, export=None, file=None, no_seal=False, expect_head=None, **options):
+    def handle(
+        self,
+        *args,
+        export=None,
+        file=None,
+        no_seal=False,
+        no_checkpoint=False,
+        expect_head=None,
+        **options,
+    ):
         if file:
             try:
                 with open(file, encoding="utf-8") as stream:
@@ -41,19 +56,32 @@ class Command(BaseCommand):
                 "(entries after it were deleted)"
             )
             sys.exit(1)
+        checked_against = ""
+        if result.ok and not no_checkpoint:
+            try:
+                check = checkpoints.check_latest()
+            except checkpoints.CheckpointError as exc:
+                raise CommandError(
+                    f"Cannot check the latest checkpoint: {exc} (--no-checkpoint skips it)"
+                ) from exc
+            if check.problem is not None:
+                self.stderr.write(f"Ledger TAMPERED (checkpoint): {check.problem}")
+                sys.exit(1)
+            checked_against = f"; {check.summary()}"
         if export:
             if not result.ok:
                 self._report(result, source="database")
             with open(export, "w", encoding="utf-8") as stream:
                 count = ledger.export_bundle(stream)
             self.stdout.write(f"Exported {count} entries to {export}.")
-        return self._report(result, source="database")
+        return self._report(result, source="database", extra=checked_against)
 
-    def _report(self, result, source: str):
+    def _report(self, result, source: str, extra: str = ""):
         if result.ok:
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Ledger OK ({source}): {result.checked} entries, head {result.head_hash}"
+                    f"{extra}"
                 )
             )
             return
