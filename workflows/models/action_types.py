@@ -169,6 +169,8 @@ class ActionType(models.Model):
         fields = self.sensitive_fields
         if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
             errors["sensitive_fields"] = "Give a list of payload field names."
+        if self.summary_fields is None:  # a cleared form field: no summary
+            self.summary_fields = []
         summary = self.summary_fields
         if not isinstance(summary, list) or not all(isinstance(f, str) and f for f in summary):
             errors["summary_fields"] = "Give a list of payload field names."
