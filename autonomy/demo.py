@@ -377,6 +377,18 @@ ACTION_TYPES = [
     ),
 ]
 
+# What business users read for each action type, and the payload fields its inbox row shows.
+ACTION_TYPE_LABELS = {
+    "erp.purchase_order.create": ("Create purchase order", ["supplier", "amount", "currency"]),
+    "erp.purchase_order.update": ("Change purchase order", ["po_number", "amount", "currency"]),
+    "erp.supplier.read": ("Look up supplier", ["supplier"]),
+    "crm.ticket.update": ("Update support ticket", ["ticket_id", "status"]),
+    "payments.refund.create": ("Refund a customer", ["customer_id", "amount", "currency"]),
+    "erp.invoice.match": ("Match invoice to payment", ["invoice_id", "payment_id"]),
+    "ledger.journal.post": ("Post journal entry", ["amount", "memo"]),
+    "analytics.forecast.publish": ("Publish demand forecast", ["sku", "quantity", "horizon_days"]),
+}
+
 # What of a read's answer is above its action type's classification: the demo ERP's supplier
 # record (buyers, cleared for confidential, see contacts and amounts; analysts, cleared for
 # internal, neither; nobody's agent sees the bank account).
@@ -580,7 +592,8 @@ def _seed_governance(system: Actor, units: dict) -> None:
             parent=queues.get("coe-approvals"),
         )
     for name, unit, kind, schema, classification, tier, sensitive in ACTION_TYPES:
-        catalog.ensure_action_type(
+        title, summary_fields = ACTION_TYPE_LABELS[name]
+        action_type = catalog.ensure_action_type(
             system,
             name,
             description=name.replace(".", " ").replace("_", " ").capitalize(),
@@ -592,7 +605,13 @@ def _seed_governance(system: Actor, units: dict) -> None:
             field_classifications=FIELD_CLASSIFICATIONS.get(name, {}),
             approval_queue=queues[f"{unit}-approvals"],
             connector=connectors.get(name),
+            title=title,
+            summary_fields=summary_fields,
         )
+        if not action_type.title:  # seeded before action types had titles
+            catalog.update_action_type(
+                system, action_type, title=title, summary_fields=summary_fields, via="demo"
+            )
     for slug, name, unit, rules in [
         ("enterprise-baseline", "Enterprise baseline", None, COE_RULES),
         ("finance-tightening", "Finance tightening", units["finance"], FINANCE_RULES),

@@ -137,9 +137,9 @@ class ActionTypeAdmin(CoeHistoryAdmin):
     """Action types; the payload schema must be a valid JSON Schema to be saved."""
 
     scope_field = None
-    list_display = ("name", "kind", "risk_tier", "data_classification", "connector")
+    list_display = ("name", "title", "kind", "risk_tier", "data_classification", "connector")
     list_filter = ("kind", "risk_tier", "data_classification", "connector")
-    search_fields = ("name", "description")
+    search_fields = ("name", "title", "description")
     list_select_related = ("connector",)
     fields = ACTION_TYPE_FIELDS
 

@@ -55,12 +55,14 @@ CONNECTOR_FIELDS = (
 )
 ACTION_TYPE_FIELDS = (
     "name",
+    "title",
     "description",
     "kind",
     "payload_schema",
     "data_classification",
     "risk_tier",
     "sensitive_fields",
+    "summary_fields",
     "field_classifications",
     "connector",
     "approval_queue",

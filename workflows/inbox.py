@@ -45,6 +45,7 @@ from workflows.models import (
     RiskTier,
 )
 from workflows.queues import may_work, queue_fits, route_queue
+from workflows.reasons import plain_reason
 
 __all__ = [
     "ACTIVE",
@@ -231,7 +232,7 @@ def planned_approval(
         queue,
         actor=INBOX,
         kind="approval",
-        reason="; ".join(decision_record.reasons) or "Policy requires a person's approval.",
+        reason=plain_reason(decision_record),
         matched=list(decision_record.matched),
         priority=_priority(action),
         sla_due_at=now + timedelta(seconds=sla_seconds),

@@ -17,6 +17,7 @@ the rows' URLs are reversed once per process and script prefix.
 
 import functools
 import html
+import json
 from datetime import UTC, datetime
 
 from django.urls import get_script_prefix, reverse
@@ -24,9 +25,11 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
-from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
+from governance.redaction import redact
+from workflows.models import ActionRequest, ActionState, ActionType, Escalation, EscalationState
+from workflows.reasons import number
 
-__all__ = ["activity_row", "escalation_row", "urgency_key"]
+__all__ = ["PRIORITIES", "activity_row", "escalation_row", "relative_due", "summary", "urgency_key"]
 
 _ACTION_BADGE = {
     ActionState.SUCCEEDED: "text-bg-success",
@@ -47,6 +50,13 @@ _ESCALATION_BADGE = {
     EscalationState.EXPIRED: "text-bg-danger",
 }
 _PRIORITY_BADGE = {1: "text-bg-danger", 2: "text-bg-warning"}
+# What each priority means (workflows.inbox.PRIORITY sets it from the action's risk tier).
+PRIORITIES = {
+    1: "high or critical risk",
+    2: "medium risk",
+    3: "low risk",
+}
+_SUMMARY_CHARS = 40
 _LIVE = (EscalationState.OPEN, EscalationState.CLAIMED)
 _ANY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -80,6 +90,58 @@ def _label(choices: type, value: str) -> str:
         return value
 
 
+def relative_due(due: datetime, now: datetime) -> str:
+    """ "in 12 min", "3 min overdue", "in 2 h 5 min", "1 d 4 h overdue" (static/js/due.js
+    says the same as time passes)."""
+    seconds = (due - now).total_seconds()
+    minutes = int(abs(seconds) // 60)
+    if minutes < 1:
+        span = "under 1 min"
+    elif minutes < 60:
+        span = f"{minutes} min"
+    elif minutes < 48 * 60:
+        span = f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+    else:
+        span = f"{minutes // 1440} d {minutes % 1440 // 60} h"
+    return f"in {span}" if seconds > 0 else f"{span} overdue"
+
+
+def _shown(value) -> str:
+    """A payload value as a row shows it: numbers grouped, text and JSON shortened."""
+    if isinstance(value, bool) or value is None:
+        text = json.dumps(value)
+    elif isinstance(value, int | float):
+        text = number(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, sort_keys=True)
+    return Truncator(text).chars(_SUMMARY_CHARS)
+
+
+def summary(action_type: ActionType, payload) -> list[tuple[str, str]]:
+    """The action type's summary fields present in `payload`, as (name, shown value);
+    sensitive fields as their keyed hashes, as everywhere people see payloads."""
+    names = [name for name in action_type.summary_fields or [] if isinstance(name, str)]
+    if not isinstance(payload, dict) or not names:
+        return []
+    sensitive = [name for name in action_type.sensitive_fields or [] if name in names]
+    if sensitive:
+        payload = redact({name: payload[name] for name in names if name in payload}, sensitive)
+    return [(name, _shown(payload[name])) for name in names if name in payload]
+
+
+def _summary_html(action: ActionRequest) -> SafeString:
+    fields = summary(action.action_type, action.payload)
+    if not fields:
+        return _NOTHING
+    items = [_html('{} <span class="fw-semibold">{}</span>', name, value) for name, value in fields]
+    return _html(
+        '\n    <div class="small escalation-summary">{}</div>',
+        mark_safe(" · ".join(items)),  # noqa: S308 - each item is built by _html
+    )
+
+
 @functools.cache
 def _url_of(name: str, prefix: str) -> str:
     return reverse(name, args=[_ANY_ID])
@@ -102,7 +164,7 @@ def activity_row(action: ActionRequest) -> SafeString:
     return _html(
         '<tr id="activity-{0}" data-state="{1}">\n'
         '  <td class="small text-nowrap">{2}</td>\n'
-        '  <td><span class="mono">{3}</span>{4}</td>\n'
+        '  <td><span title="{12}">{3}</span>{4}</td>\n'
         '  <td class="small">{5} <span class="mono text-body-secondary">({6})</span></td>\n'
         '  <td class="small">{7}</td>\n'
         '  <td id="activity-{0}-state"><span class="badge {8}">{9}</span></td>\n'
@@ -111,7 +173,7 @@ def activity_row(action: ActionRequest) -> SafeString:
         action.pk,
         action.state,
         _when(action.created_at, "%Y-%m-%d %H:%M:%S"),
-        action.action_type.name,
+        action.action_type.label,
         shadow,
         action.agent.name,
         action.agent.slug,
@@ -120,16 +182,30 @@ def activity_row(action: ActionRequest) -> SafeString:
         _label(ActionState, action.state),
         action.decision.get_effect_display() if action.decision else "",
         error,
+        action.action_type.name,
     )
 
 
-def _sla(escalation: Escalation, now: datetime) -> SafeString:
-    due = _when(escalation.sla_due_at, "%Y-%m-%d %H:%M")
-    if escalation.state in _LIVE and escalation.sla_due_at <= now:
-        return _html('{} UTC\n    <span class="badge text-bg-danger">overdue</span>', due)
-    if escalation.state in _LIVE and escalation.warned_at:
-        return _html('{} UTC\n    <span class="badge text-bg-warning">due soon</span>', due)
-    return _html("{} UTC", due)
+def _sla(escalation: Escalation, now: datetime) -> tuple[str, SafeString]:
+    """The due cell's class (sla-overdue, sla-at-risk: the row stands out) and content:
+    while it waits, the due time relative to now with the absolute time on hover."""
+    due = escalation.sla_due_at
+    absolute = f"{_when(due, '%Y-%m-%d %H:%M')} UTC"
+    if escalation.state not in _LIVE:
+        return "", _html("{}", absolute)
+    when = _html(
+        '<time datetime="{}" title="{}" data-relative>{}</time>',
+        due.astimezone(UTC).isoformat(),
+        absolute,
+        relative_due(due, now),
+    )
+    if due <= now:
+        return " sla-overdue", when
+    if escalation.warned_at:
+        return " sla-at-risk", _html(
+            '{}\n    <span class="badge text-bg-warning">due soon</span>', when
+        )
+    return "", when
 
 
 def _by_whom(escalation: Escalation) -> SafeString:
@@ -179,6 +255,7 @@ def escalation_row(
     now = now or timezone.now()
     pk = escalation.pk
     action = escalation.action
+    action_type = action.action_type
     detail_url = _url("workflows:escalation-detail", pk)
     assigned = for_whom = kind = _NOTHING
     if escalation.assigned_to_id:
@@ -188,19 +265,21 @@ def escalation_row(
         )
     if escalation.kind != "approval":
         kind = _html('<span class="badge text-bg-dark me-1">{}</span>', escalation.kind)
+    sla_class, sla = _sla(escalation, now)
     return _html(
         '<tr id="escalation-{0}" class="escalation-row{1}" data-state="{2}"{3}'
         ' data-order="{20}">\n'
-        '  <td class="row-select">{21}</td>\n'
-        '  <td><span class="badge {4}" title="Priority {5}">P{5}</span></td>\n'
+        '  <td class="row-select">{25}</td>\n'
+        '  <td><span class="badge {4}" title="Priority {5}: {21}">P{5}</span></td>\n'
         "  <td>\n"
-        '    <a class="fw-semibold mono" href="{6}" id="escalation-{0}-link">{7}</a>\n'
+        '    <a class="fw-semibold" href="{6}" id="escalation-{0}-link" title="{22}">{7}</a>'
+        "{23}\n"
         '    <div class="small text-body-secondary">{8} <span class="mono">({9})</span>'
         " · owner {10}</div>\n"
         "  </td>\n"
-        '  <td class="small">{11}{12}</td>\n'
+        '  <td class="small escalation-why">{11}{12}</td>\n'
         '  <td class="small">{13}{14}</td>\n'
-        '  <td class="small text-nowrap">{15}</td>\n'
+        '  <td class="small text-nowrap escalation-due{24}">{15}</td>\n'
         '  <td id="escalation-{0}-state"><span class="badge {16}">{17}</span>{18}</td>\n'
         '  <td class="text-end text-nowrap">\n'
         "    {19}\n"
@@ -213,7 +292,7 @@ def escalation_row(
         _PRIORITY_BADGE.get(escalation.priority, "text-bg-light border"),
         escalation.priority,
         detail_url,
-        action.action_type.name,
+        action_type.label,
         action.agent.name,
         action.agent.slug,
         _username(action.agent.owner),
@@ -221,12 +300,16 @@ def escalation_row(
         Truncator(escalation.reason).chars(140),
         escalation.queue.name,
         for_whom,
-        _sla(escalation, now),
+        sla,
         _ESCALATION_BADGE.get(escalation.state, "text-bg-secondary"),
         _label(EscalationState, escalation.state),
         _by_whom(escalation),
         _buttons(escalation, detail_url, row_error),
         urgency_key(escalation),
+        PRIORITIES.get(escalation.priority, "unknown risk"),
+        action_type.name,
+        _summary_html(action),
+        sla_class,
         _select(escalation),
     )
 

@@ -8,14 +8,16 @@ in). The rows are the same fragments the live socket pushes.
 """
 
 import json
+import re
 import uuid
 from collections import Counter
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -24,6 +26,7 @@ from django.views.decorators.vary import vary_on_headers
 from agents.models import AgentState
 from agents.services import may as may_transition
 from governance.htmx import htmx_partial
+from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import redact
 from governance.scoping import is_coe, scope
 from workflows import bulk, inbox, live, rows
@@ -40,6 +43,7 @@ from workflows.forms import (
 )
 from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
 from workflows.queues import escalations_for
+from workflows.reasons import plain_reason
 
 __all__ = [
     "activity",
@@ -60,6 +64,9 @@ __all__ = [
 PAGE_SIZE = 50
 ACTIVITY_LIMIT = 50
 RECORD_WINDOW = 20
+RATES_WINDOW = 50
+# The inbox's filters the escalation page's previous/next follow (values are slugs or ids).
+_NAV_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 DETAIL = "workflows/inbox_detail.html"
 
 
@@ -181,6 +188,109 @@ def _record(action: ActionRequest) -> list[tuple[str, int]]:
     return [(ActionState(state).label, count) for state, count in counts.most_common()]
 
 
+def _human_rates(action: ActionRequest) -> dict | None:
+    """How people decided the agent's last approval requests (approved, of which with edits,
+    and rejected), as counts and whole percentages; None before anyone decided one."""
+    decided = (
+        Escalation.objects.filter(
+            action__agent_id=action.agent_id,
+            kind="approval",
+            decided_by__isnull=False,
+            state__in=(EscalationState.APPROVED, EscalationState.REJECTED),
+        )
+        .order_by("-decided_at")
+        .values_list("state", "edited_payload")[:RATES_WINDOW]
+    )
+    decided = list(decided)
+    if not decided:
+        return None
+    counts = {
+        "approved": sum(state == EscalationState.APPROVED for state, _ in decided),
+        "edited": sum(
+            state == EscalationState.APPROVED and edited is not None for state, edited in decided
+        ),
+        "rejected": sum(state == EscalationState.REJECTED for state, _ in decided),
+    }
+    total = len(decided)
+    return {
+        "total": total,
+        **{name: (count, round(100 * count / total)) for name, count in counts.items()},
+    }
+
+
+def _list_query(request: HttpRequest) -> str:
+    """The inbox list's query string the page was opened from (`?from=`), as given."""
+    return request.GET.get("from", "")[:1000]
+
+
+def _in_list(request: HttpRequest) -> QuerySet[Escalation]:
+    """The escalations of the list the page was opened from, for previous/next: those this
+    person may work, open unless the list asked for another state, narrowed by the list's
+    queue (slug or id) and `assigned=me`."""
+    params = QueryDict(_list_query(request))
+    wanted = {
+        name: value
+        for name in ("queue", "state", "assigned")
+        if _NAV_VALUE.match(value := params.get(name, ""))
+    }
+    state = wanted.get("state", "")
+    listed = escalations_for(request.user).filter(
+        state=state if state in EscalationState.values else EscalationState.OPEN
+    )
+    if queue := wanted.get("queue"):
+        by_queue = Q(queue__slug=queue)
+        if queue.isdigit() and len(queue) < 19:  # an id within bigint's range
+            by_queue |= Q(queue_id=int(queue))
+        listed = listed.filter(by_queue)
+    if wanted.get("assigned") == "me":
+        listed = listed.filter(assigned_to=request.user)
+    return listed
+
+
+def _neighbours(request: HttpRequest, escalation: Escalation) -> tuple:
+    """The escalations before and after this one in the list's order (priority, due time,
+    then id), whether or not this one is still in the list (after it was decided)."""
+    p, due, pk = escalation.priority, escalation.sla_due_at, escalation.pk
+    listed = _in_list(request).exclude(pk=pk).select_related("action__action_type")
+    after = (
+        Q(priority__gt=p)
+        | Q(priority=p, sla_due_at__gt=due)
+        | Q(priority=p, sla_due_at=due, pk__gt=pk)
+    )
+    before = (
+        Q(priority__lt=p)
+        | Q(priority=p, sla_due_at__lt=due)
+        | Q(priority=p, sla_due_at=due, pk__lt=pk)
+    )
+    following = listed.filter(after).order_by("priority", "sla_due_at", "pk").first()
+    preceding = listed.filter(before).order_by("-priority", "-sla_due_at", "-pk").first()
+    return preceding, following
+
+
+def _decisions_compared(escalation: Escalation, action: ActionRequest) -> dict | None:
+    """After edit-and-approve: the decision on the submitted payload and the one taken again
+    on the edited payload (found through the approval's ledger entry), each said plainly."""
+    if escalation.edited_payload is None or escalation.state != EscalationState.APPROVED:
+        return None
+    approval = (
+        AuditEntry.objects.filter(
+            object_type=Escalation._meta.label_lower,
+            object_id=str(escalation.pk),
+            verb="escalation.approved",
+        )
+        .values_list("data", flat=True)
+        .first()
+    )
+    redecision_id = (approval or {}).get("redecision_id")
+    edited = DecisionRecord.objects.filter(pk=redecision_id).first() if redecision_id else None
+    if action.decision is None or edited is None:
+        return None
+    return {
+        "submitted": (action.decision, plain_reason(action.decision)),
+        "edited": (edited, plain_reason(edited)),
+    }
+
+
 def _chain(escalation: Escalation) -> list[Escalation]:
     """The escalations this one took over from, newest first (reassignments, SLA moves)."""
     chain, current = [], escalation
@@ -217,6 +327,8 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         and escalation.kind == "reconciliation"
         and action.state == ActionState.NEEDS_RECONCILIATION
     )
+    list_query = _list_query(request)
+    previous, following = _neighbours(request, escalation)
     context = {
         "escalation": escalation,
         "action": action,
@@ -226,6 +338,16 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "diff": _diff(submitted, edited) if edited is not None else None,
         "record": _record(action),
         "record_window": RECORD_WINDOW,
+        "rates": _human_rates(action),
+        "rates_window": RATES_WINDOW,
+        "compared": _decisions_compared(escalation, action),
+        "summary": rows.summary(action.action_type, action.payload),
+        "priorities": rows.PRIORITIES,
+        "due_in": rows.relative_due(escalation.sla_due_at, timezone.now()),
+        "list_query": list_query,
+        "keep_list": f"?{urlencode({'from': list_query})}" if list_query else "",
+        "previous": previous,
+        "next": following,
         "chain": _chain(escalation),
         "active": active,
         # Handed to another person: only they may decide it (workflows.inbox._require_open).
@@ -312,7 +434,15 @@ def _done(request: HttpRequest, escalation: Escalation, notice: str) -> HttpResp
             _detail_context(request, escalation, notice=notice),
         )
     messages.success(request, notice)
-    return redirect("workflows:escalation-detail", pk=escalation.pk)
+    return _to_detail(request, escalation.pk)
+
+
+def _to_detail(request: HttpRequest, pk) -> HttpResponse:
+    """Back to an escalation's page, still knowing the list it was opened from."""
+    response = redirect("workflows:escalation-detail", pk=pk)
+    if list_query := _list_query(request):
+        response["Location"] += f"?{urlencode({'from': list_query})}"
+    return response
 
 
 @login_required
@@ -408,7 +538,7 @@ def reassign(request: HttpRequest, pk) -> HttpResponse:
         notice = f"Assigned to {person.get_username()}: only they decide it now."
     if not htmx_partial(request) and _visible(request).filter(pk=successor.pk).exists():
         messages.success(request, notice)
-        return redirect("workflows:escalation-detail", pk=successor.pk)
+        return _to_detail(request, successor.pk)
     return _done(request, escalation, notice)
 
 

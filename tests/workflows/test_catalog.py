@@ -213,12 +213,14 @@ def test_a_created_action_type_is_recorded_with_every_field(coe):
     assert entry.data["via"] == "admin"
     assert entry.data["fields"] == {
         "name": "hr.employee.read",
+        "title": "",
         "description": "",
         "kind": "read",
         "payload_schema": {},
         "data_classification": "internal",
         "risk_tier": "low",
         "sensitive_fields": ["email"],
+        "summary_fields": [],
         "field_classifications": {"salary": "restricted"},
         "connector": "hr",
         "approval_queue": "coe-approvals",

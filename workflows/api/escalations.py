@@ -36,6 +36,13 @@ class EscalatedActionSerializer(serializers.Serializer):
 
     id = serializers.UUIDField()
     action = serializers.CharField(source="action_type.name")
+    title = serializers.CharField(
+        source="action_type.label", help_text="What people read (the action's name if untitled)"
+    )
+    summary = serializers.SerializerMethodField(
+        help_text="The action type's summary fields found in the payload (sensitive ones as "
+        "keyed hashes)"
+    )
     agent = serializers.CharField(source="agent.slug")
     owner = serializers.CharField(source="agent.owner.username")
     state = serializers.CharField()
@@ -45,6 +52,13 @@ class EscalatedActionSerializer(serializers.Serializer):
 
     def get_payload(self, action) -> dict:
         return redact(action.payload, list(action.action_type.sensitive_fields or []))
+
+    def get_summary(self, action) -> dict:
+        payload = self.get_payload(action)
+        names = action.action_type.summary_fields or []
+        if not isinstance(payload, dict):
+            return {}
+        return {name: payload[name] for name in names if name in payload}
 
 
 class EscalationSerializer(serializers.ModelSerializer):
@@ -81,6 +95,9 @@ class EscalationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "reason": {"help_text": "Why a person must decide, said plainly (workflows.reasons)"}
+        }
 
 
 class NoteSerializer(StrictSerializerMixin, serializers.Serializer):

@@ -75,6 +75,11 @@ class ActionType(models.Model):
         READ = "read", "Reads from a system of record"
 
     name = models.CharField(max_length=200, unique=True, validators=[ACTION_NAME])
+    title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text='What business users read, e.g. "Create purchase order" (empty: the name)',
+    )
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WRITE)
     payload_schema = models.JSONField(
@@ -84,6 +89,14 @@ class ActionType(models.Model):
     risk_tier = models.CharField(max_length=16, choices=RiskTier.choices, default=RiskTier.LOW)
     sensitive_fields = models.JSONField(
         default=list, blank=True, help_text="Payload fields stored only as salted hashes"
+    )
+    summary_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'Payload fields that say what is asked, shown in the inbox, e.g. ["supplier", '
+            '"amount", "currency"]'
+        ),
     )
     field_classifications = models.JSONField(
         default=dict,
@@ -123,6 +136,11 @@ class ActionType(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """What people read: the title, else the dotted name."""
+        return self.title or self.name
+
     def payload_errors(self, payload) -> dict[str, list[str]]:
         """Field errors of `payload` against this action type's JSON Schema (draft 2020-12
         with format checks), keyed "payload" or "payload.<path>"; empty when it is valid."""
@@ -137,11 +155,27 @@ class ActionType(models.Model):
             errors.setdefault(f"payload.{path}" if path else "payload", []).append(error.message)
         return errors
 
+    def _unknown_fields(self, names: list[str]) -> list[str]:
+        """The names the payload schema does not list among its properties (none when it
+        lists no properties at all)."""
+        schema = self.payload_schema if isinstance(self.payload_schema, dict) else {}
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return []
+        return [name for name in names if name not in properties]
+
     def clean(self):
         errors = {}
         fields = self.sensitive_fields
         if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
             errors["sensitive_fields"] = "Give a list of payload field names."
+        if self.summary_fields is None:  # a cleared form field: no summary
+            self.summary_fields = []
+        summary = self.summary_fields
+        if not isinstance(summary, list) or not all(isinstance(f, str) and f for f in summary):
+            errors["summary_fields"] = "Give a list of payload field names."
+        elif unknown := self._unknown_fields(summary):
+            errors["summary_fields"] = f"Not a field of the payload schema: {', '.join(unknown)}."
         if self.data_classification not in DataClassification.values:
             errors["data_classification"] = f"Use one of {', '.join(DataClassification.values)}."
         if self.field_classifications is None:  # a cleared form field: nothing classified
