@@ -248,6 +248,8 @@ def register(request: HttpRequest) -> HttpResponse:
             )
         except services.NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
+        except services.LevelNotAllowed as exc:
+            form.add_error("autonomy_level", str(exc))
         except IntegrityError:
             # Another registration took the slug between validation and insert.
             form.add_error("slug", "An agent with this slug already exists.")

@@ -109,7 +109,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     )
     autonomy_level = AutonomyLevelField(
         required=False,
-        help_text="Defaults to the role's level; builders may not ask for more than that.",
+        help_text="Defaults to the role's level; builders may not ask for more than that, "
+        "nor for L3 (autonomous), which only the COE grants.",
     )
     keys = AgentKeySerializer(source="api_keys", many=True, read_only=True)
 
@@ -142,6 +143,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     def validate(self, attrs):
         level, role = attrs.get("autonomy_level"), attrs.get("role")
         user = self.context["request"].user
+        if role is not None and (refusal := services.level_refusal(user, role, level)):
+            raise serializers.ValidationError({"autonomy_level": [refusal]})
         if level is None or role is None or is_coe(user):
             return attrs
         if level > role.default_autonomy_level:
@@ -162,6 +165,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             return services.register_agent(user, **validated_data)
         except services.NotAllowed as exc:
             raise serializers.ValidationError({"business_unit": [str(exc)]}) from exc
+        except services.LevelNotAllowed as exc:
+            raise serializers.ValidationError({"autonomy_level": [str(exc)]}) from exc
         except IntegrityError as exc:
             # Another request took the slug between validation and insert.
             raise serializers.ValidationError(
