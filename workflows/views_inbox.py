@@ -1,4 +1,4 @@
-"""The supervisors' inbox pages (htmx) and the activity feed.
+"""The supervisors' inbox pages (htmx).
 
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
 person may work is a 404; `?assigned=me` narrows the inbox to those handed to the person.
@@ -23,7 +23,7 @@ from agents.models import AgentState
 from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.redaction import redact
-from governance.scoping import is_coe, scope
+from governance.scoping import is_coe
 from workflows import inbox, live, rows
 from workflows.forms import (
     EditForm,
@@ -37,7 +37,6 @@ from workflows.models import ActionRequest, ActionState, Escalation, EscalationS
 from workflows.queues import escalations_for
 
 __all__ = [
-    "activity",
     "approve",
     "claim",
     "edit_and_approve",
@@ -51,7 +50,6 @@ __all__ = [
 ]
 
 INBOX_LIMIT = 200
-ACTIVITY_LIMIT = 50
 RECORD_WINDOW = 20
 DETAIL = "workflows/inbox_detail.html"
 
@@ -404,21 +402,3 @@ def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
         escalation,
         f"{agent.name} is suspended; {cancelled} queued or pending action(s) cancelled.",
     )
-
-
-@login_required
-@vary_on_headers("HX-Request")
-def activity(request: HttpRequest) -> HttpResponse:
-    """The latest actions of the person's business units (allowed, denied, executed,
-    failed...), kept current by the live socket; `?limit=` (at most 50) for smaller feeds
-    such as a dashboard's."""
-    try:
-        limit = min(max(int(request.GET.get("limit", ACTIVITY_LIMIT)), 1), ACTIVITY_LIMIT)
-    except ValueError:
-        limit = ACTIVITY_LIMIT
-    visible = scope(ActionRequest.objects.all(), request.user)
-    actions = live.activity_queryset(visible).order_by("-created_at")[:limit]
-    template = "workflows/activity.html"
-    if htmx_partial(request):
-        template += "#activity-rows"
-    return render(request, template, {"actions": actions, "limit": limit})

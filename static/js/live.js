@@ -7,6 +7,7 @@
 // "Assigned to me": the socket brings every escalation the person may see (see
 // workflows/live.py); a list with data-live-assignee takes only new rows whose
 // data-assigned-to is that person, and #assigned-count follows their open and claimed ones.
+// The activity feed's filters: see `matches` below.
 // Loaded as a file (strict CSP: no inline scripts).
 "use strict";
 
@@ -26,8 +27,19 @@
   const rowId = (message) =>
     message.type === "activity" ? `activity-${message.id}` : `escalation-${message.id}`;
 
+  // A list with data-match-<name> attributes (the filtered activity feed) takes only rows
+  // whose data-<name> has the same value.
+  const matches = (list, row) =>
+    Object.entries(list.dataset).every(([key, value]) => {
+      if (!key.startsWith("match") || key.length <= 5) return true;
+      return row.dataset[key.charAt(5).toLowerCase() + key.slice(6)] === value;
+    });
+
   const listFor = (message, row) => {
-    if (message.type === "activity") return document.querySelector('[data-live-rows="activity"]');
+    if (message.type === "activity") {
+      const list = document.querySelector('[data-live-rows="activity"]');
+      return list && matches(list, row) ? list : null;
+    }
     if (message.type === "escalation.new") {
       const list = document.querySelector('[data-live-rows="escalation"]');
       const assignee = list && list.dataset.liveAssignee;
@@ -91,7 +103,10 @@
     if (!row) return;
     const existing = document.getElementById(rowId(message));
     count(message, existing, row);
-    if (existing) {
+    const holder = existing && existing.closest("[data-live-rows]");
+    if (existing && holder && !matches(holder, row)) {
+      existing.remove(); // no longer matches the filters in force (its outcome changed)
+    } else if (existing) {
       existing.replaceWith(row);
       refreshPanel(message, row);
     } else {

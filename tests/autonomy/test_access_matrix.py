@@ -501,6 +501,10 @@ MATRIX: dict[str, Entry] = {
         body=lambda w: {"note": "matrix"},
     ),
     "workflows:activity": Entry(lambda w: "/workflows/activity/", page(**people(200))),
+    "workflows:action-detail": Entry(
+        lambda w: f"/workflows/actions/{agent_a_action(w).pk}/",
+        page(**people(200, supervisor_b=404)),
+    ),
     "workflows-api:escalation-list": Entry(lambda w: "/api/v1/escalations/", api(**people(200))),
     "workflows-api:escalation-detail": Entry(unit_a_escalation_api, escalation_api(200)),
     "workflows-api:escalation-claim": Entry(
