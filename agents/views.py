@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 PAGE_SIZE = 25
+ACTIONS_PAGE_SIZE = 10
 LEDGER_LIMIT = 50
 HISTORY_LIMIT = 50
 
@@ -109,6 +110,16 @@ def _ledger_entries(agent: Agent) -> list[AuditEntry]:
     return entries
 
 
+def _recent_actions(request: HttpRequest, agent: Agent):
+    """A page of the agent's actions, newest first (`?actions_page=`), scoped like the
+    agent. Actions belong to workflows, above this app: reached through the relation."""
+    actions = scope(
+        agent.actions.select_related("action_type", "decision").order_by("-created_at", "-pk"),
+        request.user,
+    )
+    return Paginator(actions, ACTIONS_PAGE_SIZE).get_page(request.GET.get("actions_page"))
+
+
 def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
     user = request.user
     can_manage_keys = services.may_manage_keys(user, agent)
@@ -121,16 +132,22 @@ def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
         "transitions": services.available_transitions(user, agent),
         "history": _history_rows(agent),
         "ledger": _ledger_entries(agent),
+        "actions": _recent_actions(request, agent),
     }
     context.update(extra)
     return context
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """One agent: identity, keys, lifecycle actions, history and ledger entries."""
+    """One agent: identity, keys, lifecycle actions, its recent actions (htmx pages through
+    them alone), history and ledger entries."""
     agent = _get_agent(request, slug)
-    return render(request, "agents/agent_detail.html", _detail_context(request, agent))
+    template = "agents/agent_detail.html"
+    if htmx_partial(request) and request.htmx.target == "agent-actions":
+        template += "#agent-actions"
+    return render(request, template, _detail_context(request, agent))
 
 
 def _keys_response(request: HttpRequest, agent: Agent, status: int = 200, **extra) -> HttpResponse:
