@@ -10,12 +10,15 @@ class WorkflowsConfig(AppConfig):
         # database. agent_stopped: however an agent is suspended or retired (API, pages,
         # admin, inbox, a hard limit), its queued and pending actions and their open
         # escalations end in the same transaction (workflows.inbox.cancel_for_stopped_agent).
+        # decision_links: a decision's page links to its action and escalations.
         from agents.models import Agent
         from agents.signals import agent_stopped
-        from workflows import inbox, signals  # noqa: F401
+        from governance import links
+        from workflows import decision_links, inbox, signals  # noqa: F401
 
         agent_stopped.connect(
             inbox.cancel_for_stopped_agent,
             sender=Agent,
             dispatch_uid="workflows.inbox.cancel_for_stopped_agent",
         )
+        links.register(decision_links.decision_facts)
