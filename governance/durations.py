@@ -57,22 +57,29 @@ def parse_duration(text: str) -> int:
     return total
 
 
-class DurationField(forms.CharField):
+class DurationField(forms.Field):
     """A form field for a duration typed in human units, cleaned to whole seconds."""
+
+    widget = forms.TextInput
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", "e.g. 4h, 90m, 1d 2h, 45s (a bare number is minutes).")
-        kwargs.setdefault("max_length", 40)
         super().__init__(**kwargs)
+
+    def widget_attrs(self, widget) -> dict:
+        return {**super().widget_attrs(widget), "maxlength": "40"}
 
     def prepare_value(self, value):
         return human_duration(value, typed=True) if isinstance(value, int) else value
 
     def to_python(self, value):
-        text = super().to_python(value)
-        if text in self.empty_values:
+        if value in self.empty_values:
             return None
+        if isinstance(value, int):
+            return value
+        if len(str(value)) > 40:
+            raise ValidationError("Give a shorter duration, e.g. 4h or 1d 2h.", code="invalid")
         try:
-            return parse_duration(text)
+            return parse_duration(str(value))
         except ValueError as exc:
             raise ValidationError(str(exc), code="invalid") from exc

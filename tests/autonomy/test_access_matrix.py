@@ -230,6 +230,13 @@ def unit_a_escalation_api(world) -> str:
     return "/api/v1/escalations/" + unit_a_escalation(world).rstrip("/").rsplit("/", 1)[1] + "/"
 
 
+def unit_a_queue_api(world) -> str:
+    """The API path of unit A's queue (made on first use, under the COE queue)."""
+    from workflows.queues import unit_queue
+
+    return f"/api/v1/queues/{unit_queue(world.unit_a).slug}/"
+
+
 def escalation_api(status, **overrides):
     """An API route of unit A's escalation: unit A's supervisors and COE staff only."""
     return api(**people(404, coe=status, supervisor_a=status, **overrides))
@@ -534,6 +541,10 @@ MATRIX: dict[str, Entry] = {
         json=True,
         body=lambda w: {"queue": "coe-approvals"},
     ),
+    "workflows-api:queue-list": Entry(
+        lambda w: unit_a_queue_api(w) and "/api/v1/queues/", api(**people(200))
+    ),
+    "workflows-api:queue-detail": Entry(unit_a_queue_api, api(**people(200, supervisor_b=404))),
     "workflows-api:action-list": Entry(
         lambda w: "/api/v1/actions/",
         {"anonymous": {401, 403}, **people(200), "agent_a": 200, "agent_b": 200},

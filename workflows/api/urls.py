@@ -7,11 +7,13 @@ from rest_framework.routers import SimpleRouter
 from workflows.api.actions import ActionDetailView, ActionsView
 from workflows.api.decisions import DecideView
 from workflows.api.escalations import EscalationViewSet
+from workflows.api.queues import QueueViewSet
 
 app_name = "workflows-api"
 
 router = SimpleRouter()
 router.register("escalations", EscalationViewSet, basename="escalation")
+router.register("queues", QueueViewSet, basename="queue")
 
 urlpatterns = [
     path("policies/decide/", DecideView.as_view(), name="decide"),
