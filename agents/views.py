@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import services
+from agents import review, services
 from agents.filtersets import AgentFilterSet
 from agents.forms import AgentRegistrationForm, IssueKeyForm, TransitionForm
 from agents.models import Agent, AgentAPIKey, AgentState
@@ -286,12 +286,17 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """Agents awaiting the COE's approval, oldest request first (COE only)."""
+    """Agents awaiting the COE's approval, oldest request first, each with what the COE
+    needs to decide (agents.review): its owner, its role's grants, the riskiest action
+    types they reach and, after a spell at L0, its shadow results (COE only)."""
     if not is_coe(request.user):
         raise Http404("Not found.")
-    pending = (
+    pending = list(
         _visible_agents(request)
         .filter(state=AgentState.PENDING_REVIEW)
         .order_by("state_changed_at", "pk")
     )
+    reach_by_role: dict = {}
+    for agent in pending:
+        agent.review = review.review_of(agent, reach_by_role)
     return render(request, "agents/review_queue.html", {"agents": pending})

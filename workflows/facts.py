@@ -1,19 +1,47 @@
-"""What a decision's page (governance) shows of workflows: the action it decided, the
-escalations it opened (queue, SLA, due time, state) and, for a decision without an action
-(a what-if), the queue its route names. Registered with governance.links at start-up."""
+"""What the pages of the apps below workflows (which may not import it) show of it,
+registered when workflows starts (workflows.apps):
+
+- a decision's page (governance.links): the action it decided, the escalations it opened
+  (queue, SLA, due time, state) and, for a decision without an action (a what-if), the
+  queue its route names;
+- the COE's review queue (agents.review): the action types an agent's role would reach,
+  riskiest first.
+"""
+
+from collections.abc import Sequence
 
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.review import ReachableAction
 from governance.durations import human_duration
 from governance.links import DecisionFact
 from governance.models import DecisionRecord, Effect
+from governance.pdp import pattern_matches
 from governance.scoping import scope
 from workflows.catalog import queue_with_slug
-from workflows.models import ActionRequest, ActionState, EscalationState
+from workflows.models import ActionRequest, ActionState, ActionType, EscalationState, RiskTier
 from workflows.queues import workable_queues
 
-__all__ = ["decision_facts"]
+__all__ = ["decision_facts", "reachable_actions"]
+
+RISK_RANK = {tier: rank for rank, tier in enumerate(RiskTier.values)}
+
+
+def reachable_actions(patterns: Sequence[str]) -> list[ReachableAction]:
+    """The action types that any of `patterns` grants."""
+    return [
+        ReachableAction(
+            name=action_type.name,
+            description=action_type.description,
+            risk_tier=action_type.risk_tier,
+            risk_label=_label(RiskTier, action_type.risk_tier),
+            risk_rank=RISK_RANK.get(action_type.risk_tier, 0),
+            data_classification=action_type.data_classification,
+        )
+        for action_type in ActionType.objects.order_by("name")
+        if any(pattern_matches(pattern, action_type.name) for pattern in patterns)
+    ]
 
 
 def _label(choices, value: str) -> str:
