@@ -63,10 +63,9 @@ class AgentRegistrationForm(forms.Form):
         self.user = user
         self.fields["business_unit"].queryset = business_units_for(user, BUILD)
         if not is_coe(user):
-            self.fields[
-                "autonomy_level"
-            ].help_text = (
-                "Builders register agents at L0-L2; L3 (autonomous) is granted by the COE."
+            self.fields["autonomy_level"].help_text = (
+                "Builders register agents at L0-L2, at most at the role's level; L3 "
+                "(autonomous) is granted by the COE."
             )
 
     def clean(self):

@@ -58,7 +58,8 @@ BUILDER_MAX_LEVEL = AutonomyLevel.L2
 
 def level_refusal(user, role: AgentRole, level: int | None) -> str:
     """Why `user` may not register an agent of `role` at `level` (None: the role's default),
-    or "" when they may: only COE staff grant more than BUILDER_MAX_LEVEL."""
+    or "" when they may: only COE staff grant more than BUILDER_MAX_LEVEL or more than the
+    role's default level."""
     if is_coe(user):
         return ""
     if level is None and role.default_autonomy_level > BUILDER_MAX_LEVEL:
@@ -71,6 +72,12 @@ def level_refusal(user, role: AgentRole, level: int | None) -> str:
         return (
             f"{AutonomyLevel(level).label} is granted by the COE only: register the agent "
             "at L0-L2; the COE may raise the level after review."
+        )
+    if level is not None and level > role.default_autonomy_level:
+        default = AutonomyLevel(role.default_autonomy_level).label
+        return (
+            f"Builders may ask for at most the role's level ({default}); "
+            "the COE may raise it after review."
         )
     return ""
 

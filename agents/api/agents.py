@@ -12,13 +12,13 @@ from rest_framework.response import Response
 from agents import services
 from agents.api.schema import AutonomyLevelField
 from agents.filtersets import AgentFilterSet
-from agents.models import Agent, AgentAPIKey, AgentRole, AutonomyLevel, validate_tags
+from agents.models import Agent, AgentAPIKey, AgentRole, validate_tags
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
-from governance.scoping import BUILD, business_units_for, is_coe
+from governance.scoping import BUILD, business_units_for
 
 __all__ = [
     "AgentKeySerializer",
@@ -145,18 +145,6 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         user = self.context["request"].user
         if role is not None and (refusal := services.level_refusal(user, role, level)):
             raise serializers.ValidationError({"autonomy_level": [refusal]})
-        if level is None or role is None or is_coe(user):
-            return attrs
-        if level > role.default_autonomy_level:
-            default = AutonomyLevel(role.default_autonomy_level).label
-            raise serializers.ValidationError(
-                {
-                    "autonomy_level": [
-                        f"Builders may ask for at most the role's level ({default}); "
-                        "the COE may raise it later."
-                    ]
-                }
-            )
         return attrs
 
     def create(self, validated_data) -> Agent:

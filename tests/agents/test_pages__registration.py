@@ -132,3 +132,13 @@ def test_people_without_builder_units_get_an_explanation_instead_of_the_form(cli
     before = counts()
     client.post(REGISTER, valid_post(world))
     assert counts() == before
+
+
+def test_a_builder_may_not_ask_for_more_than_the_roles_level(client, world):
+    world.role.default_autonomy_level = AutonomyLevel.L1
+    world.role.save()
+    client.force_login(world.builder_a)
+    response = client.post(REGISTER, valid_post(world, autonomy_level="2"))
+    assert response.status_code == 400
+    assert "at most the role's level" in response.context["form"].errors["autonomy_level"][0]
+    assert not Agent.objects.filter(slug="invoice-matcher").exists()
