@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from agents.models import Agent, AgentRole, AutonomyLevel, validate_tags
-from governance.scoping import BUILD, business_units_for
+from agents.services import level_refusal
+from governance.scoping import BUILD, business_units_for, is_coe
 
 __all__ = ["AgentRegistrationForm", "IssueKeyForm", "TransitionForm", "parse_tags"]
 
@@ -59,7 +60,22 @@ class AgentRegistrationForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["business_unit"].queryset = business_units_for(user, BUILD)
+        if not is_coe(user):
+            self.fields["autonomy_level"].help_text = (
+                "Builders register agents at L0-L2, at most at the role's level; L3 "
+                "(autonomous) is granted by the COE."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        role = cleaned.get("role")
+        if role is not None and "autonomy_level" not in self.errors:
+            refusal = level_refusal(self.user, role, cleaned.get("autonomy_level"))
+            if refusal:
+                self.add_error("autonomy_level", refusal)
+        return cleaned
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"].lower()

@@ -15,19 +15,22 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, AgentAPIKey, AgentRole, AgentState
+from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLevel
 from agents.signals import agent_stopped
 from governance import epochs, ledger
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
 
 __all__ = [
+    "BUILDER_MAX_LEVEL",
     "ROLE_FIELDS",
     "STOPPED",
     "TRANSITIONS",
     "InvalidTransition",
+    "LevelNotAllowed",
     "NotAllowed",
     "create_role",
     "issue_key",
+    "level_refusal",
     "may_manage_keys",
     "register_agent",
     "revoke_key",
@@ -43,6 +46,40 @@ class NotAllowed(Exception):
 
 class InvalidTransition(Exception):
     """The agent is not in a state this transition starts from."""
+
+
+class LevelNotAllowed(Exception):
+    """The autonomy level asked for is not the registering person's to grant."""
+
+
+# Builders register agents at L0-L2; L3 (autonomous) is the COE's to grant.
+BUILDER_MAX_LEVEL = AutonomyLevel.L2
+
+
+def level_refusal(user, role: AgentRole, level: int | None) -> str:
+    """Why `user` may not register an agent of `role` at `level` (None: the role's default),
+    or "" when they may: only COE staff grant more than BUILDER_MAX_LEVEL or more than the
+    role's default level."""
+    if is_coe(user):
+        return ""
+    if level is None and role.default_autonomy_level > BUILDER_MAX_LEVEL:
+        default = AutonomyLevel(role.default_autonomy_level).label
+        return (
+            f"The role's default level is {default}, which only the COE grants: "
+            "choose L0-L2; the COE may raise the level after review."
+        )
+    if level is not None and level > BUILDER_MAX_LEVEL:
+        return (
+            f"{AutonomyLevel(level).label} is granted by the COE only: register the agent "
+            "at L0-L2; the COE may raise the level after review."
+        )
+    if level is not None and level > role.default_autonomy_level:
+        default = AutonomyLevel(role.default_autonomy_level).label
+        return (
+            f"Builders may ask for at most the role's level ({default}); "
+            "the COE may raise it after review."
+        )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -111,9 +148,12 @@ def register_agent(
     capabilities: list[str] | None = None,
     autonomy_level: int | None = None,
 ) -> Agent:
-    """A builder registers an agent in one of their business units; it awaits COE review."""
+    """A builder registers an agent in one of their business units, at L0-L2 (COE staff at
+    any level); it awaits COE review. Raises LevelNotAllowed for a level beyond that."""
     if not (is_coe(user) or _is_builder_of(user, business_unit.pk)):
         raise NotAllowed("You can register agents only in your own business units.")
+    if refusal := level_refusal(user, role, autonomy_level):
+        raise LevelNotAllowed(refusal)
     agent = Agent.objects.create(
         slug=slug,
         name=name,

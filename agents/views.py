@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from agents import services
+from agents import review, services
 from agents.filtersets import AgentFilterSet
 from agents.forms import AgentRegistrationForm, IssueKeyForm, TransitionForm
 from agents.models import Agent, AgentAPIKey, AgentState
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 PAGE_SIZE = 25
+ACTIONS_PAGE_SIZE = 10
 LEDGER_LIMIT = 50
 HISTORY_LIMIT = 50
 
@@ -109,6 +110,16 @@ def _ledger_entries(agent: Agent) -> list[AuditEntry]:
     return entries
 
 
+def _recent_actions(request: HttpRequest, agent: Agent):
+    """A page of the agent's actions, newest first (`?actions_page=`), scoped like the
+    agent. Actions belong to workflows, above this app: reached through the relation."""
+    actions = scope(
+        agent.actions.select_related("action_type", "decision").order_by("-created_at", "-pk"),
+        request.user,
+    )
+    return Paginator(actions, ACTIONS_PAGE_SIZE).get_page(request.GET.get("actions_page"))
+
+
 def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
     user = request.user
     can_manage_keys = services.may_manage_keys(user, agent)
@@ -121,16 +132,22 @@ def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
         "transitions": services.available_transitions(user, agent),
         "history": _history_rows(agent),
         "ledger": _ledger_entries(agent),
+        "actions": _recent_actions(request, agent),
     }
     context.update(extra)
     return context
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """One agent: identity, keys, lifecycle actions, history and ledger entries."""
+    """One agent: identity, keys, lifecycle actions, its recent actions (htmx pages through
+    them alone), history and ledger entries."""
     agent = _get_agent(request, slug)
-    return render(request, "agents/agent_detail.html", _detail_context(request, agent))
+    template = "agents/agent_detail.html"
+    if htmx_partial(request) and request.htmx.target == "agent-actions":
+        template += "#agent-actions"
+    return render(request, template, _detail_context(request, agent))
 
 
 def _keys_response(request: HttpRequest, agent: Agent, status: int = 200, **extra) -> HttpResponse:
@@ -248,6 +265,8 @@ def register(request: HttpRequest) -> HttpResponse:
             )
         except services.NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
+        except services.LevelNotAllowed as exc:
+            form.add_error("autonomy_level", str(exc))
         except IntegrityError:
             # Another registration took the slug between validation and insert.
             form.add_error("slug", "An agent with this slug already exists.")
@@ -267,12 +286,17 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """Agents awaiting the COE's approval, oldest request first (COE only)."""
+    """Agents awaiting the COE's approval, oldest request first, each with what the COE
+    needs to decide (agents.review): its owner, its role's grants, the riskiest action
+    types they reach and, after a spell at L0, its shadow results (COE only)."""
     if not is_coe(request.user):
         raise Http404("Not found.")
-    pending = (
+    pending = list(
         _visible_agents(request)
         .filter(state=AgentState.PENDING_REVIEW)
         .order_by("state_changed_at", "pk")
     )
+    reach_by_role: dict = {}
+    for agent in pending:
+        agent.review = review.review_of(agent, reach_by_role)
     return render(request, "agents/review_queue.html", {"agents": pending})

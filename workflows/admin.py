@@ -1,7 +1,10 @@
-"""Django admin for COE staff: action types, connectors, and what execution leaves behind.
+"""Django admin for COE staff: queues, action types, connectors, and what execution leaves
+behind.
 
-Action types and connectors are global COE standards, added and changed through the
+Queues, action types and connectors are COE standards, added and changed through the
 catalogue's services (workflows/catalog.py), which record every change in the ledger. A
+queue's SLA and warning time are typed and shown in human units ("4h", "15m"); who works
+it is the people and groups holding `work_queue` on it. A
 connector's secrets are write-only: the form has a field that replaces them and never
 renders a value, the page shows only which secrets are stored (names, never values), and
 neither the history nor the ledger keeps them. Connector attempts, sandbox effects and
@@ -10,20 +13,32 @@ webhook deliveries are logs: read-only, scoped to the business units of their ac
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
+from governance.durations import DurationField, human_duration
 from workflows import catalog
-from workflows.catalog import ACTION_TYPE_FIELDS, CONNECTOR_FIELDS, secret_names
+from workflows.catalog import ACTION_TYPE_FIELDS, CONNECTOR_FIELDS, QUEUE_FIELDS, secret_names
 from workflows.connectors import kind_class
-from workflows.models import ActionType, Connector, ConnectorAttempt, SandboxEffect, WebhookDelivery
+from workflows.models import (
+    ActionType,
+    Connector,
+    ConnectorAttempt,
+    Queue,
+    SandboxEffect,
+    WebhookDelivery,
+)
 
 __all__ = [
     "ActionTypeAdmin",
     "ConnectorAdmin",
     "ConnectorAttemptAdmin",
     "ConnectorForm",
+    "QueueAdmin",
+    "QueueForm",
     "SandboxEffectAdmin",
     "WebhookDeliveryAdmin",
 ]
@@ -151,6 +166,96 @@ class ActionTypeAdmin(CoeHistoryAdmin):
             fields = {name: getattr(obj, name) for name in ACTION_TYPE_FIELDS}
             saved = catalog.create_action_type(request.user, via="admin", **fields)
         adopt(obj, saved)
+
+
+class QueueForm(forms.ModelForm):
+    """A queue's settings with durations in human units, and who works it."""
+
+    sla_seconds = DurationField(
+        label="SLA", help_text="Time to decide, e.g. 4h, 30m, 1d (a bare number is minutes)."
+    )
+    warn_before_seconds = DurationField(
+        label="Warn before",
+        help_text="How long before the SLA runs out the queue is warned, e.g. 15m.",
+    )
+    workers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        widget=admin.widgets.FilteredSelectMultiple("people", is_stacked=False),
+        help_text="People who may claim and decide its escalations, besides COE staff and "
+        "(for a unit's queue) the unit's supervisors; for a unit's queue they must also be "
+        "members of the unit.",
+    )
+    worker_groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"),
+        required=False,
+        widget=admin.widgets.FilteredSelectMultiple("groups", is_stacked=False),
+        help_text="Groups whose members may work it (same conditions).",
+    )
+
+    class Meta:
+        model = Queue
+        fields = QUEUE_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            users, groups = catalog.workers_of(self.instance)
+            self.fields["workers"].initial = users
+            self.fields["worker_groups"].initial = groups
+            # A queue may not escalate to itself.
+            self.fields["parent"].queryset = Queue.objects.exclude(pk=self.instance.pk)
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not self.errors:
+            # The service's checks (warning before the SLA, the escalation chain), shown
+            # as form errors; the service runs them again on the locked row.
+            try:
+                catalog.check_queue(self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
+
+
+@admin.register(Queue)
+class QueueAdmin(CoeHistoryAdmin):
+    """Queues: where escalations wait, their SLA, where they go at expiry, who works them."""
+
+    scope_field = None
+    form = QueueForm
+    list_display = ("name", "slug", "business_unit", "parent", "sla", "warn_before")
+    list_filter = ("business_unit",)
+    search_fields = ("name", "slug")
+    list_select_related = ("business_unit", "parent")
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "business_unit")}),
+        ("Deadlines", {"fields": ("sla_seconds", "warn_before_seconds", "parent")}),
+        ("Who works it", {"fields": ("workers", "worker_groups")}),
+    )
+
+    @admin.display(description="SLA", ordering="sla_seconds")
+    def sla(self, queue: Queue) -> str:
+        return human_duration(queue.sla_seconds)
+
+    @admin.display(description="warn before", ordering="warn_before_seconds")
+    def warn_before(self, queue: Queue) -> str:
+        return human_duration(queue.warn_before_seconds)
+
+    def save_model(self, request, obj, form, change):
+        grants = {
+            "workers": form.cleaned_data.get("workers"),
+            "worker_groups": form.cleaned_data.get("worker_groups"),
+        }
+        if change:
+            fields = _changed(obj, form, QUEUE_FIELDS)
+            saved = catalog.update_queue(request.user, obj, via="admin", **grants, **fields)
+        else:
+            fields = {name: getattr(obj, name) for name in QUEUE_FIELDS}
+            saved = catalog.create_queue(request.user, via="admin", **grants, **fields)
+        adopt(obj, saved)
+
+    def save_related(self, request, form, formsets, change):
+        """The grants were saved with the queue (catalog); the form has no m2m of its own."""
 
 
 class LogAdmin(CoeAdminMixin, admin.ModelAdmin):

@@ -1,9 +1,11 @@
 """The catalogue the gateway works with: queues, connectors and action types.
 
-`create_*` and `update_*` are how the COE's admin adds and changes connectors and action
-types: each validates the row (a connector's configuration by its kind), saves it and
-records one ledger entry in one transaction, with the before and after of the changed
-fields. A connector's secrets are write-only: the ledger names them, never their values.
+`create_*` and `update_*` are how the COE's admin adds and changes queues, connectors and
+action types: each validates the row (a connector's configuration by its kind, a queue's
+escalation chain), saves it and records one ledger entry in one transaction, with the
+before and after of the changed fields (for a queue, also who works it: the people and
+groups holding guardian's `workflows.work_queue` on it). A connector's secrets are
+write-only: the ledger names them, never their values.
 Each `ensure_*` finds the row by its natural key or creates it the same way; used by the
 demo seed and by the queues created on first use.
 
@@ -21,6 +23,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
 from governance import epochs, ledger
 from workflows.connectors import kind_class
@@ -29,10 +32,13 @@ from workflows.models import ActionType, Connector, Queue
 __all__ = [
     "ACTION_TYPE_FIELDS",
     "CONNECTOR_FIELDS",
+    "QUEUE_FIELDS",
     "action_type_named",
     "action_type_with_id",
+    "check_queue",
     "create_action_type",
     "create_connector",
+    "create_queue",
     "ensure_action_type",
     "ensure_connector",
     "ensure_queue",
@@ -40,6 +46,8 @@ __all__ = [
     "secret_names",
     "update_action_type",
     "update_connector",
+    "update_queue",
+    "workers_of",
 ]
 
 # The fields the COE sets (a connector's secrets apart: they are write-only).
@@ -68,6 +76,15 @@ ACTION_TYPE_FIELDS = (
     "approval_queue",
     "read_timeout_seconds",
 )
+QUEUE_FIELDS = (
+    "slug",
+    "name",
+    "business_unit",
+    "parent",
+    "sla_seconds",
+    "warn_before_seconds",
+)
+WORK_QUEUE = "workflows.work_queue"
 
 # Re-read the catalogue at least this often even when no epoch change was seen.
 _MAX_AGE_SECONDS = 60.0
@@ -249,6 +266,104 @@ def update_action_type(actor, action_type: ActionType, *, via: str = "", **field
     _stamp(locked, actor)
     locked.save(update_fields=list(changes))
     _record("action_type.updated", actor, locked, {"changes": changes}, via)
+    return locked
+
+
+def check_queue(queue: Queue) -> None:
+    """The row's own checks; the warning comes before the deadline; the parent (where
+    escalations go at SLA expiry) is a COE queue or one of the same unit, and following
+    parents never comes back to this queue."""
+    queue.full_clean()
+    errors: dict[str, str] = {}
+    if queue.warn_before_seconds >= queue.sla_seconds:
+        errors["warn_before_seconds"] = "The warning must come before the SLA runs out."
+    parent = queue.parent
+    if parent is not None:
+        if parent.business_unit_id not in (None, queue.business_unit_id):
+            errors["parent"] = "Escalate to a COE queue or to a queue of the same business unit."
+        seen = {queue.pk} if queue.pk else set()
+        while parent is not None:
+            if parent.pk in seen or parent.pk == queue.pk:
+                errors["parent"] = (
+                    f"{parent.name} already escalates back to this queue: the chain must end."
+                )
+                break
+            seen.add(parent.pk)
+            parent = parent.parent
+    if errors:
+        raise ValidationError(errors)
+
+
+def workers_of(queue: Queue) -> tuple[list, list]:
+    """The people and the groups holding `work_queue` on `queue` itself (not through a
+    group, not as COE staff or supervisors, who work it anyway)."""
+    users = get_users_with_perms(
+        queue, only_with_perms_in=["work_queue"], with_group_users=False, with_superusers=False
+    )
+    groups = get_groups_with_perms(queue, attach_perms=True)
+    return (
+        sorted(users, key=lambda user: user.get_username()),
+        sorted((group for group, perms in groups.items() if "work_queue" in perms), key=str),
+    )
+
+
+def _names(rows) -> list[str]:
+    return sorted(row.get_username() if hasattr(row, "get_username") else row.name for row in rows)
+
+
+def _grant(queue: Queue, current: list, wanted, data: dict, key: str) -> None:
+    """Give `work_queue` on `queue` to the `wanted` people or groups and take it from the
+    others of `current`; what changed goes in `data[key]` as names before and after."""
+    if wanted is None:
+        return
+    wanted = list(wanted)
+    for holder in set(current) - set(wanted):
+        remove_perm(WORK_QUEUE, holder, queue)
+    for holder in set(wanted) - set(current):
+        assign_perm(WORK_QUEUE, holder, queue)
+    before, after = _names(current), _names(wanted)
+    if before != after:
+        data[key] = {"before": before, "after": after}
+
+
+@transaction.atomic
+def create_queue(actor, *, workers=None, worker_groups=None, via: str = "", **fields) -> Queue:
+    """A new queue, checked (SLA, warning, escalation chain), with the people and groups
+    who work it, recorded with every field."""
+    _only(fields, QUEUE_FIELDS)
+    queue = Queue(**fields)
+    check_queue(queue)
+    _stamp(queue, actor)
+    queue.save()
+    data: dict = {
+        "changes": {name: {"before": None, "after": _value(queue, name)} for name in QUEUE_FIELDS}
+    }
+    _grant(queue, [], workers, data, "workers")
+    _grant(queue, [], worker_groups, data, "worker_groups")
+    _record("queue.created", actor, queue, data, via)
+    return queue
+
+
+@transaction.atomic
+def update_queue(
+    actor, queue: Queue, *, workers=None, worker_groups=None, via: str = "", **fields
+) -> Queue:
+    """Change the given fields of the locked queue and, unless None, who works it
+    (`workers`: people, `worker_groups`: groups); records the before and after; nothing
+    changed, nothing recorded."""
+    _only(fields, QUEUE_FIELDS)
+    locked = Queue.objects.select_for_update().get(pk=queue.pk)
+    changes = _change(locked, fields)
+    if changes:
+        check_queue(locked)
+        _stamp(locked, actor)
+        locked.save(update_fields=list(changes))
+    data: dict = {"changes": changes}
+    users, groups = workers_of(locked)
+    _grant(locked, users, workers, data, "workers")
+    _grant(locked, groups, worker_groups, data, "worker_groups")
+    if changes or len(data) > 1:
+        _record("queue.updated", actor, locked, data, via)
     return locked
 
 

@@ -1,5 +1,6 @@
 """One FilterSet per model, shared by the API and the htmx pages of this app.
 
+ActionFilterSet filters `GET /api/v1/actions/`, the activity feed and an agent's actions.
 EscalationFilterSet filters the inbox page (/workflows/inbox/) and `GET /api/v1/escalations/`
 alike. It filters a queryset the caller has already scoped (workflows.queues.escalations_for),
 and its choices (queues, action types, agents) are only what the requester may see.
@@ -8,15 +9,25 @@ and its choices (queues, action types, agents) are only what the requester may s
 from datetime import datetime, timedelta
 
 import django_filters
+from django import forms
 from django.db.models import Case, Func, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents.models import Agent
-from workflows.models import ActionType, Escalation, EscalationState, Queue
+from governance.models import BusinessUnit
+from governance.scoping import business_units_for, is_agent, scope
+from workflows.models import (
+    ActionRequest,
+    ActionState,
+    ActionType,
+    Escalation,
+    EscalationState,
+    Queue,
+)
 from workflows.queues import escalations_for, workable_queues
 
-__all__ = ["EscalationFilterSet", "at_risk", "overdue", "waiting"]
+__all__ = ["ActionFilterSet", "EscalationFilterSet", "at_risk", "overdue", "waiting"]
 
 WAITING = (EscalationState.OPEN, EscalationState.CLAIMED)
 PRIORITIES = [("1", "P1 (high)"), ("2", "P2 (medium)"), ("3", "P3 (low)")]
@@ -230,3 +241,94 @@ class EscalationFilterSet(django_filters.FilterSet):
 
     def filter_sort(self, queryset, name, value):
         return queryset.order_by(*SORTS[value])
+
+
+def _principal(request):
+    return getattr(request, "user", None)
+
+
+def _units(request) -> QuerySet[BusinessUnit]:
+    """Only the business units the requester may see are offered (an agent: its own)."""
+    principal = _principal(request)
+    if principal is None:
+        return BusinessUnit.objects.none()
+    return business_units_for(principal).order_by("name")
+
+
+def _visible_agents(request) -> QuerySet[Agent]:
+    """Only the agents the requester may see: an agent itself, a person their units'."""
+    principal = _principal(request)
+    if principal is None or not principal.is_authenticated:
+        return Agent.objects.none()
+    if is_agent(principal):
+        return Agent.objects.filter(pk=principal.agent.pk)
+    return scope(Agent.objects.all(), principal).order_by("name")
+
+
+class TimeWindowForm(forms.Form):
+    """Refuses a time window that ends before it starts."""
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the window must not be before its start.")
+        return cleaned
+
+
+def _datetime_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class ActionFilterSet(django_filters.FilterSet):
+    """Filter action requests by business unit, agent (slug), action type (name), state
+    (the outcome so far) and a window of submission times. Choices are scoped: a unit or
+    an agent outside the requester's scope is refused like one that does not exist."""
+
+    business_unit = django_filters.ModelChoiceFilter(
+        queryset=_units,
+        to_field_name="slug",
+        label="Business unit",
+        empty_label="Any",
+        help_text="A business unit's slug.",
+    )
+    agent = django_filters.ModelChoiceFilter(
+        queryset=_visible_agents,
+        to_field_name="slug",
+        label="Agent",
+        empty_label="Any",
+        help_text="An agent's slug.",
+    )
+    action = django_filters.ModelChoiceFilter(
+        queryset=ActionType.objects.order_by("name"),
+        field_name="action_type",
+        to_field_name="name",
+        label="Action type",
+        empty_label="Any",
+        help_text="An action type's name, e.g. erp.purchase_order.create.",
+    )
+    state = django_filters.ChoiceFilter(
+        choices=ActionState.choices,
+        label="Outcome",
+        empty_label="Any",
+        help_text="The action's state: its outcome so far.",
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        label="From (UTC)",
+        widget=_datetime_input(),
+        help_text="ISO 8601; actions submitted at or after this time.",
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="lte",
+        label="To (UTC)",
+        widget=_datetime_input(),
+        help_text="ISO 8601; actions submitted at or before this time.",
+    )
+
+    class Meta:
+        model = ActionRequest
+        form = TimeWindowForm
+        fields = ["business_unit", "agent", "action", "state", "since", "until"]

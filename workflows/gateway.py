@@ -71,9 +71,13 @@ def action_json(action: ActionRequest) -> dict:
             "route": decision.route,
             "policy_version_ids": decision.policy_version_ids,
         }
-    escalation = action.escalations.order_by("-created_at").first()
-    if escalation is not None:
-        body["escalation_id"] = str(escalation.pk)
+    if hasattr(action, "latest_escalation_id"):  # annotated by the API's visible_actions()
+        escalation_id = action.latest_escalation_id
+    else:
+        escalation = action.escalations.order_by("-created_at").first()
+        escalation_id = escalation.pk if escalation is not None else None
+    if escalation_id is not None:
+        body["escalation_id"] = str(escalation_id)
     return body
 
 

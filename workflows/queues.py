@@ -32,6 +32,7 @@ __all__ = [
     "reassign_targets",
     "route_queue",
     "unit_queue",
+    "visible_queues",
     "workable_queues",
 ]
 
@@ -99,6 +100,19 @@ def workable_queues(user) -> QuerySet[Queue]:
     return Queue.objects.filter(
         Q(business_unit__in=supervised) | Q(pk__in=granted.values("pk"))
     ).distinct()
+
+
+def visible_queues(user) -> QuerySet[Queue]:
+    """The queues `user` may read: those they may work, and those of the business units
+    they belong to (COE staff: all of them)."""
+    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
+        return Queue.objects.none()
+    if is_coe(user):
+        return Queue.objects.all()
+    return Queue.objects.filter(
+        Q(pk__in=workable_queues(user).values("pk"))
+        | Q(business_unit__in=business_units_for(user, VIEW).values("pk"))
+    )
 
 
 def may_work(user, queue: Queue) -> bool:

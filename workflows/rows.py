@@ -148,23 +148,36 @@ def _url_of(name: str, prefix: str) -> str:
 
 
 def _url(name: str, pk) -> str:
-    """reverse(name, args=[pk]) for the escalation views, whose only argument is an id."""
+    """reverse(name, args=[pk]) for the escalation and action pages, whose only argument
+    is an id."""
     return _url_of(name, get_script_prefix()).replace(_ANY_ID, str(pk))
 
 
-def activity_row(action: ActionRequest) -> SafeString:
-    """An action's row in the activity feed (its agent, action type, business unit and
-    decision loaded with it: live.ACTIVITY_RELATED)."""
-    shadow = _html(' <span class="badge text-bg-info">shadow</span>') if action.shadow else ""
-    error = _NOTHING
-    if action.error:
-        error = _html(
-            '<div class="text-body-secondary">{}</div>', Truncator(action.error).chars(100)
-        )
+def _why(action: ActionRequest) -> SafeString:
+    """Under the decision: why a denied action was denied (the decision's reasons), or the
+    error an action ended with."""
+    text = action.error
+    if action.state == ActionState.DENIED and action.decision and action.decision.reasons:
+        text = "; ".join(str(reason) for reason in action.decision.reasons)
+    if not text:
+        return _NOTHING
     return _html(
-        '<tr id="activity-{0}" data-state="{1}">\n'
+        '<div class="text-body-secondary" id="activity-{}-why">{}</div>',
+        action.pk,
+        Truncator(text).chars(140),
+    )
+
+
+def activity_row(action: ActionRequest) -> SafeString:
+    """An action's row in the activity feed, linking to the action's page (its agent,
+    action type, business unit and decision loaded with it: live.ACTIVITY_RELATED). Its
+    data- attributes are what the feed's filters match live rows on (static/js/live.js)."""
+    shadow = _html(' <span class="badge text-bg-info">shadow</span>') if action.shadow else ""
+    return _html(
+        '<tr id="activity-{0}" data-state="{1}" data-unit="{12}" data-agent="{6}"'
+        ' data-action="{14}">\n'
         '  <td class="small text-nowrap">{2}</td>\n'
-        '  <td><span title="{12}">{3}</span>{4}</td>\n'
+        '  <td><a href="{13}" id="activity-{0}-link" title="{14}">{3}</a>{4}</td>\n'
         '  <td class="small">{5} <span class="mono text-body-secondary">({6})</span></td>\n'
         '  <td class="small">{7}</td>\n'
         '  <td id="activity-{0}-state"><span class="badge {8}">{9}</span></td>\n'
@@ -181,7 +194,9 @@ def activity_row(action: ActionRequest) -> SafeString:
         _ACTION_BADGE.get(action.state, "text-bg-secondary"),
         _label(ActionState, action.state),
         action.decision.get_effect_display() if action.decision else "",
-        error,
+        _why(action),
+        action.business_unit.slug,
+        _url("workflows:action-detail", action.pk),
         action.action_type.name,
     )
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows import views, views_inbox
+from workflows import views, views_actions, views_inbox
 
 app_name = "workflows"
 urlpatterns = [
@@ -23,5 +23,6 @@ urlpatterns = [
         views_inbox.suspend_agent,
         name="escalation-suspend-agent",
     ),
-    path("activity/", views_inbox.activity, name="activity"),
+    path("activity/", views_actions.activity, name="activity"),
+    path("actions/<uuid:pk>/", views_actions.action_detail, name="action-detail"),
 ]

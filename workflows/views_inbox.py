@@ -1,4 +1,4 @@
-"""The supervisors' inbox pages (htmx) and the activity feed.
+"""The supervisors' inbox pages (htmx).
 
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
 person may work is a 404; `?assigned=me` narrows the inbox to those handed to the person.
@@ -28,7 +28,7 @@ from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import redact
-from governance.scoping import is_coe, scope
+from governance.scoping import is_coe
 from workflows import bulk, inbox, live, rows
 from workflows.counts import inbox_counts as counts_for
 from workflows.filtersets import EscalationFilterSet, waiting
@@ -46,7 +46,6 @@ from workflows.queues import escalations_for
 from workflows.reasons import plain_reason
 
 __all__ = [
-    "activity",
     "approve",
     "claim",
     "edit_and_approve",
@@ -62,7 +61,6 @@ __all__ = [
 ]
 
 PAGE_SIZE = 50
-ACTIVITY_LIMIT = 50
 RECORD_WINDOW = 20
 RATES_WINDOW = 50
 # The inbox's filters the escalation page's previous/next follow (values are slugs or ids).
@@ -593,21 +591,3 @@ def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
         escalation,
         f"{agent.name} is suspended; {cancelled} queued or pending action(s) cancelled.",
     )
-
-
-@login_required
-@vary_on_headers("HX-Request")
-def activity(request: HttpRequest) -> HttpResponse:
-    """The latest actions of the person's business units (allowed, denied, executed,
-    failed...), kept current by the live socket; `?limit=` (at most 50) for smaller feeds
-    such as a dashboard's."""
-    try:
-        limit = min(max(int(request.GET.get("limit", ACTIVITY_LIMIT)), 1), ACTIVITY_LIMIT)
-    except ValueError:
-        limit = ACTIVITY_LIMIT
-    visible = scope(ActionRequest.objects.all(), request.user)
-    actions = live.activity_queryset(visible).order_by("-created_at")[:limit]
-    template = "workflows/activity.html"
-    if htmx_partial(request):
-        template += "#activity-rows"
-    return render(request, template, {"actions": actions, "limit": limit})

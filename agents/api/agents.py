@@ -12,13 +12,13 @@ from rest_framework.response import Response
 from agents import services
 from agents.api.schema import AutonomyLevelField
 from agents.filtersets import AgentFilterSet
-from agents.models import Agent, AgentAPIKey, AgentRole, AutonomyLevel, validate_tags
+from agents.models import Agent, AgentAPIKey, AgentRole, validate_tags
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
-from governance.scoping import BUILD, business_units_for, is_coe
+from governance.scoping import BUILD, business_units_for
 
 __all__ = [
     "AgentKeySerializer",
@@ -109,7 +109,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     )
     autonomy_level = AutonomyLevelField(
         required=False,
-        help_text="Defaults to the role's level; builders may not ask for more than that.",
+        help_text="Defaults to the role's level; builders may not ask for more than that, "
+        "nor for L3 (autonomous), which only the COE grants.",
     )
     keys = AgentKeySerializer(source="api_keys", many=True, read_only=True)
 
@@ -142,18 +143,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     def validate(self, attrs):
         level, role = attrs.get("autonomy_level"), attrs.get("role")
         user = self.context["request"].user
-        if level is None or role is None or is_coe(user):
-            return attrs
-        if level > role.default_autonomy_level:
-            default = AutonomyLevel(role.default_autonomy_level).label
-            raise serializers.ValidationError(
-                {
-                    "autonomy_level": [
-                        f"Builders may ask for at most the role's level ({default}); "
-                        "the COE may raise it later."
-                    ]
-                }
-            )
+        if role is not None and (refusal := services.level_refusal(user, role, level)):
+            raise serializers.ValidationError({"autonomy_level": [refusal]})
         return attrs
 
     def create(self, validated_data) -> Agent:
@@ -162,6 +153,8 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             return services.register_agent(user, **validated_data)
         except services.NotAllowed as exc:
             raise serializers.ValidationError({"business_unit": [str(exc)]}) from exc
+        except services.LevelNotAllowed as exc:
+            raise serializers.ValidationError({"autonomy_level": [str(exc)]}) from exc
         except IntegrityError as exc:
             # Another request took the slug between validation and insert.
             raise serializers.ValidationError(

@@ -12,6 +12,7 @@
 // person's open and claimed rows the page holds, and each re-render brings its true value.
 // Any escalation news also fetches the inbox counts of the menu and the home page again
 // ([data-inbox-counts-url], [data-inbox-count]).
+// The activity feed's filters: see `matches` below.
 // Loaded as a file (strict CSP: no inline scripts); loaded twice (the menu's counts and a
 // page's lists), it runs once.
 "use strict";
@@ -34,8 +35,19 @@
   const rowId = (message) =>
     message.type === "activity" ? `activity-${message.id}` : `escalation-${message.id}`;
 
-  const listFor = (message) =>
-    message.type === "activity" ? document.querySelector('[data-live-rows="activity"]') : null;
+  // A list with data-match-<name> attributes (the filtered activity feed) takes only rows
+  // whose data-<name> has the same value.
+  const matches = (list, row) =>
+    Object.entries(list.dataset).every(([key, value]) => {
+      if (!key.startsWith("match") || key.length <= 5) return true;
+      return row.dataset[key.charAt(5).toLowerCase() + key.slice(6)] === value;
+    });
+
+  const listFor = (message, row) => {
+    if (message.type !== "activity") return null;
+    const list = document.querySelector('[data-live-rows="activity"]');
+    return list && matches(list, row) ? list : null;
+  };
 
   // Ask the server for a list again (its own filters and page) and swap it in; counts that
   // the list carries come along.
@@ -154,7 +166,10 @@
     if (message.type !== "activity") refreshCounts();
     const existing = document.getElementById(rowId(message));
     count(message, existing, row);
-    if (existing) {
+    const holder = existing && existing.closest("[data-live-rows]");
+    if (existing && holder && !matches(holder, row)) {
+      existing.remove(); // no longer matches the filters in force (its outcome changed)
+    } else if (existing) {
       existing.replaceWith(row);
       refreshPanel(message, row);
     } else if (message.type !== "activity") {
@@ -162,7 +177,7 @@
       if (list) refetchSoon(list);
       return;
     } else {
-      const list = listFor(message);
+      const list = listFor(message, row);
       if (!list) return;
       list.querySelectorAll("[data-placeholder]").forEach((node) => node.remove());
       list.prepend(row);

@@ -191,3 +191,30 @@ def test_it_tells_an_agent_that_the_registry_is_for_people(world, as_agent):
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "people_only"
     assert writes() == before
+
+
+def test_a_builder_may_not_register_an_agent_at_l3_even_when_the_role_allows_it(world, as_user):
+    world.role.default_autonomy_level = 3
+    world.role.save()
+    before = Agent.objects.count()
+    refused = as_user(world.builder_a).post(URL, registration(autonomy_level=3), format="json")
+    assert refused.status_code == 400
+    assert "granted by the COE only" in refused.json()["error"]["fields"]["autonomy_level"][0]
+    defaulted = as_user(world.builder_a).post(URL, registration(), format="json")
+    assert defaulted.status_code == 400
+    assert "choose L0-L2" in defaulted.json()["error"]["fields"]["autonomy_level"][0]
+    assert Agent.objects.count() == before
+
+
+def test_the_service_refuses_l3_to_a_builder_whatever_the_caller(world):
+    with pytest.raises(services.LevelNotAllowed):
+        services.register_agent(
+            world.builder_a,
+            slug="sneaky",
+            name="Sneaky",
+            purpose="x",
+            business_unit=world.unit_a,
+            role=world.role,
+            autonomy_level=3,
+        )
+    assert not Agent.objects.filter(slug="sneaky").exists()

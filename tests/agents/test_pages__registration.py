@@ -65,12 +65,40 @@ def test_it_ignores_state_and_owner_sent_with_the_form(client, world):
     client.force_login(world.builder_a)
     client.post(
         REGISTER,
-        valid_post(world, state=AgentState.ACTIVE, owner=world.coe.pk, autonomy_level="3"),
+        valid_post(world, state=AgentState.ACTIVE, owner=world.coe.pk, autonomy_level="2"),
     )
     agent = Agent.objects.get(slug="invoice-matcher")
     assert agent.state == AgentState.PENDING_REVIEW
     assert agent.owner == world.builder_a
-    assert agent.autonomy_level == AutonomyLevel.L3
+    assert agent.autonomy_level == AutonomyLevel.L2
+
+
+def test_a_builder_may_not_register_an_agent_at_l3_and_nothing_is_written(client, world):
+    client.force_login(world.builder_a)
+    before = counts()
+    response = client.post(REGISTER, valid_post(world, autonomy_level="3"))
+    assert response.status_code == 400
+    [message] = response.context["form"].errors["autonomy_level"]
+    assert "granted by the COE only" in message
+    assert counts() == before
+
+
+def test_a_builder_must_choose_a_level_when_the_roles_default_is_l3(client, world):
+    world.role.default_autonomy_level = AutonomyLevel.L3
+    world.role.save()
+    client.force_login(world.builder_a)
+    response = client.post(REGISTER, valid_post(world))
+    assert response.status_code == 400
+    assert "choose L0-L2" in response.context["form"].errors["autonomy_level"][0]
+    client.post(REGISTER, valid_post(world, autonomy_level="2"))
+    assert Agent.objects.get(slug="invoice-matcher").autonomy_level == AutonomyLevel.L2
+
+
+def test_coe_staff_may_register_an_agent_at_l3(client, world):
+    client.force_login(world.coe)
+    response = client.post(REGISTER, valid_post(world, autonomy_level="3"))
+    assert response.status_code == 302
+    assert Agent.objects.get(slug="invoice-matcher").autonomy_level == AutonomyLevel.L3
 
 
 @pytest.mark.parametrize(
@@ -104,3 +132,13 @@ def test_people_without_builder_units_get_an_explanation_instead_of_the_form(cli
     before = counts()
     client.post(REGISTER, valid_post(world))
     assert counts() == before
+
+
+def test_a_builder_may_not_ask_for_more_than_the_roles_level(client, world):
+    world.role.default_autonomy_level = AutonomyLevel.L1
+    world.role.save()
+    client.force_login(world.builder_a)
+    response = client.post(REGISTER, valid_post(world, autonomy_level="2"))
+    assert response.status_code == 400
+    assert "at most the role's level" in response.context["form"].errors["autonomy_level"][0]
+    assert not Agent.objects.filter(slug="invoice-matcher").exists()

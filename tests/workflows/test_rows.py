@@ -109,10 +109,26 @@ def test_every_value_from_the_database_is_escaped(world, escalation):
 def test_an_activity_row_shows_state_decision_and_a_shortened_error(world, escalation):
     ActionRequest.objects.filter(pk=escalation.action_id).update(state="failed", error="e" * 300)
     row = rows.activity_row(action_of(escalation))
-    assert f'<tr id="activity-{escalation.action_id}" data-state="failed">' in row
+    assert f'<tr id="activity-{escalation.action_id}" data-state="failed"' in row
     assert '<span class="badge text-bg-danger">Failed</span>' in row
     assert "Require approval" in row  # the decision's effect
-    assert "e" * 99 + "…" in row and "e" * 100 not in row
+    assert "e" * 139 + "…" in row and "e" * 140 not in row
+
+
+def test_an_activity_row_links_to_its_action_and_carries_what_filters_match(world, escalation):
+    row = rows.activity_row(action_of(escalation))
+    action_url = f"/workflows/actions/{escalation.action_id}/"
+    assert f'href="{action_url}" id="activity-{escalation.action_id}-link"' in row
+    assert 'data-unit="unit-a" data-agent="agent-a"' in row
+    assert f'data-action="{escalation.action.action_type.name}"' in row
+
+
+def test_a_denied_actions_row_says_why_it_was_denied(world, escalation):
+    action = action_of(escalation)
+    action.state = "denied"
+    action.decision.reasons = ["Amount over the 1,000 limit for buyers", "Supplier on hold"]
+    row = rows.activity_row(action)
+    assert "Amount over the 1,000 limit for buyers; Supplier on hold" in row
 
 
 def test_the_links_follow_the_script_prefix_the_site_is_served_under(world, escalation):

@@ -1,10 +1,20 @@
-"""POST /api/v1/actions/: an agent asks to act; GET an action's status."""
+"""/api/v1/actions/: an agent asks to act (POST); agents and people list actions (GET),
+and read one action's status.
+
+The list is scoped like the detail (agents see their own actions, people those of their
+business units, COE staff all), filtered by the pages' FilterSet (workflows.filtersets)
+and paged by a cursor on (created_at, id), newest first: stable while actions keep
+arriving, and as cheap on the last page as on the first.
+"""
 
 from django.core.validators import URLValidator
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,10 +24,11 @@ from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import Effect
 from governance.scoping import is_agent, scope
+from workflows.filtersets import ActionFilterSet
 from workflows.gateway import action_json, submit
-from workflows.models import ActionRequest
+from workflows.models import ActionRequest, Escalation
 
-__all__ = ["ActionDetailView", "SubmitActionView"]
+__all__ = ["ActionDetailView", "ActionsView", "visible_actions"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -106,13 +117,74 @@ class ActionSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
 
 
-class SubmitActionView(APIView):
-    """Submit an action. 201 allowed (queued), 200 an allowed read with its data, 202 pending
-    approval, 403 denied, 422 invalid payload or reused key, 409 in flight, 423 agent
-    suspended, 429 over a rate limit, 502/504 a read that failed or timed out."""
+class ActionPagination(CursorPagination):
+    """Keyset pages, newest first; a cursor that is not one of ours is a 400 naming it."""
 
-    permission_classes = [IsAgent]
-    suspended_status = status.HTTP_423_LOCKED
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except Exception as exc:  # DRF answers 404 for a bad cursor; it is bad input
+            raise APIError(
+                status.HTTP_400_BAD_REQUEST,
+                "invalid",
+                "This cursor is not valid: follow the `next` and `previous` links as given.",
+                {self.cursor_query_param: ["Invalid cursor."]},
+            ) from exc
+
+
+def visible_actions(principal) -> QuerySet[ActionRequest]:
+    """Agents see their own actions; people those of the business units they may see.
+    Each action carries the id of its latest escalation (`latest_escalation_id`)."""
+    latest = Escalation.objects.filter(action=OuterRef("pk")).order_by("-created_at")
+    actions = ActionRequest.objects.select_related("agent", "action_type", "decision").annotate(
+        latest_escalation_id=Subquery(latest.values("pk")[:1])
+    )
+    if is_agent(principal):
+        return actions.filter(agent=principal.agent)
+    return scope(actions, principal)
+
+
+class ActionsView(GenericAPIView):
+    """POST: submit an action (agents). GET: the actions the caller may see, filtered and
+    paged (agents: their own; people: their business units'; COE staff: all)."""
+
+    serializer_class = ActionSerializer
+    filterset_class = ActionFilterSet
+    pagination_class = ActionPagination
+
+    @property
+    def suspended_status(self) -> int:
+        """A suspended agent's key: the gateway answers 423 Locked, the list 403."""
+        return (
+            status.HTTP_423_LOCKED if self.request.method == "POST" else status.HTTP_403_FORBIDDEN
+        )
+
+    def get_permissions(self):
+        # The gateway (POST) is for agents only; the list for anyone signed in.
+        return [IsAgent()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_queryset(self) -> QuerySet[ActionRequest]:
+        return visible_actions(self.request.user)
+
+    @extend_schema(
+        summary="List the actions you may see, newest first (agents: their own; people: "
+        "their business units'), filtered by business unit, agent, action, state and time",
+        responses={200: ActionSerializer(many=True), **errors(400, 401, 403)},
+        tags=["actions"],
+        operation_id="actions_list",
+    )
+    def get(self, request):
+        """The actions the caller may see, newest first; `next` and `previous` are links
+        to the neighbouring pages (follow them as given). A filter value that is not valid,
+        or names a unit or agent outside the caller's scope, is a 400 naming the field."""
+        actions = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(actions)
+        return self.get_paginated_response([action_json(action) for action in page])
 
     @extend_schema(
         request=SubmitActionSerializer,
@@ -135,6 +207,9 @@ class SubmitActionView(APIView):
         operation_id="actions_submit",
     )
     def post(self, request):
+        """Submit an action. 201 allowed (queued), 200 an allowed read with its data, 202
+        pending approval, 403 denied, 422 invalid payload or reused key, 409 in flight, 423
+        agent suspended, 429 over a rate limit, 502/504 a read that failed or timed out."""
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
         if not key or len(key) > 200 or not key.isprintable():
             raise APIError(
@@ -146,14 +221,6 @@ class SubmitActionView(APIView):
         answer = submit(request.user.agent, key, SUBMIT_BODY.run_validation(request.data))
         response = Response(answer.body, status=answer.status, headers=answer.headers)
         return not_a_fault(response, answer.body.get("error", {}).get("code", ""))
-
-
-def visible_actions(principal):
-    """Agents see their own actions; people those of the business units they may see."""
-    actions = ActionRequest.objects.select_related("agent", "action_type", "decision")
-    if is_agent(principal):
-        return actions.filter(agent=principal.agent)
-    return scope(actions, principal)
 
 
 class ActionDetailView(APIView):
