@@ -523,9 +523,20 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
     return version
 
 
+def _lock_version(version: PolicyVersion) -> PolicyVersion:
+    """The version, locked, with its policy locked first. Every change to a version locks
+    in this order (policy row, then version rows), so concurrent publishes, archives and
+    edits of one policy wait for each other instead of deadlocking; the later ones then
+    see the state the first left (InvalidState: the API's 409)."""
+    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    locked = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+    locked.policy = policy
+    return locked
+
+
 def _lock_draft(actor, version: PolicyVersion) -> PolicyVersion:
-    """The version, locked, if `actor` may edit it and it is still a draft."""
-    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    """The version, locked (policy first), if `actor` may edit it and it is still a draft."""
+    locked = _lock_version(version)
     _require_edit(actor, locked.policy)
     if locked.state != State.DRAFT:
         raise InvalidState(
@@ -611,8 +622,8 @@ def delete_rule(actor, rule: Rule) -> None:
 def publish(actor, version: PolicyVersion) -> PolicyVersion:
     """Publish a draft: every rule is validated first; the previous published version is
     archived; every process picks up the change on its next decision (epoch, on commit)."""
-    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
     locked = _lock_draft(actor, version)
+    policy = locked.policy
     problems = []
     rules = list(locked.rules.all())
     for rule in rules:
@@ -656,7 +667,7 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
 def archive(actor, version: PolicyVersion) -> PolicyVersion:
     """Archive a draft (discard it) or the published version (the policy then has none, and
     its rules stop applying in every process on their next decision)."""
-    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    locked = _lock_version(version)
     _require_edit(actor, locked.policy)
     if locked.state == State.ARCHIVED:
         raise InvalidState(f"{locked.policy} v{locked.number} is already archived.")
