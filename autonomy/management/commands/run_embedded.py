@@ -60,7 +60,8 @@ class Command(BaseCommand):
             port_now = settings.AUTONOMY_DEMO_ERP_PORT
             self.stdout.write(f"Connector {slug} now calls the demo ERP on port {port_now}.")
 
-        env = {**os.environ, "REDIS_URL": redis_url}
+        # The demo shows four eyes on policy publishing unless the environment says otherwise.
+        env = {"AUTONOMY_POLICY_FOUR_EYES": "true", **os.environ, "REDIS_URL": redis_url}
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "autonomy", "--quiet"]
         uvicorn = [python, "-m", "uvicorn", "autonomy.asgi:application", "--lifespan", "off"]
