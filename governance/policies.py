@@ -52,6 +52,7 @@ __all__ = [
     "current_limit_specs",
     "current_policy_set",
     "delete_rule",
+    "draft_limit_specs",
     "draft_policy_set",
     "forget_compiled",
     "four_eyes",
@@ -942,3 +943,10 @@ def draft_policy_set(version: PolicyVersion) -> pdp.CompiledPolicySet:
     )
     rules = tuple(rules_of([*others, version]))
     return pdp.get_compiled(("draft", version.pk, rules), lambda: rules)
+
+
+def draft_limit_specs(version: PolicyVersion) -> tuple[LimitSpec, ...]:
+    """The published limits with `version`'s in place of its policy's: what would count if
+    it were published (its copies of rules keep their counters, see Rule.key)."""
+    others = [spec for spec in current_limit_specs() if spec.policy_id != version.policy_id]
+    return (*others, *limit_specs([version]))
