@@ -326,6 +326,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Agent callback URLs on private or loopback addresses (development and tests only).
+# Four eyes on policy publishing: one COE member requests, a different one approves.
+AUTONOMY_POLICY_FOUR_EYES = env.bool("AUTONOMY_POLICY_FOUR_EYES", default=False)
+
 AUTONOMY_ALLOW_PRIVATE_CALLBACKS = env.bool("AUTONOMY_ALLOW_PRIVATE_CALLBACKS", default=DEBUG)
 
 # Baseline endpoints under /bench/ for bench/actions only (autonomy/bench_views.py).

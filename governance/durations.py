@@ -9,7 +9,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-__all__ = ["DurationField", "human_duration", "parse_duration"]
+__all__ = ["DurationField", "format_duration", "human_duration", "parse_duration"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 _PART = re.compile(
@@ -83,3 +83,8 @@ class DurationField(forms.Field):
             return parse_duration(str(value))
         except ValueError as exc:
             raise ValidationError(str(exc), code="invalid") from exc
+
+
+def format_duration(seconds: int) -> str:
+    """`seconds` as a form takes it back ("4h", "1h 30m", "2d")."""
+    return human_duration(seconds, typed=True)

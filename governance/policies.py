@@ -14,6 +14,8 @@ draft's copy of a rule keeps the rule's `key`, so its limit keeps counting once 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterable
@@ -22,6 +24,7 @@ from decimal import Decimal
 from time import monotonic
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -43,17 +46,23 @@ __all__ = [
     "NotAllowed",
     "add_rule",
     "archive",
+    "check_condition",
     "create_draft",
     "create_policy",
     "current_limit_specs",
     "current_policy_set",
     "delete_rule",
+    "draft_limit_specs",
     "draft_policy_set",
     "forget_compiled",
+    "four_eyes",
     "limit_specs",
     "may_edit",
+    "move_rule",
     "policies_for",
     "publish",
+    "request_publication",
+    "rules_digest",
     "rules_of",
     "update_policy",
     "update_rule",
@@ -384,9 +393,8 @@ def validate_rule(rule: Rule) -> None:
             "(such as erp.purchase_order.*)."
         ]
     if "condition" not in errors:
-        probe = pdp.Rule(id="new", name="", action_pattern="*", effect="deny")
         try:
-            pdp.check_rule(_replace_condition(probe, rule.condition))
+            check_condition(rule.condition)
         except pdp.PolicyCompileError as exc:
             errors["condition"] = [_compile_message(exc)]
     if errors:
@@ -405,6 +413,13 @@ def validate_rule(rule: Rule) -> None:
             pdp.check_rule(item)
         except pdp.PolicyCompileError as exc:
             raise ValidationError(_pdp_errors(exc)) from exc
+
+
+def check_condition(condition: str) -> None:
+    """Raise PolicyCompileError (with line and column) unless `condition` would compile as a
+    rule's condition: the check a rule gets at save time, for the editor as you type."""
+    probe = pdp.Rule(id="new", name="", action_pattern="*", effect="deny")
+    pdp.check_rule(_replace_condition(probe, condition))
 
 
 def _replace_condition(rule: pdp.Rule, condition: str) -> pdp.Rule:
@@ -523,9 +538,20 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
     return version
 
 
+def _lock_version(version: PolicyVersion) -> PolicyVersion:
+    """The version, locked, with its policy locked first. Every change to a version locks
+    in this order (policy row, then version rows), so concurrent publishes, archives and
+    edits of one policy wait for each other instead of deadlocking; the later ones then
+    see the state the first left (InvalidState: the API's 409)."""
+    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    locked = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+    locked.policy = policy
+    return locked
+
+
 def _lock_draft(actor, version: PolicyVersion) -> PolicyVersion:
-    """The version, locked, if `actor` may edit it and it is still a draft."""
-    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    """The version, locked (policy first), if `actor` may edit it and it is still a draft."""
+    locked = _lock_version(version)
     _require_edit(actor, locked.policy)
     if locked.state != State.DRAFT:
         raise InvalidState(
@@ -591,6 +617,42 @@ def update_rule(actor, rule: Rule, **changes: Any) -> Rule:
 
 
 @transaction.atomic
+def move_rule(actor, rule: Rule, position: int) -> Rule:
+    """Move a draft's rule to `position` (0-based, clamped to the rules there are); the
+    draft's rules are numbered 0, 1, 2... again in their new order."""
+    version = _lock_draft(actor, rule.version)
+    ordered = list(version.rules.select_for_update().order_by("position", "id"))
+    moving = next((r for r in ordered if r.pk == rule.pk), None)
+    if moving is None:
+        raise InvalidState("This rule is no longer part of the draft.")
+    before = ordered.index(moving)
+    ordered.remove(moving)
+    after = max(0, min(position, len(ordered)))
+    ordered.insert(after, moving)
+    if after == before:
+        return moving
+    for number, item in enumerate(ordered):
+        if item.position != number:
+            item.position = number
+            _stamp(item, actor)
+            item.save(update_fields=["position"])
+    ledger.record(
+        "policy.rule_moved",
+        ledger.Actor.of(actor),
+        moving,
+        business_unit_id=version.policy.business_unit_id,
+        data={
+            "policy": version.policy.slug,
+            "version": version.number,
+            "name": moving.name,
+            "from": before,
+            "to": after,
+        },
+    )
+    return moving
+
+
+@transaction.atomic
 def delete_rule(actor, rule: Rule) -> None:
     """Remove a rule from a draft."""
     version = _lock_draft(actor, rule.version)
@@ -607,12 +669,21 @@ def delete_rule(actor, rule: Rule) -> None:
     current.delete()
 
 
-@transaction.atomic
-def publish(actor, version: PolicyVersion) -> PolicyVersion:
-    """Publish a draft: every rule is validated first; the previous published version is
-    archived; every process picks up the change on its next decision (epoch, on commit)."""
-    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
-    locked = _lock_draft(actor, version)
+def four_eyes(actor) -> bool:
+    """Whether publishing by `actor` needs another person's request first: with
+    AUTONOMY_POLICY_FOUR_EYES on, for every person (system actors seed and ship policies)."""
+    return bool(settings.AUTONOMY_POLICY_FOUR_EYES) and not _is_system(actor)
+
+
+def rules_digest(version: PolicyVersion) -> str:
+    """A digest of a version's rules as they stand (fields and keys, in order)."""
+    snapshots = [_snapshot(rule) for rule in version.rules.order_by("position", "id")]
+    text = json.dumps(snapshots, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _validated_rules(locked: PolicyVersion) -> list[Rule]:
+    """The draft's rules, each validated; ValidationError naming every problem."""
     problems = []
     rules = list(locked.rules.all())
     for rule in rules:
@@ -624,6 +695,67 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
                 problems.extend(f"rule {rule.name!r}: {name}: {m}" for m in messages)
     if problems:
         raise ValidationError({"rules": problems})
+    return rules
+
+
+@transaction.atomic
+def request_publication(actor, version: PolicyVersion) -> PolicyVersion:
+    """Ask for a draft to be published (four eyes): its rules are validated now, and
+    another person who may edit the policy approves by publishing it unchanged."""
+    locked = _lock_draft(actor, version)
+    _validated_rules(locked)
+    user = _user_or_none(actor)
+    if user is None:
+        raise NotAllowed("Only a person can request a publication.")
+    locked.publish_requested_by = user
+    locked.publish_requested_at = timezone.now()
+    locked.publish_request_digest = rules_digest(locked)
+    _stamp(locked, actor)
+    locked.save(
+        update_fields=["publish_requested_by", "publish_requested_at", "publish_request_digest"]
+    )
+    ledger.record(
+        "policy.publish_requested",
+        ledger.Actor.of(actor),
+        locked,
+        business_unit_id=locked.policy.business_unit_id,
+        data={
+            "policy": locked.policy.slug,
+            "version": locked.number,
+            "digest": locked.publish_request_digest,
+        },
+    )
+    return locked
+
+
+def _check_four_eyes(actor, locked: PolicyVersion) -> dict:
+    """Refuse a publish that four eyes do not cover; the request's facts for the ledger."""
+    if not four_eyes(actor):
+        return {}
+    requester = locked.publish_requested_by
+    if requester is None:
+        raise InvalidState(
+            "Four eyes: request publication first; another COE member then approves it."
+        )
+    if requester.pk == getattr(actor, "pk", None):
+        raise NotAllowed("You requested this publication: another COE member must approve it.")
+    if locked.publish_request_digest != rules_digest(locked):
+        raise InvalidState(
+            "The draft's rules changed after publication was requested: request it again."
+        )
+    return {"requested_by": requester.get_username(), "approved_by": actor.get_username()}
+
+
+@transaction.atomic
+def publish(actor, version: PolicyVersion) -> PolicyVersion:
+    """Publish a draft: every rule is validated first; with four eyes, only another person
+    than the one who requested it publishes it, and only as requested; the previous
+    published version is archived; every process picks up the change on its next decision
+    (epoch, on commit)."""
+    locked = _lock_draft(actor, version)
+    policy = locked.policy
+    approval = _check_four_eyes(actor, locked)
+    rules = _validated_rules(locked)
     now = timezone.now()
     previous = policy.versions.select_for_update().filter(state=State.PUBLISHED).first()
     if previous is not None:
@@ -646,6 +778,7 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
             "version": locked.number,
             "archived": previous.number if previous else None,
             "rules": len(rules),
+            **approval,
         },
     )
     epochs.bump_on_commit(epochs.POLICIES)
@@ -656,7 +789,7 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
 def archive(actor, version: PolicyVersion) -> PolicyVersion:
     """Archive a draft (discard it) or the published version (the policy then has none, and
     its rules stop applying in every process on their next decision)."""
-    locked = PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    locked = _lock_version(version)
     _require_edit(actor, locked.policy)
     if locked.state == State.ARCHIVED:
         raise InvalidState(f"{locked.policy} v{locked.number} is already archived.")
@@ -810,3 +943,10 @@ def draft_policy_set(version: PolicyVersion) -> pdp.CompiledPolicySet:
     )
     rules = tuple(rules_of([*others, version]))
     return pdp.get_compiled(("draft", version.pk, rules), lambda: rules)
+
+
+def draft_limit_specs(version: PolicyVersion) -> tuple[LimitSpec, ...]:
+    """The published limits with `version`'s in place of its policy's: what would count if
+    it were published (its copies of rules keep their counters, see Rule.key)."""
+    others = [spec for spec in current_limit_specs() if spec.policy_id != version.policy_id]
+    return (*others, *limit_specs([version]))

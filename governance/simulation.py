@@ -4,7 +4,9 @@ Each recorded decision request of the window is decided twice on the same inputs
 recorded facts, payload with sensitive fields hashed, and context including the limit
 totals it saw): once by the policies published now and once with the draft in place of
 its policy's published version. Differences are grouped by agent and business unit, the
-loosening changes (deny → allow) and then the tightening ones (allow → deny) first.
+loosening changes (deny → allow) and then the tightening ones (allow → deny) first. Each
+changed decision is explained (`explain`): the evaluation errors the draft has or no longer
+has, and the enforced rules it now matches or no longer matches, by name and effect.
 
 A record holds its limit totals under the ids of the rules in force then, and every new
 version's copy of a rule has a new id. So each limit rule of both sets is given the
@@ -14,6 +16,7 @@ with no such total starts afresh, its total only this action's amount (reported 
 tokens are not recorded, so they count 0).
 """
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,9 +27,9 @@ from django.utils import timezone
 from governance import limits, policies
 from governance.limits import LimitSpec
 from governance.models import DecisionRecord, PolicyVersion, Rule
-from governance.pdp import ActionFacts, AgentFacts, DecisionRequest
+from governance.pdp import ActionFacts, AgentFacts, Decision, DecisionRequest
 
-__all__ = ["Change", "Impact", "request_from_record", "simulate"]
+__all__ = ["Change", "Example", "Impact", "explain", "request_from_record", "simulate"]
 
 # How far each change moves an action; the most consequential are listed first.
 SEVERITY = {
@@ -37,7 +40,10 @@ SEVERITY = {
     ("allow", "require_approval"): 4,
     ("deny", "require_approval"): 5,
 }
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 20
+# The decision point names a failing rule "rule <id> (<name>): <message>"; ids differ
+# between a published rule and its draft copy, so errors are compared by name and message.
+_RULE_ERROR = re.compile(r"^rule \S+ \((?P<name>.*)\): (?P<message>.*)$", re.DOTALL)
 
 
 def request_from_record(record: DecisionRecord, totals: dict | None = None) -> DecisionRequest:
@@ -101,16 +107,63 @@ def _totals(specs: tuple[LimitSpec, ...], record: DecisionRecord, recorded: dict
     return totals
 
 
+def _error(text: str) -> str:
+    found = _RULE_ERROR.match(text)
+    return f"'{found['name']}': {found['message']}" if found else text
+
+
+def _enforced(decision: Decision) -> dict[str, str]:
+    return {m.name: str(m.effect) for m in decision.matched if not m.log_only}
+
+
+def explain(before: Decision, after: Decision) -> tuple[str, ...]:
+    """Why `after` (the draft) decides otherwise than `before` (the published set): the
+    evaluation errors it has or no longer has, then the enforced rules it now matches, no
+    longer matches, or that now have another effect, by rule name."""
+    old_errors = [_error(e) for e in before.errors]
+    new_errors = [_error(e) for e in after.errors]
+    causes = [f"evaluation error in {e}" for e in new_errors if e not in old_errors]
+    causes += [f"no longer fails: {e}" for e in old_errors if e not in new_errors]
+    old, new = _enforced(before), _enforced(after)
+    for name, effect in new.items():
+        if name not in old:
+            causes.append(f"now matches '{name}' ({effect})")
+        elif old[name] != effect:
+            causes.append(f"'{name}' now says {effect} (was {old[name]})")
+    causes += [
+        f"no longer matches '{name}' ({effect})" for name, effect in old.items() if name not in new
+    ]
+    return tuple(causes) or ("the same rules match; their combination differs",)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One changed decision: the recorded request, why it changes, and what the draft
+    would decide."""
+
+    record_id: str
+    agent: str
+    action: str
+    because: tuple[str, ...]
+    reasons: tuple[str, ...]
+    route: str | None
+
+
 @dataclass
 class Change:
-    """Decisions that move from one effect to another, with where and a few examples."""
+    """Decisions that move from one effect to another, with where, why and examples."""
 
     before: str
     after: str
     count: int = 0
     by_agent: Counter = field(default_factory=Counter)
     by_business_unit: Counter = field(default_factory=Counter)
-    examples: list = field(default_factory=list)  # DecisionRecord ids
+    by_cause: Counter = field(default_factory=Counter)
+    examples: list[Example] = field(default_factory=list)
+
+    def cause_counts(self) -> list[tuple[str, int]]:
+        """(cause, changed decisions), the most common first."""
+        return self.by_cause.most_common()
 
     def agent_counts(self) -> list[tuple[str, int]]:
         """(agent slug, changes), the most changes first."""
@@ -147,16 +200,27 @@ def simulate(version: PolicyVersion, records: QuerySet[DecisionRecord], days: in
         considered += 1
         totals = _totals(specs, record, _recorded_totals(record, counters))
         request = request_from_record(record, totals)
-        before = str(current.decide(request).effect)
-        after = str(draft.decide(request).effect)
+        published, proposed = current.decide(request), draft.decide(request)
+        before, after = str(published.effect), str(proposed.effect)
         if before == after:
             continue
+        because = explain(published, proposed)
         change = changes[(before, after)]
         change.before, change.after = before, after
         change.count += 1
         change.by_agent[record.agent_slug] += 1
         change.by_business_unit[record.business_unit.slug] += 1
+        change.by_cause.update(because)
         if len(change.examples) < MAX_EXAMPLES:
-            change.examples.append(str(record.pk))
+            change.examples.append(
+                Example(
+                    str(record.pk),
+                    record.agent_slug,
+                    record.action,
+                    because,
+                    proposed.reasons,
+                    proposed.route,
+                )
+            )
     ordered = sorted(changes.values(), key=lambda c: SEVERITY.get((c.before, c.after), 9))
     return Impact(version.pk, days, considered, sum(c.count for c in ordered), ordered)

@@ -5,10 +5,11 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
 from governance.models import DecisionRecord, PolicyVersion
 from governance.policies import may_edit, policies_for
-from governance.scoping import scope
+from governance.scoping import is_coe, scope
 from governance.simulation import simulate
 
 __all__ = ["policy_detail", "policy_impact", "policy_list"]
@@ -54,5 +55,13 @@ def policy_impact(request: HttpRequest, version_id: int) -> HttpResponse:
     return render(
         request,
         "governance/policy_impact.html",
-        {"version": version, "impact": impact, "days": days, "day_choices": DAY_CHOICES},
+        {
+            "version": version,
+            "impact": impact,
+            "days": days,
+            "day_choices": DAY_CHOICES,
+            "admin_url": reverse("admin:governance_policyversion_change", args=[version.pk])
+            if is_coe(request.user)
+            else None,
+        },
     )

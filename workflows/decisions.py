@@ -16,7 +16,7 @@ from django.utils import timezone
 from agents.models import Agent
 from agents.services import suspend_automatically
 from governance import ledger, limits, policies, switches
-from governance.models import DecisionRecord, KillSwitch
+from governance.models import DecisionRecord, KillSwitch, PolicyVersion
 from governance.pdp import ActionFacts, AgentFacts, Decision, DecisionRequest, Effect
 from governance.redaction import fingerprint, redact
 from workflows.models import ActionType
@@ -113,12 +113,15 @@ def decide_action(
     now: datetime | None = None,
     action_type: ActionType | None = None,
     persist: bool = True,
+    policy_version: PolicyVersion | None = None,
 ) -> Outcome:
     """Decide and record one action of `agent`. With `count`, the action is counted
     against its limits (and a denied action's budget use is refunded). With `persist` the
     record and its ledger entry are written together, in one transaction; without it
     nothing is written and no transaction is opened: the caller inserts `Outcome.record`
-    and puts `Outcome.ledger_data` in its own ledger entry, in its own transaction."""
+    and puts `Outcome.ledger_data` in its own ledger entry, in its own transaction. With
+    `policy_version` (a what-if against a draft), that version stands in for its policy's
+    published one, its limits included."""
     now = now or timezone.now()
     started = now.timestamp()
     if action_type is None:
@@ -130,8 +133,13 @@ def decide_action(
         request_context = limits.context_for(agent.slug, facts.business_unit, now)
         decision = _switch_decision(switch, started)
     else:
+        if policy_version is None:
+            policy_set, all_specs = policies.current_policy_set(), policies.current_limit_specs()
+        else:
+            policy_set = policies.draft_policy_set(policy_version)
+            all_specs = policies.draft_limit_specs(policy_version)
         specs = limits.applicable(
-            policies.current_limit_specs(),
+            all_specs,
             facts.slug,
             facts.role,
             facts.business_unit,
@@ -156,7 +164,7 @@ def decide_action(
             payload=payload,
             context=request_context,
         )
-        decision = policies.current_policy_set().decide(request)
+        decision = policy_set.decide(request)
         if count:
             refund_args = (specs, facts.slug, facts.business_unit, action, payload, reported or {})
         if count:
@@ -209,6 +217,8 @@ def decide_action(
         "errors": body["errors"],
         "kill_switch": switch.id if switch is not None else None,
     }
+    if policy_version is not None:
+        ledger_data["against_version"] = policy_version.pk
     if persist:
         with transaction.atomic(savepoint=False):
             record.save(force_insert=True)

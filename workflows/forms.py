@@ -9,6 +9,7 @@ from django.forms.fields import InvalidJSONInput
 
 from agents.models import Agent
 from autonomy.api_parsers import json_storage_problem
+from governance.models import PolicyVersion
 from workflows import bulk, inbox
 from workflows.models import ActionType, Escalation, Queue
 from workflows.queues import reassign_targets
@@ -27,7 +28,8 @@ __all__ = [
 
 
 class WhatIfForm(forms.Form):
-    """Ask what the published policies would decide for an agent's action."""
+    """Ask what the published policies (or, for COE staff, a draft in place of its policy's
+    published version) would decide for an agent's action."""
 
     agent = forms.ModelChoiceField(queryset=Agent.objects.none(), to_field_name="slug")
     action = forms.RegexField(
@@ -43,9 +45,24 @@ class WhatIfForm(forms.Form):
         help_text="The payload as a JSON object",
     )
 
-    def __init__(self, *args, agents, **kwargs):
+    version = forms.ModelChoiceField(
+        queryset=PolicyVersion.objects.none(),
+        required=False,
+        label="Policies",
+        empty_label="As published",
+        help_text="Decide with a draft in place of its policy's published version",
+    )
+
+    def __init__(self, *args, agents, drafts=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent"].queryset = agents
+        if drafts is None:
+            del self.fields["version"]
+        else:
+            self.fields["version"].queryset = drafts
+            self.fields["version"].label_from_instance = lambda version: (
+                f"Draft: {version.policy.name} v{version.number}"
+            )
         self.action_names = list(ActionType.objects.values_list("name", flat=True))
 
     def clean_payload(self) -> dict:

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from governance.htmx import htmx_partial
 from governance.models import DecisionRecord
-from workflows.api.decisions import agents_for_what_if
+from workflows.api.decisions import agents_for_what_if, drafts_for_what_if
 from workflows.decisions import decide_action
 from workflows.forms import WhatIfForm
 
@@ -15,10 +15,11 @@ __all__ = ["what_if"]
 
 @login_required
 def what_if(request: HttpRequest) -> HttpResponse:
-    """COE staff and builders try an action of an agent against the published policies;
-    the decision is recorded (as a what-if) and nothing is executed."""
+    """COE staff and builders try an action of an agent against the published policies
+    (COE staff also against a draft); the decision is recorded (as a what-if) and nothing
+    is executed."""
     agents = agents_for_what_if(request.user).order_by("name")
-    form = WhatIfForm(request.POST or None, agents=agents)
+    form = WhatIfForm(request.POST or None, agents=agents, drafts=drafts_for_what_if(request.user))
     outcome = None
     status = 200
     if request.method == "POST":
@@ -29,6 +30,7 @@ def what_if(request: HttpRequest) -> HttpResponse:
                 form.cleaned_data["payload"],
                 actor=request.user,
                 source=DecisionRecord.Source.WHAT_IF,
+                policy_version=form.cleaned_data.get("version"),
             )
         else:
             status = 400
@@ -41,6 +43,7 @@ def what_if(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "record": outcome.record if outcome else None,
+            "against": form.cleaned_data.get("version") if outcome else None,
             "has_agents": agents.exists(),
         },
         status=status,

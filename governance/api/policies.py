@@ -96,6 +96,12 @@ class PolicyVersionSummarySerializer(serializers.ModelSerializer):
     policy = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    publish_requested_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Four eyes: who asked for this draft to be published (null: nobody yet)",
+    )
     state = VersionStateField(read_only=True)
 
     class Meta:
@@ -108,6 +114,8 @@ class PolicyVersionSummarySerializer(serializers.ModelSerializer):
             "notes",
             "created_by",
             "created_at",
+            "publish_requested_by",
+            "publish_requested_at",
             "published_by",
             "published_at",
             "archived_at",
@@ -288,7 +296,7 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return (
             PolicyVersion.objects.filter(policy__in=policies.policies_for(self.request.user))
-            .select_related("policy", "created_by", "published_by")
+            .select_related("policy", "created_by", "published_by", "publish_requested_by")
             .prefetch_related("rules")
         )
 
@@ -352,6 +360,27 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except DjangoValidationError as exc:
             raise _invalid(exc) from exc
         return Response(RuleSerializer(rule).data)
+
+    @extend_schema(
+        summary="Four eyes: ask for a draft to be published; another person approves it",
+        description=(
+            "With AUTONOMY_POLICY_FOUR_EYES on, a draft is published only after one person "
+            "requests it here and another who may edit the policy publishes it unchanged "
+            "(the requester's own publish is 403; a draft changed since the request is 409)."
+        ),
+        request=None,
+        responses={200: PolicyVersionSerializer, **_change_errors},
+    )
+    @action(detail=True, methods=["post"], url_path="request-publication")
+    def request_publication(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        try:
+            version = policies.request_publication(request.user, version)
+        except (policies.NotAllowed, policies.InvalidState) as exc:
+            raise _refused(exc) from exc
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self._fresh(version)
 
     @extend_schema(
         summary="Publish a draft; the previous published version is archived",

@@ -30,7 +30,16 @@ class ChangeSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     by_agent = serializers.DictField(child=serializers.IntegerField())
     by_business_unit = serializers.DictField(child=serializers.IntegerField())
-    examples = serializers.ListField(child=serializers.DictField())
+    by_cause = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Why decisions change (a rule now or no longer matched, an evaluation "
+        "error), with how many",
+    )
+    examples = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Up to 20 changed decisions: decision_id, link, because, draft_reasons, "
+        "draft_route",
+    )
 
 
 class ImpactSerializer(serializers.Serializer):
@@ -98,8 +107,15 @@ class SimulateView(APIView):
                         "count": change.count,
                         "by_agent": dict(change.by_agent),
                         "by_business_unit": dict(change.by_business_unit),
+                        "by_cause": dict(change.by_cause),
                         "examples": [
-                            {"decision_id": example, "link": f"/governance/decisions/{example}/"}
+                            {
+                                "decision_id": example.record_id,
+                                "link": f"/governance/decisions/{example.record_id}/",
+                                "because": list(example.because),
+                                "draft_reasons": list(example.reasons),
+                                "draft_route": example.route or "",
+                            }
                             for example in change.examples
                         ],
                     }

@@ -79,6 +79,18 @@ class PolicyVersion(models.Model):
     )
     published_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Four eyes (settings.AUTONOMY_POLICY_FOUR_EYES): who asked for this draft to be
+    # published, when, and a digest of its rules then, so an approval approves exactly
+    # the rules that were asked for.
+    publish_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    publish_requested_at = models.DateTimeField(null=True, blank=True)
+    publish_request_digest = models.CharField(max_length=64, blank=True)
     history = History()
 
     class Meta:

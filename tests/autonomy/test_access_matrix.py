@@ -384,6 +384,12 @@ MATRIX: dict[str, Entry] = {
         method="post",
         json=True,
     ),
+    "governance-api:policyversion-request-publication": Entry(
+        lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'draft').pk}/request-publication/",
+        policy_api(200),
+        method="post",
+        json=True,
+    ),
     "governance-api:policyversion-archive": Entry(
         lambda w: f"/api/v1/policy-versions/{unit_a_version(w, 'published').pk}/archive/",
         policy_api(200),
@@ -676,6 +682,7 @@ ADMIN_SAMPLE_OBJECT = {
     "agents/agentrole": lambda w: w.role.pk,
     "governance/policy": lambda w: unit_a_policy(w).pk,
     "governance/policyversion": lambda w: unit_a_version(w, "draft").pk,
+    "governance/rule": lambda w: unit_a_version(w, "draft").rules.get().pk,
 }
 
 
@@ -690,6 +697,9 @@ def admin_paths(world) -> list[str]:
         object_id = ADMIN_SAMPLE_OBJECT.get(model, lambda w: 1)(world)
         path = (
             path.replace("<path:object_id>", str(object_id))
+            .replace("<int:version_id>", str(object_id))
+            .replace("<int:rule_id>", str(object_id))
+            .replace("<str:direction>", "up")
             .replace("<int:user_id>", str(world.builder_a.pk))
             .replace("<id>", "1")
         )

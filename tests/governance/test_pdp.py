@@ -470,3 +470,42 @@ def test_the_cache_keeps_nothing_when_a_rule_does_not_compile():
         get_compiled(("test", 2), lambda: [rule(1, "allow", condition="payload.amount >")])
     assert get_compiled(("test", 2), lambda: [rule(1, "allow")]).decide(request()).allowed
     invalidate()
+
+
+# Constant parts: what CEL can see without the request
+
+
+@pytest.mark.parametrize(
+    ("condition", "line", "column", "words"),
+    [
+        ('payload.currency != "EUR" && 2000 > "x"', 1, 30, '2000 > "x" always fails'),
+        ('payload.amount > 1 ||\n  2000 > "x"', 2, 3, '2000 > "x" always fails'),
+        ('!(1 + "a" == 2) || payload.ok', 1, 1, '!(1 + "a" == 2) always fails'),
+        ("payload.ok ? 1 / 0 : 2", 1, 14, "1 / 0 always fails"),
+        ('payload.amount > 1 + "x"', 1, 18, '1 + "x" always fails'),
+        ('payload.ok && "yes"', 1, 15, '"yes" is not true or false'),
+        ('"yes" ? payload.a : payload.b', 1, 1, '"yes" is not true or false'),
+        ("!size([1]) || payload.ok", 1, 1, "always fails"),
+    ],
+)
+def test_a_constant_part_that_fails_is_refused_where_it_is_written(condition, line, column, words):
+    with pytest.raises(PolicyCompileError) as caught:
+        check_rule(rule(1, "allow", condition=condition))
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'payload.currency != "EUR" && 2000 > 1000',
+        'payload.currency in ["EUR", "USD",] && {"a": 1}.a == payload.n',
+        'payload.lines.all(line, line.sku > "a")',
+        "has(payload.note) && size(payload.note) > 2 && -1 < payload.amount",
+        'agent.level >= 2 && action.risk_tier == "high" ? true : payload.ok',
+        'payload.ok ? 1 : "x"',
+        "payload.amount / 0 > 1",
+    ],
+)
+def test_parts_that_read_the_request_or_evaluate_cleanly_are_accepted(condition):
+    check_rule(rule(1, "allow", condition=condition))

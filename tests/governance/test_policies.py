@@ -150,6 +150,12 @@ def test_it_points_at_the_line_of_an_error_in_a_multi_line_condition(world):
         ("payload.amount > 10 && shout(payload.x)", "line 1, column 24: unknown function 'shout'"),
         ("1 + 'a' == 2", "line 1, column 1: "),
         ("1 + 2", "line 1, column 1: a condition must be true or false"),
+        ('2000 > "x"', "line 1, column 1: "),
+        (
+            'payload.currency != "EUR" && 2000 > "x"',
+            'line 1, column 30: 2000 > "x" always fails: No such overload',
+        ),
+        ('payload.ok || "maybe"', 'line 1, column 15: "maybe" is not true or false'),
     ],
 )
 def test_it_refuses_unknown_names_and_type_errors_at_save(world, condition, expected):

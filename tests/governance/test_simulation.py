@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from governance import policies
 from governance.models import DecisionRecord, PolicyVersion
-from governance.simulation import request_from_record, simulate
+from governance.pdp import ActionFacts, AgentFacts, CompiledPolicySet, DecisionRequest, Rule
+from governance.simulation import explain, request_from_record, simulate
 from workflows.decisions import decide_action
 
 PO = "erp.purchase_order.create"
@@ -73,7 +74,14 @@ def test_simulation_equals_redeciding_by_hand(world, recorded):
     ]
     deny = impact.changes[0]
     assert dict(deny.by_business_unit) == {"unit-b": 1}
-    assert set(deny.examples) <= by_hand[("allow", "deny")]
+    assert {example.record_id for example in deny.examples} <= by_hand[("allow", "deny")]
+    assert dict(deny.by_cause) == {
+        "now matches 'no POs for B' (deny)": 1,
+        "now matches 'big POs need approval' (require_approval)": 1,
+    }
+    approval = impact.changes[1]
+    assert dict(approval.by_cause) == {"now matches 'big POs need approval' (require_approval)": 3}
+    assert {example.route for example in approval.examples} == {"approvals"}
 
 
 def test_a_draft_identical_to_the_published_version_changes_nothing(world, recorded):
@@ -227,3 +235,84 @@ def test_the_impact_page_lists_agents_and_units_most_common_first(world, guarded
     by_unit = re.findall(r"<li>(unit-[ab]): (\d+)</li>", html)
     assert by_agent == [("agent-b", "2"), ("agent-a", "1")]
     assert by_unit == [("unit-b", "2"), ("unit-a", "1")]
+
+
+# Why a decision changes, against hand-built cases
+
+
+def decided(*rules: Rule, payload=None):
+    request = DecisionRequest(
+        agent=AgentFacts("buyer-1", "buyer", "emea", 2, (), ("erp.*",)),
+        action=ActionFacts(PO),
+        payload={"amount": 100} if payload is None else payload,
+    )
+    return CompiledPolicySet(list(rules)).decide(request)
+
+
+def hand_rule(rule_id, name, effect, condition="", **fields):
+    return Rule(rule_id, name, "erp.*", effect, condition, **fields)
+
+
+def test_a_rule_the_draft_adds_is_named_as_the_cause():
+    before = decided(hand_rule(1, "POs", "allow"))
+    after = decided(hand_rule(11, "POs", "allow"), hand_rule(12, "no POs", "deny"))
+    assert explain(before, after) == ("now matches 'no POs' (deny)",)
+
+
+def test_a_rule_the_draft_drops_or_no_longer_matches_is_named():
+    before = decided(
+        hand_rule(1, "POs", "allow"), hand_rule(2, "small", "deny", "payload.amount < 500")
+    )
+    after = decided(
+        hand_rule(11, "POs", "allow"), hand_rule(12, "small", "deny", "payload.amount < 50")
+    )
+    assert explain(before, after) == ("no longer matches 'small' (deny)",)
+
+
+def test_a_rule_whose_effect_changed_is_named_with_both_effects():
+    before = decided(hand_rule(1, "POs", "allow"), hand_rule(2, "big", "deny"))
+    after = decided(
+        hand_rule(11, "POs", "allow"), hand_rule(12, "big", "require_approval", route="q")
+    )
+    assert explain(before, after) == ("'big' now says require_approval (was deny)",)
+
+
+def test_an_evaluation_error_in_the_draft_is_named_with_its_rule():
+    before = decided(hand_rule(1, "POs", "allow"))
+    after = decided(hand_rule(11, "POs", "allow", "payload.missing > 1"))
+    assert explain(before, after) == (
+        "evaluation error in 'POs': no such field: payload.missing",
+        "no longer matches 'POs' (allow)",
+    )
+
+
+def test_an_error_the_draft_fixes_is_named():
+    before = decided(hand_rule(1, "POs", "allow", "payload.missing > 1"))
+    after = decided(hand_rule(11, "POs", "allow", "payload.amount > 1"))
+    assert explain(before, after) == (
+        "no longer fails: 'POs': no such field: payload.missing",
+        "now matches 'POs' (allow)",
+    )
+
+
+def test_the_impact_page_explains_each_changed_decision_and_links_its_request(
+    world, recorded, client
+):
+    draft = policies.create_draft(world.coe, recorded)
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="tiny POs are odd",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount < 100",
+        effect="deny",
+        reason="too small to order",
+    )
+    client.force_login(world.coe)
+    page = client.get(reverse("governance:policy-impact", args=[draft.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "now matches &#x27;tiny POs are odd&#x27; (deny): 2" in html
+    assert html.count("too small to order") == 2
+    for record in DecisionRecord.objects.filter(payload__amount=10):
+        assert reverse("governance:decision-detail", args=[record.pk]) in html

@@ -3,7 +3,7 @@
 import pytest
 
 from governance import policies
-from governance.models import DecisionRecord
+from governance.models import AuditEntry, DecisionRecord
 
 URL = "/api/v1/policies/decide/"
 
@@ -62,3 +62,61 @@ def test_agents_and_supervisors_cannot_ask(world, as_agent, as_user):
     body = {"agent": "agent-a", "action": "erp.purchase_order.create"}
     assert as_agent(world.key_a).post(URL, body, format="json").status_code == 403
     assert as_user(world.supervisor_a).post(URL, body, format="json").status_code == 404
+
+
+@pytest.fixture
+def draft_denying_big_pos(world, allow_all_pos):
+    draft = policies.create_draft(
+        world.coe, policies.policies_for(world.coe).get(slug="purchasing")
+    )
+    policies.add_rule(
+        world.coe,
+        draft,
+        name="big POs",
+        action_pattern="erp.purchase_order.*",
+        condition="payload.amount > 1000",
+        effect="deny",
+    )
+    return draft
+
+
+def test_coe_staff_decide_against_a_draft_as_well_as_the_published_version(
+    world, draft_denying_big_pos, as_user
+):
+    question = {
+        "agent": "agent-a",
+        "action": "erp.purchase_order.create",
+        "payload": {"amount": 5000},
+    }
+    published = as_user(world.coe).post(URL, question, format="json").json()
+    assert published["effect"] == "allow"
+    drafted = as_user(world.coe).post(
+        URL, {**question, "policy_version": draft_denying_big_pos.pk}, format="json"
+    )
+    assert drafted.status_code == 200
+    body = drafted.json()
+    assert body["effect"] == "deny"
+    assert [m["name"] for m in body["matched"]] == ["POs", "big POs"]
+    assert str(draft_denying_big_pos.pk) in body["policy_version_ids"]
+    record = DecisionRecord.objects.get(pk=body["decision_id"])
+    assert record.source == "what_if"
+    entry = AuditEntry.objects.get(verb="decision.made", object_id=str(record.pk))
+    assert entry.data["against_version"] == draft_denying_big_pos.pk
+
+
+def test_only_coe_staff_decide_against_a_draft_and_only_a_draft(
+    world, draft_denying_big_pos, as_user
+):
+    question = {"agent": "agent-a", "action": "erp.purchase_order.create"}
+    before = DecisionRecord.objects.count()
+    builder = as_user(world.builder_a).post(
+        URL, {**question, "policy_version": draft_denying_big_pos.pk}, format="json"
+    )
+    assert builder.status_code == 403
+    published = draft_denying_big_pos.policy.versions.get(state="published")
+    not_a_draft = as_user(world.coe).post(
+        URL, {**question, "policy_version": published.pk}, format="json"
+    )
+    assert not_a_draft.status_code == 400
+    assert "policy_version" in not_a_draft.json()["error"]["fields"]
+    assert DecisionRecord.objects.count() == before

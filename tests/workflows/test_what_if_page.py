@@ -4,7 +4,8 @@ that could not be stored and shown again is a form error that records nothing.""
 import pytest
 from django.test import Client
 
-from governance.models import DecisionRecord
+from governance import policies
+from governance.models import DecisionRecord, Policy
 from tests.workflows.test_decisions import PO, published  # noqa: F401 (a fixture)
 
 URL = "/workflows/what-if/"
@@ -38,3 +39,25 @@ def test_a_payload_that_could_not_be_shown_again_is_a_form_error(world, publishe
     )
     assert allowed.status_code == 200
     assert DecisionRecord.objects.count() == before + 1
+
+
+def test_coe_staff_choose_a_draft_to_decide_against_and_builders_do_not(world, published):  # noqa: F811
+    policy = Policy.objects.get(versions__state="published")
+    draft = policies.create_draft(world.coe, policy)
+    policies.add_rule(
+        world.coe, draft, name="no POs", action_pattern="erp.purchase_order.*", effect="deny"
+    )
+    assert "Draft: " not in client_for(world.builder_a).get(URL).content.decode()
+    coe = client_for(world.coe)
+    page = coe.get(URL).content.decode()
+    assert f'<option value="{draft.pk}">Draft: {policy.name} v{draft.number}</option>' in page
+    question = {"agent": "agent-a", "action": PO, "payload": '{"amount": 5}'}
+    as_published = coe.post(URL, question)
+    assert as_published.context["record"].effect == "allow"
+    as_drafted = coe.post(URL, {**question, "version": draft.pk})
+    assert as_drafted.status_code == 200
+    assert as_drafted.context["record"].effect == "deny"
+    assert as_drafted.context["record"].source == DecisionRecord.Source.WHAT_IF
+    assert 'id="what-if-against"' in as_drafted.content.decode()
+    sneaky = client_for(world.builder_a).post(URL, {**question, "version": draft.pk})
+    assert sneaky.context["record"].effect == "allow"  # the field does not exist for them

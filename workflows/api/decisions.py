@@ -7,13 +7,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import Agent
+from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
-from governance.models import DecisionRecord, Effect
+from governance.models import DecisionRecord, Effect, PolicyVersion
 from governance.scoping import BUILD, is_coe, scope
 from workflows.decisions import decide_action
 
-__all__ = ["DecideView"]
+__all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if"]
 
 
 class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -22,6 +23,10 @@ class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
         r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=200, help_text="e.g. erp.purchase_order.create"
     )
     payload = serializers.DictField(required=False, default=dict)
+    policy_version = serializers.IntegerField(
+        required=False,
+        help_text="COE staff: decide with this draft in place of its policy's published version",
+    )
     reported = serializers.DictField(
         child=serializers.FloatField(),
         required=False,
@@ -56,6 +61,15 @@ def agents_for_what_if(user):
     return agents if is_coe(user) else scope(agents, user, BUILD)
 
 
+def drafts_for_what_if(user):
+    """Draft versions a person may decide against: every draft for COE staff, else None
+    (the published policies only)."""
+    if not is_coe(user):
+        return None
+    drafts = PolicyVersion.objects.filter(state=PolicyVersion.State.DRAFT)
+    return drafts.select_related("policy").order_by("policy__name")
+
+
 class DecideView(APIView):
     """Decide an action of an agent under the published policies, record it, execute nothing."""
 
@@ -63,7 +77,7 @@ class DecideView(APIView):
 
     @extend_schema(
         request=DecideRequestSerializer,
-        responses={200: DecisionSerializer, **errors(400, 404)},
+        responses={200: DecisionSerializer, **errors(400, 403, 404)},
         tags=["policies"],
         operation_id="policies_decide",
     )
@@ -74,6 +88,23 @@ class DecideView(APIView):
         agent = agents_for_what_if(request.user).filter(slug=data["agent"]).first()
         if agent is None:
             raise Http404
+        version = None
+        if "policy_version" in data:
+            drafts = drafts_for_what_if(request.user)
+            if drafts is None:
+                raise APIError(
+                    403,
+                    "permission_denied",
+                    "Only COE staff decide against a draft.",
+                )
+            version = drafts.filter(pk=data["policy_version"]).first()
+            if version is None:
+                raise APIError(
+                    400,
+                    "invalid",
+                    "No such draft version.",
+                    {"policy_version": ["Not the id of a draft policy version."]},
+                )
         outcome = decide_action(
             agent,
             data["action"],
@@ -81,6 +112,7 @@ class DecideView(APIView):
             actor=request.user,
             source=DecisionRecord.Source.WHAT_IF,
             reported=data["reported"],
+            policy_version=version,
         )
         record = outcome.record
         return Response(

@@ -112,7 +112,8 @@ class Command(BaseCommand):
     def _serve(self, redis_url: str, host: str, port: int, workforce: bool) -> None:
         from autonomy.demo import DEMO_PASSWORD, demo_logins
 
-        env = {**os.environ, "REDIS_URL": redis_url}
+        # The demo shows four eyes on policy publishing unless the environment says otherwise.
+        env = {"AUTONOMY_POLICY_FOUR_EYES": "true", **os.environ, "REDIS_URL": redis_url}
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "autonomy", "--quiet"]
         uvicorn = [python, "-m", "uvicorn", "autonomy.asgi:application", "--lifespan", "off"]
