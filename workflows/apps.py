@@ -10,9 +10,10 @@ class WorkflowsConfig(AppConfig):
         # database. agent_stopped: however an agent is suspended or retired (API, pages,
         # admin, inbox, a hard limit), its queued and pending actions and their open
         # escalations end in the same transaction (workflows.inbox.cancel_for_stopped_agent).
+        # rights: a person's open sockets hear when their rights change (workflows.live).
         from agents.models import Agent
         from agents.signals import agent_stopped
-        from workflows import inbox, signals  # noqa: F401
+        from workflows import inbox, rights, signals  # noqa: F401
 
         agent_stopped.connect(
             inbox.cancel_for_stopped_agent,
