@@ -2,13 +2,15 @@
 
 The key and its agent come from agents.credentials (cached per process, invalidated
 across processes on every change), so a revoked or expired key, or a key of an agent that
-is not active, is refused on the very next request, each with its own error code.
+is not active, is refused on the very next request, each with its own error code. An
+unknown, revoked or expired key counts against its client address (agents.key_throttle),
+which past a limit is answered 429 instead of 401.
 """
 
 from django.utils import timezone
 from rest_framework import authentication, status
 
-from agents import credentials
+from agents import credentials, key_throttle
 from agents.models import Agent, AgentAPIKey, AgentState
 from autonomy.api_errors import APIError
 from governance import ledger
@@ -70,6 +72,7 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         secret = secret.strip()
         key = credentials.key_for_secret(secret)
         if key is None:
+            key_throttle.note_failure(request)
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "invalid_key", "The API key is invalid.")
         if key.agent.state == AgentState.RETIRED:
             # Retiring revokes every key; say why the key stopped working.
@@ -77,10 +80,12 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
                 status.HTTP_403_FORBIDDEN, "agent_retired", f"Agent {key.agent.slug} is retired."
             )
         if key.revoked:
+            key_throttle.note_failure(request)
             raise _refuse(
                 status.HTTP_401_UNAUTHORIZED, "key_revoked", "This API key has been revoked."
             )
         if key.has_expired:
+            key_throttle.note_failure(request)
             raise _refuse(status.HTTP_401_UNAUTHORIZED, "key_expired", "This API key has expired.")
         agent = key.agent
         if agent.state == AgentState.SUSPENDED:

@@ -5,6 +5,7 @@ cache and channel layer unless REDIS_URL is set). With DEBUG=false the process
 refuses to start unless SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL are set.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "simple_history",
     "channels",
     "django_celery_beat",
+    "axes",
     "governance",
     "agents",
     "workflows",
@@ -62,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "autonomy.request_context.RequestIdMiddleware",
+    "autonomy.nul_guard.NulGuardMiddleware",
     "governance.epochs.SnapshotMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "autonomy.urls"
@@ -184,9 +189,28 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a sign-in (login form, admin) from a locked-out username and address.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Sign-in throttling and lockout (django-axes): after AUTONOMY_LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair is locked out for
+# AUTONOMY_LOGIN_COOLOFF_MINUTES (or until `manage.py axes_reset_username NAME`). Only
+# sign-ins through django.contrib.auth.authenticate() count: the login form and the admin,
+# never the API's agent keys (agents.key_throttle limits failed keys instead).
+AXES_ENABLED = env.bool("AUTONOMY_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("AUTONOMY_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AUTONOMY_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "autonomy.client_address.client_address"
+# Reverse proxies in front of the web servers that append to X-Forwarded-For (0: none,
+# the peer's address is the client's); see autonomy.client_address.
+AUTONOMY_PROXY_COUNT = env.int("AUTONOMY_PROXY_COUNT", default=0)
+# Failed agent-key authentications per client address and minute before 429.
+AUTONOMY_KEY_FAILURE_LIMIT = env.int("AUTONOMY_KEY_FAILURE_LIMIT", default=20)
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous sees nothing.
 GUARDIAN_RAISE_403 = False
 
@@ -256,7 +280,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "autonomy.api_pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "autonomy.api_errors.exception_handler",
@@ -265,6 +289,8 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# The largest page a list answers (a larger ?limit= is taken as this).
+AUTONOMY_API_MAX_LIMIT = env.int("AUTONOMY_API_MAX_LIMIT", default=500)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Autonomy OS API",
     "DESCRIPTION": (

@@ -12,11 +12,12 @@ class WorkflowsConfig(AppConfig):
         # escalations end in the same transaction (workflows.inbox.cancel_for_stopped_agent).
         # facts: a decision's page links to its action and escalations; the COE's review
         # queue lists the action types an agent's role reaches.
+        # rights: a person's open sockets hear when their rights change (workflows.live).
         from agents import review
         from agents.models import Agent
         from agents.signals import agent_stopped
         from governance import links
-        from workflows import facts, inbox, signals  # noqa: F401
+        from workflows import facts, inbox, rights, signals  # noqa: F401
 
         agent_stopped.connect(
             inbox.cancel_for_stopped_agent,

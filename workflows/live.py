@@ -21,7 +21,12 @@ never grants: a socket only ever hears the groups above, the rows its person may
 anyway, and an escalation is only handed to someone who works its queue
 (workflows.inbox.reassign), so its assignee is always in one of the groups it is told to.
 An escalation's assignee never changes (reassigning opens a new escalation), so no
-per-person group, second publish or per-person fragment is needed.
+second publish or per-person fragment is needed.
+
+Each socket also joins its person's own group ("user.<id>"), which carries no fragments,
+only `{"type": "rights.changed"}` (publish_rights_changed, sent by workflows.rights when a
+person signs out, loses or gains a membership or permission, or is deactivated): the
+socket then re-decides what it may hear (autonomy.consumers).
 
 A push is on the path from commit to the person's screen (bench/push), so it does the
 least it can there: one read back of the columns the row shows, one render, and with the
@@ -57,6 +62,7 @@ __all__ = [
     "publish_activity",
     "publish_escalation",
     "publish_new_escalation",
+    "publish_rights_changed",
     "render_activity",
     "render_escalation",
 ]
@@ -67,8 +73,9 @@ PUSH_TIMEOUT = 1.0  # seconds a push waits on Redis to connect, and to answer
 def group_name(audience: str, key: int | None = None) -> str:
     """The channel-layer group of one audience: "inbox" (a business unit's escalations, or
     with no key every escalation, for COE staff), "queue" (one queue's escalations) or
-    "activity" (a unit's actions, or with no key all of them)."""
-    if audience not in ("inbox", "queue", "activity"):
+    "activity" (a unit's actions, or with no key all of them), "user" (one person's
+    sockets, told when that person's rights change)."""
+    if audience not in ("inbox", "queue", "activity", "user"):
         raise ValueError(f"Unknown audience {audience!r}.")
     return f"{audience}.{'coe' if key is None else int(key)}"
 
@@ -282,3 +289,12 @@ def publish_activities(actions: list[ActionRequest]) -> None:
     """publish_activity() of several actions held as committed, sent in one round trip."""
     if actions:
         transaction.on_commit(lambda: _send(*map(_activity_send, actions)), robust=True)
+
+
+def publish_rights_changed(user_ids, ended_session: str | None = None) -> None:
+    """After commit, tell the open sockets of these people that their rights changed, so
+    each re-decides what it may hear; the socket of `ended_session` (a sign-out) closes."""
+    groups = sorted({group_name("user", pk) for pk in user_ids if pk is not None})
+    if groups:
+        message = {"type": "rights.changed", "session": ended_session or ""}
+        transaction.on_commit(lambda: _send((groups, message)), robust=True)

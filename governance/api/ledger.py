@@ -18,13 +18,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from autonomy.api_errors import APIError
+from autonomy.api_pagination import BoundedCursorPagination
 from governance import ledger
 from governance.api.permissions import IsPerson
 from governance.api.serializers import errors
@@ -147,7 +147,7 @@ class JSONLinesRenderer(BaseRenderer):
         return (json.dumps(data, ensure_ascii=False) + "\n").encode()
 
 
-class LedgerPagination(CursorPagination):
+class LedgerPagination(BoundedCursorPagination):
     """Keyset pages, newest first: stable while entries keep arriving, cheap at any depth."""
 
     ordering = "-id"
