@@ -206,6 +206,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "autonomy.client_address.client_address"
+# Not axes' start banner and per-sign-in INFO lines (they bury the demo's own output);
+# lockouts are still logged as warnings.
+AXES_VERBOSE = False
 # Reverse proxies in front of the web servers that append to X-Forwarded-For (0: none,
 # the peer's address is the client's); see autonomy.client_address.
 AUTONOMY_PROXY_COUNT = env.int("AUTONOMY_PROXY_COUNT", default=0)

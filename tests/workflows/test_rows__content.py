@@ -101,4 +101,5 @@ def test_the_priority_says_what_it_means(world, escalation):
 
 def test_an_activity_row_names_the_action_by_its_title(world, escalation):
     row = rows.activity_row(action_of(escalation))
-    assert '<span title="erp.purchase_order.create">Create purchase order</span>' in row
+    link = f'href="/workflows/actions/{escalation.action_id}/" id="activity-{escalation.action_id}-link"'
+    assert f'{link} title="erp.purchase_order.create">Create purchase order</a>' in row
