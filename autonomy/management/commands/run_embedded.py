@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 
 from django.conf import settings
@@ -64,12 +65,12 @@ def _bind_demo_erp(web_port: int) -> ThreadingHTTPServer:
     return run_demo_erp.bind(0)
 
 
-def _answers(host: str, port: int, web: subprocess.Popen) -> bool:
+def _answers(host: str, port: int, web: subprocess.Popen, stopped: Callable[[], bool]) -> bool:
     """Whether the web server accepts connections on (host, port) within READY_SECONDS
-    (False at once if its process has exited)."""
+    (False at once if its process has exited or we are asked to stop)."""
     address = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a comparison
     deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline and web.poll() is None:
+    while time.monotonic() < deadline and web.poll() is None and not stopped():
         try:
             with socket.create_connection((address, port), timeout=0.5):
                 return True
@@ -133,29 +134,34 @@ class Command(BaseCommand):
         # A worker process runs one task at a time: like gunicorn, it keeps its database
         # connection (autonomy.celery); uvicorn (ASGI) must not.
         envs = {"worker": {**env, "CONN_MAX_AGE": env.get("CONN_MAX_AGE", "60")}}
-        processes = {
-            name: subprocess.Popen(command, env=envs.get(name, env))  # noqa: S603 - our own commands
-            for name, command in commands.items()
-        }
-        url = f"http://{host}:{port}/"
-        self.stdout.write("Starting the web server, worker and beat ...")
-        if not _answers(host, port, processes["web"]):
-            self.stderr.write(f"The web server did not answer on {url} within {READY_SECONDS} s.")
-        self.stdout.write(self.style.SUCCESS(f"\nAutonomy OS is running at {url}"))
-        self.stdout.write(f"Redis: {redis_url}   API docs: {url}api/docs/")
-        self.stdout.write("Demo logins " + DEMO_LOGINS_NOTE.format(password=DEMO_PASSWORD) + ":")
-        for username, description in demo_logins():
-            self.stdout.write(f"  {username:<22} {description}")
-        self.stdout.write("Press Ctrl-C to stop.\n")
+        # Ctrl-C or SIGTERM at any moment, start-up included, stops what has been started.
         stopping = False
 
-        def stop(*_):
+        def stop(*_) -> None:
             nonlocal stopping
             stopping = True
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        processes: dict[str, subprocess.Popen] = {}
         try:
+            for name, command in commands.items():
+                processes[name] = subprocess.Popen(command, env=envs.get(name, env))  # noqa: S603 - our own commands
+            url = f"http://{host}:{port}/"
+            self.stdout.write("Starting the web server, worker and beat ...")
+            if not _answers(host, port, processes["web"], lambda: stopping):
+                if stopping:
+                    return
+                self.stderr.write(
+                    f"The web server did not answer on {url} within {READY_SECONDS} s."
+                )
+            self.stdout.write(self.style.SUCCESS(f"\nAutonomy OS is running at {url}"))
+            self.stdout.write(f"Redis: {redis_url}   API docs: {url}api/docs/")
+            note = DEMO_LOGINS_NOTE.format(password=DEMO_PASSWORD)
+            self.stdout.write(f"Demo logins {note}:")
+            for username, description in demo_logins():
+                self.stdout.write(f"  {username:<22} {description}")
+            self.stdout.write("Press Ctrl-C to stop.\n")
             while not stopping:
                 for name, process in processes.items():
                     if process.poll() is not None:

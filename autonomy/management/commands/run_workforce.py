@@ -115,7 +115,7 @@ MIX = {
     ],
     "finance-reconciler": [
         (6, "erp.invoice.match", _match),
-        (1, "ledger.journal.post", _journal),
+        (2, "ledger.journal.post", _journal),
     ],
     "demand-forecaster": [(5, "analytics.forecast.publish", _forecast)],
 }
