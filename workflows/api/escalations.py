@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
@@ -34,11 +35,11 @@ class EscalatedActionSerializer(serializers.Serializer):
     """The action waiting for a person: who, what, and the payload it would send."""
 
     id = serializers.UUIDField()
-    action = serializers.CharField(source="action_type.name")
-    agent = serializers.CharField(source="agent.slug")
-    owner = serializers.CharField(source="agent.owner.username")
-    state = serializers.CharField()
-    reason = serializers.CharField()
+    action = api_fields.StrictCharField(source="action_type.name")
+    agent = api_fields.StrictCharField(source="agent.slug")
+    owner = api_fields.StrictCharField(source="agent.owner.username")
+    state = api_fields.StrictCharField()
+    reason = api_fields.StrictCharField()
     payload = serializers.SerializerMethodField(help_text="Sensitive fields as keyed hashes")
     created_at = serializers.DateTimeField()
 
@@ -46,7 +47,7 @@ class EscalatedActionSerializer(serializers.Serializer):
         return redact(action.payload, list(action.action_type.sensitive_fields or []))
 
 
-class EscalationSerializer(serializers.ModelSerializer):
+class EscalationSerializer(api_fields.ModelSerializer):
     """An escalation as its queue's people see it."""
 
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -83,7 +84,7 @@ class EscalationSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(StrictSerializerMixin, serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
+    note = api_fields.StrictCharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class ApproveSerializer(NoteSerializer):
@@ -94,15 +95,15 @@ class ApproveSerializer(NoteSerializer):
 
 
 class RejectSerializer(StrictSerializerMixin, serializers.Serializer):
-    reason = serializers.CharField(max_length=NOTE_MAX, help_text="Told to the agent")
+    reason = api_fields.StrictCharField(max_length=NOTE_MAX, help_text="Told to the agent")
 
 
 class ReassignSerializer(NoteSerializer):
     """Exactly one of `queue` (another queue of the unit, or a COE queue) and `person` (the
     username of someone who may decide the escalation)."""
 
-    queue = serializers.SlugField(required=False)
-    person = serializers.CharField(required=False, max_length=150)
+    queue = api_fields.StrictSlugField(required=False)
+    person = api_fields.StrictCharField(required=False, max_length=150)
 
     def validate(self, attrs):
         if ("queue" in attrs) == ("person" in attrs):
@@ -114,7 +115,7 @@ class ReassignSerializer(NoteSerializer):
 
 class EscalationFilter(serializers.Serializer):
     state = serializers.ChoiceField(choices=EscalationState.choices, required=False)
-    queue = serializers.SlugField(required=False)
+    queue = api_fields.StrictSlugField(required=False)
     assigned = serializers.ChoiceField(choices=["me"], required=False)
 
 
