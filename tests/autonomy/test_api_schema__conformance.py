@@ -122,3 +122,23 @@ def test_every_writable_text_field_of_the_api_refuses_non_strings(world):
             if not isinstance(field, api_fields.StrictTextMixin):
                 lenient.append(f"{cls.__module__}.{cls.__name__}.{name}")
     assert lenient == [], "use autonomy.api_fields.StrictCharField (or its ModelSerializer)"
+
+
+@pytest.mark.parametrize(
+    ("verb", "body"),
+    [("approve", {"note": 0}), ("reject", {"reason": 0}), ("reassign", {"person": 7})],
+)
+def test_an_escalation_decision_with_a_number_for_its_text_changes_nothing(
+    world, as_user, verb, body
+):
+    from tests.workflows.test_inbox import make_governed, submit
+
+    make_governed()
+    escalation = submit(world.agent_a, {"amount": 5000})
+    response = as_user(world.supervisor_a).post(
+        f"/api/v1/escalations/{escalation.pk}/{verb}/", body, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert set(response.json()["error"]["fields"]) == set(body)
+    escalation.refresh_from_db()
+    assert escalation.state == "open" and escalation.decided_by_id is None
