@@ -13,6 +13,7 @@ from agents import services
 from agents.api.schema import AutonomyLevelField
 from agents.filtersets import AgentFilterSet
 from agents.models import Agent, AgentAPIKey, AgentRole, validate_tags
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class AgentKeySerializer(serializers.ModelSerializer):
+class AgentKeySerializer(api_fields.ModelSerializer):
     """A key as its owners see it: never the secret, only its prefix."""
 
     expires_at = serializers.DateTimeField(source="expiry_date", read_only=True, allow_null=True)
@@ -55,7 +56,7 @@ class AgentKeySerializer(serializers.ModelSerializer):
 class IssueKeySerializer(StrictSerializerMixin, serializers.Serializer):
     """A request for a new key: a name to recognise it by and an optional expiry."""
 
-    name = serializers.CharField(max_length=50)
+    name = api_fields.StrictCharField(max_length=50)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
     def validate_expires_at(self, value):
@@ -78,18 +79,25 @@ class IssuedKeySerializer(AgentKeySerializer):
 
 
 class TransitionSerializer(StrictSerializerMixin, serializers.Serializer):
-    """The body of a lifecycle action: an optional note (required to reject or suspend)."""
+    """The body of a lifecycle action: an optional note."""
 
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-
-    def validate(self, attrs):
-        name = self.context["transition"]
-        if services.TRANSITIONS[name].needs_note and not attrs.get("note", "").strip():
-            raise serializers.ValidationError({"note": [f"A note is required to {name} an agent."]})
-        return attrs
+    note = api_fields.StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
-class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class NotedTransitionSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The body of a lifecycle action that needs a note (reject, suspend)."""
+
+    note = api_fields.StrictCharField(max_length=2000, help_text="Why, told to the owner.")
+
+
+def transition_serializer(name: str) -> type[serializers.Serializer]:
+    """The body a lifecycle transition takes: with a required note if it needs one."""
+    return (
+        NotedTransitionSerializer if services.TRANSITIONS[name].needs_note else TransitionSerializer
+    )
+
+
+class AgentSerializer(StrictSerializerMixin, api_fields.ModelSerializer):
     """An agent's identity; registering one creates it pending COE review."""
 
     business_unit = serializers.SlugRelatedField(
@@ -102,7 +110,7 @@ class AgentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     role = serializers.SlugRelatedField(slug_field="slug", queryset=AgentRole.objects.all())
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     capabilities = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=api_fields.StrictCharField(max_length=64),
         required=False,
         validators=[validate_tags],
         help_text="Tags used to route work to the agent.",
@@ -167,10 +175,10 @@ _detail_errors = errors(401, 403, 404)
 _transition_errors = errors(401, 403, 404, 400, 409)
 
 
-def _transition_schema(summary: str):
+def _transition_schema(summary: str, name: str):
     return extend_schema(
         summary=summary,
-        request=TransitionSerializer,
+        request=transition_serializer(name),
         responses={200: AgentSerializer, **_transition_errors},
     )
 
@@ -209,9 +217,7 @@ class AgentViewSet(
     def _transition(self, request: Request, name: str) -> Response:
         """Run one lifecycle transition: 403 if the caller may not, 409 if the state forbids."""
         agent = self.get_object()
-        body = TransitionSerializer(
-            data=request.data, context={**self.get_serializer_context(), "transition": name}
-        )
+        body = transition_serializer(name)(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             services.transition(request.user, agent, name, body.validated_data.get("note", ""))
@@ -222,33 +228,33 @@ class AgentViewSet(
         fresh = self.get_queryset().get(pk=agent.pk)
         return Response(AgentSerializer(fresh, context=self.get_serializer_context()).data)
 
-    @_transition_schema("Submit a draft agent for COE review")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Submit a draft agent for COE review", "submit")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("submit"))
     def submit(self, request: Request, slug: str) -> Response:
         return self._transition(request, "submit")
 
-    @_transition_schema("Approve an agent pending review (COE staff)")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Approve an agent pending review (COE staff)", "approve")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("approve"))
     def approve(self, request: Request, slug: str) -> Response:
         return self._transition(request, "approve")
 
-    @_transition_schema("Send an agent back to draft with a note (COE staff)")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Send an agent back to draft with a note (COE staff)", "reject")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("reject"))
     def reject(self, request: Request, slug: str) -> Response:
         return self._transition(request, "reject")
 
-    @_transition_schema("Suspend an active agent with a note (supervisors and COE)")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Suspend an active agent with a note (supervisors and COE)", "suspend")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("suspend"))
     def suspend(self, request: Request, slug: str) -> Response:
         return self._transition(request, "suspend")
 
-    @_transition_schema("Resume a suspended agent (supervisors and COE)")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Resume a suspended agent (supervisors and COE)", "resume")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("resume"))
     def resume(self, request: Request, slug: str) -> Response:
         return self._transition(request, "resume")
 
-    @_transition_schema("Retire an agent for good; all its keys are revoked")
-    @action(detail=True, methods=["post"], serializer_class=TransitionSerializer)
+    @_transition_schema("Retire an agent for good; all its keys are revoked", "retire")
+    @action(detail=True, methods=["post"], serializer_class=transition_serializer("retire"))
     def retire(self, request: Request, slug: str) -> Response:
         return self._transition(request, "retire")
 

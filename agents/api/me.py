@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from agents.models import Agent, AutonomyLevel
+from autonomy import api_fields
 from governance.api.permissions import IsAgent
 from governance.api.serializers import errors
 from governance.scoping import scope
@@ -14,26 +15,26 @@ __all__ = ["MeSerializer", "MeView"]
 class NamedRefSerializer(serializers.Serializer):
     """A reference to a role or business unit: its slug and name."""
 
-    slug = serializers.SlugField(read_only=True)
-    name = serializers.CharField(read_only=True)
+    slug = api_fields.StrictSlugField(read_only=True)
+    name = api_fields.StrictCharField(read_only=True)
 
 
 class AutonomyLevelDisplaySerializer(serializers.Serializer):
     """An autonomy level as its number and its label (e.g. 2, "L2 guarded")."""
 
     value = serializers.IntegerField(read_only=True)
-    label = serializers.CharField(read_only=True)
+    label = api_fields.StrictCharField(read_only=True)
 
 
 class CurrentKeySerializer(serializers.Serializer):
     """The key that authenticated this request, so an agent knows when to rotate it."""
 
-    prefix = serializers.CharField(read_only=True)
-    name = serializers.CharField(read_only=True)
+    prefix = api_fields.StrictCharField(read_only=True)
+    name = api_fields.StrictCharField(read_only=True)
     expires_at = serializers.DateTimeField(source="expiry_date", read_only=True, allow_null=True)
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(api_fields.ModelSerializer):
     """An agent's identity, role, business unit, level and what its role grants."""
 
     role = NamedRefSerializer(read_only=True)
@@ -41,13 +42,13 @@ class MeSerializer(serializers.ModelSerializer):
     autonomy_level = serializers.SerializerMethodField()
     action_patterns = serializers.ListField(
         source="role.action_patterns",
-        child=serializers.CharField(),
+        child=api_fields.StrictCharField(),
         read_only=True,
         help_text="Action patterns the agent's role grants, e.g. crm.opportunity.*",
     )
     data_classifications = serializers.ListField(
         source="role.data_classifications",
-        child=serializers.CharField(),
+        child=api_fields.StrictCharField(),
         read_only=True,
         help_text="Classifications of data the agent's role may touch.",
     )

@@ -11,6 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from agents.api.schema import AutonomyLevelField
 from agents.models import AgentRole, DataClassification, validate_action_patterns
 from agents.services import ROLE_FIELDS, create_role, update_role
+from autonomy import api_fields
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
 
@@ -31,11 +32,11 @@ def _unique_as_400() -> Iterator[None]:
         raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
 
 
-class AgentRoleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class AgentRoleSerializer(StrictSerializerMixin, api_fields.ModelSerializer):
     """What an agent role grants: action patterns, data classifications, defaults."""
 
     action_patterns = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+        child=api_fields.StrictCharField(max_length=200),
         validators=[validate_action_patterns],
         help_text="Dotted action patterns the role grants, e.g. crm.opportunity.*",
     )

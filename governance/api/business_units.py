@@ -4,6 +4,7 @@ from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
+from autonomy import api_fields
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
@@ -13,7 +14,7 @@ from governance.models import BusinessUnit
 __all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]
 
 
-class BusinessUnitSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class BusinessUnitSerializer(StrictSerializerMixin, api_fields.ModelSerializer):
     """A business unit; created only through governance.services.create_business_unit."""
 
     class Meta:

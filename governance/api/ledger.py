@@ -23,6 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from autonomy.api_pagination import BoundedCursorPagination
 from governance import ledger
@@ -52,7 +53,7 @@ class IsAuditor(BasePermission):
         return ledger.may_audit(request.user)
 
 
-class LedgerSealSerializer(serializers.ModelSerializer):
+class LedgerSealSerializer(api_fields.ModelSerializer):
     """An entry's chain position."""
 
     class Meta:
@@ -61,7 +62,7 @@ class LedgerSealSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AuditEntrySerializer(serializers.ModelSerializer):
+class AuditEntrySerializer(api_fields.ModelSerializer):
     """One ledger entry and its seal (null while it waits for the sealer)."""
 
     business_unit = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -109,7 +110,7 @@ class VerificationStateField(serializers.ChoiceField):
         super().__init__(choices=LedgerVerification.State.choices, **kwargs)
 
 
-class LedgerVerificationSerializer(serializers.ModelSerializer):
+class LedgerVerificationSerializer(api_fields.ModelSerializer):
     """A verification run: its state and, once finished, counts, head hash and first problem."""
 
     state = VerificationStateField(read_only=True)

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance import policies
 from governance.api.permissions import IsPerson
@@ -63,20 +64,20 @@ class VersionStateField(serializers.ChoiceField):
         super().__init__(choices=State.choices, **kwargs)
 
 
-class RuleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class RuleSerializer(StrictSerializerMixin, api_fields.ModelSerializer):
     """A rule of a policy version. Empty scope lists mean everyone; a limit rule requires
     approval over `soft_limit` and denies over `hard_limit`."""
 
     roles = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text="Role slugs."
+        child=api_fields.StrictCharField(max_length=64), required=False, help_text="Role slugs."
     )
     business_units = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=api_fields.StrictCharField(max_length=64),
         required=False,
         help_text="Business unit slugs.",
     )
     agents = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text="Agent slugs."
+        child=api_fields.StrictCharField(max_length=64), required=False, help_text="Agent slugs."
     )
     autonomy_levels = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=3),
@@ -90,7 +91,7 @@ class RuleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         read_only_fields = ["id"]
 
 
-class PolicyVersionSummarySerializer(serializers.ModelSerializer):
+class PolicyVersionSummarySerializer(api_fields.ModelSerializer):
     """A version without its rules, for lists."""
 
     policy = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -133,7 +134,7 @@ class PolicyVersionSerializer(PolicyVersionSummarySerializer):
         read_only_fields = fields
 
 
-class PolicySerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class PolicySerializer(StrictSerializerMixin, api_fields.ModelSerializer):
     """A policy; `business_unit` empty means the COE's, applying to every unit. Creating one
     also creates its empty draft v1."""
 
@@ -145,7 +146,7 @@ class PolicySerializer(StrictSerializerMixin, serializers.ModelSerializer):
         help_text="The owning business unit; empty for a COE policy.",
         error_messages={"does_not_exist": "Choose a business unit you belong to."},
     )
-    owner = serializers.CharField(read_only=True, help_text='"coe" or the unit\'s slug.')
+    owner = api_fields.StrictCharField(read_only=True, help_text='"coe" or the unit\'s slug.')
     published_version = serializers.SerializerMethodField()
     draft_version = serializers.SerializerMethodField()
     editable = serializers.SerializerMethodField()
@@ -206,7 +207,7 @@ class PolicySerializer(StrictSerializerMixin, serializers.ModelSerializer):
 class DraftSerializer(StrictSerializerMixin, serializers.Serializer):
     """A request for a new draft: optional notes on what it is for."""
 
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    notes = api_fields.StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 _errors = errors(401, 403)

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
+from autonomy import api_fields
+
 __all__ = ["ErrorDetailSerializer", "ErrorSerializer", "StrictSerializerMixin", "errors"]
 
 
@@ -38,10 +40,10 @@ class StrictSerializerMixin:
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable error code.")
-    message = serializers.CharField(help_text="What went wrong, for a person.")
+    code = api_fields.StrictCharField(help_text="Machine-readable error code.")
+    message = api_fields.StrictCharField(help_text="What went wrong, for a person.")
     fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+        child=serializers.ListField(child=api_fields.StrictCharField()),
         help_text="Field name to its error messages (input errors only).",
     )
 

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
@@ -25,8 +26,8 @@ class SimulateRequestSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class ChangeSerializer(serializers.Serializer):
-    before = serializers.CharField()
-    after = serializers.CharField()
+    before = api_fields.StrictCharField()
+    after = api_fields.StrictCharField()
     count = serializers.IntegerField()
     by_agent = serializers.DictField(child=serializers.IntegerField())
     by_business_unit = serializers.DictField(child=serializers.IntegerField())

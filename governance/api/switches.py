@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance import switches
 from governance.api.permissions import IsPerson
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-class KillSwitchSerializer(serializers.ModelSerializer):
+class KillSwitchSerializer(api_fields.ModelSerializer):
     """A switch as people see it: what it stops, who engaged and released it, and why."""
 
     business_unit = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -56,15 +57,17 @@ class EngageSerializer(StrictSerializerMixin, serializers.Serializer):
     """Freeze a business unit (`business_unit`) or block an action pattern (`action_pattern`)."""
 
     kind = serializers.ChoiceField(choices=KillSwitch.Kind.choices)
-    business_unit = serializers.SlugField(
+    business_unit = api_fields.StrictSlugField(
         required=False, help_text="The unit to freeze (freeze_business_unit only)."
     )
-    action_pattern = serializers.CharField(
+    action_pattern = api_fields.StrictCharField(
         required=False,
         max_length=switches.PATTERN_MAX,
         help_text="The pattern to block everywhere, e.g. erp.payment.* (block_action only).",
     )
-    reason = serializers.CharField(max_length=switches.REASON_MAX, help_text="Why, for the ledger.")
+    reason = api_fields.StrictCharField(
+        max_length=switches.REASON_MAX, help_text="Why, for the ledger."
+    )
 
     def validate(self, attrs):
         freeze = attrs["kind"] == KillSwitch.Kind.FREEZE_BUSINESS_UNIT
@@ -84,7 +87,7 @@ class EngageSerializer(StrictSerializerMixin, serializers.Serializer):
 class ReleaseSerializer(StrictSerializerMixin, serializers.Serializer):
     """Why the switch is released, for the ledger."""
 
-    reason = serializers.CharField(max_length=switches.REASON_MAX)
+    reason = api_fields.StrictCharField(max_length=switches.REASON_MAX)
 
 
 class KillSwitchFilterSet(django_filters.FilterSet):

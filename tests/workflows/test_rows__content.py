@@ -101,5 +101,6 @@ def test_the_priority_says_what_it_means(world, escalation):
 
 def test_an_activity_row_names_the_action_by_its_title(world, escalation):
     row = rows.activity_row(action_of(escalation))
-    link = f'href="/workflows/actions/{escalation.action_id}/" id="activity-{escalation.action_id}-link"'
+    pk = escalation.action_id
+    link = f'href="/workflows/actions/{pk}/" id="activity-{pk}-link"'
     assert f'{link} title="erp.purchase_order.create">Create purchase order</a>' in row

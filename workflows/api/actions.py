@@ -19,6 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError, not_a_fault
 from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
@@ -34,16 +35,21 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class SubmitActionSerializer(StrictSerializerMixin, serializers.Serializer):
-    action = serializers.RegexField(
+    action = api_fields.StrictRegexField(
         r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=200, help_text="e.g. crm.opportunity.update"
     )
     payload = serializers.DictField(default=dict, help_text="Checked against the action's schema")
-    reason = serializers.CharField(max_length=4000, required=False, default="", allow_blank=True)
-    data_used = serializers.ListField(
-        child=serializers.CharField(max_length=500), required=False, default=list, max_length=100
+    reason = api_fields.StrictCharField(
+        max_length=4000, required=False, default="", allow_blank=True
     )
-    task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    callback_url = serializers.URLField(
+    data_used = serializers.ListField(
+        child=api_fields.StrictCharField(max_length=500),
+        required=False,
+        default=list,
+        max_length=100,
+    )
+    task = api_fields.StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    callback_url = api_fields.StrictURLField(
         max_length=500,
         required=False,
         allow_blank=True,
@@ -69,9 +75,9 @@ SUBMIT_BODY.fields  # noqa: B018 (bind the fields at import, not on a request's 
 class DecisionSummarySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     effect = serializers.ChoiceField(choices=Effect.choices)
-    reasons = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(child=api_fields.StrictCharField())
     matched = serializers.ListField(child=serializers.DictField())
-    route = serializers.CharField(allow_blank=True)
+    route = api_fields.StrictCharField(allow_blank=True)
     policy_version_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -81,13 +87,13 @@ class DecisionSummarySerializer(serializers.Serializer):
 
 class SubmittedActionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    action = serializers.CharField()
-    state = serializers.CharField()
+    action = api_fields.StrictCharField()
+    state = api_fields.StrictCharField()
     shadow = serializers.BooleanField()
     decision = DecisionSummarySerializer()
     escalation_id = serializers.UUIDField(required=False, allow_null=True)
     sla_due_at = serializers.DateTimeField(required=False, allow_null=True)
-    links = serializers.DictField(child=serializers.CharField())
+    links = serializers.DictField(child=api_fields.StrictCharField())
 
 
 class ReadAnswerSerializer(SubmittedActionSerializer):
@@ -95,26 +101,26 @@ class ReadAnswerSerializer(SubmittedActionSerializer):
         allow_null=True, help_text="What was read, without the fields above the agent's clearance"
     )
     withheld_fields = serializers.ListField(
-        child=serializers.CharField(), help_text="Paths of the fields withheld (names only)"
+        child=api_fields.StrictCharField(), help_text="Paths of the fields withheld (names only)"
     )
     data_omitted = serializers.BooleanField(help_text="True on a replay: read data is not kept")
-    note = serializers.CharField(required=False)
+    note = api_fields.StrictCharField(required=False)
 
 
 class ActionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    action = serializers.CharField()
-    state = serializers.CharField()
+    action = api_fields.StrictCharField()
+    state = api_fields.StrictCharField()
     shadow = serializers.BooleanField()
-    agent = serializers.CharField()
+    agent = api_fields.StrictCharField()
     payload = serializers.DictField(help_text="Sensitive fields as keyed hashes")
-    reason = serializers.CharField(allow_blank=True)
+    reason = api_fields.StrictCharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     decision = DecisionSummarySerializer(allow_null=True)
     escalation_id = serializers.UUIDField(allow_null=True)
     result = serializers.JSONField(allow_null=True)
-    error = serializers.CharField(allow_blank=True)
+    error = api_fields.StrictCharField(allow_blank=True)
 
 
 class ActionPagination(CursorPagination):

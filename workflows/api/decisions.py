@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import Agent
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
@@ -18,8 +19,8 @@ __all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if"]
 
 
 class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
-    agent = serializers.SlugField(help_text="The agent's slug")
-    action = serializers.RegexField(
+    agent = api_fields.StrictSlugField(help_text="The agent's slug")
+    action = api_fields.StrictRegexField(
         r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=200, help_text="e.g. erp.purchase_order.create"
     )
     payload = serializers.DictField(required=False, default=dict)
@@ -36,9 +37,9 @@ class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class MatchedRuleSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    effect = serializers.CharField()
+    id = api_fields.StrictCharField()
+    name = api_fields.StrictCharField()
+    effect = api_fields.StrictCharField()
     log_only = serializers.BooleanField()
 
 
@@ -47,11 +48,11 @@ class DecisionSerializer(serializers.Serializer):
     effect = serializers.ChoiceField(choices=Effect.choices)
     shadow = serializers.BooleanField()
     matched = MatchedRuleSerializer(many=True)
-    reasons = serializers.ListField(child=serializers.CharField())
-    errors = serializers.ListField(child=serializers.CharField())
-    route = serializers.CharField(allow_blank=True)
+    reasons = serializers.ListField(child=api_fields.StrictCharField())
+    errors = serializers.ListField(child=api_fields.StrictCharField())
+    route = api_fields.StrictCharField(allow_blank=True)
     sla_seconds = serializers.IntegerField(allow_null=True)
-    policy_version_ids = serializers.ListField(child=serializers.CharField())
+    policy_version_ids = serializers.ListField(child=api_fields.StrictCharField())
     duration_us = serializers.FloatField()
 
 

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
@@ -35,7 +36,7 @@ class EscalatedActionSerializer(serializers.Serializer):
     """The action waiting for a person: who, what, and the payload it would send."""
 
     id = serializers.UUIDField()
-    action = serializers.CharField(source="action_type.name")
+    action = api_fields.StrictCharField(source="action_type.name")
     title = serializers.CharField(
         source="action_type.label", help_text="What people read (the action's name if untitled)"
     )
@@ -43,10 +44,10 @@ class EscalatedActionSerializer(serializers.Serializer):
         help_text="The action type's summary fields found in the payload (sensitive ones as "
         "keyed hashes)"
     )
-    agent = serializers.CharField(source="agent.slug")
-    owner = serializers.CharField(source="agent.owner.username")
-    state = serializers.CharField()
-    reason = serializers.CharField()
+    agent = api_fields.StrictCharField(source="agent.slug")
+    owner = api_fields.StrictCharField(source="agent.owner.username")
+    state = api_fields.StrictCharField()
+    reason = api_fields.StrictCharField()
     payload = serializers.SerializerMethodField(help_text="Sensitive fields as keyed hashes")
     created_at = serializers.DateTimeField()
 
@@ -61,7 +62,7 @@ class EscalatedActionSerializer(serializers.Serializer):
         return {name: payload[name] for name in names if name in payload}
 
 
-class EscalationSerializer(serializers.ModelSerializer):
+class EscalationSerializer(api_fields.ModelSerializer):
     """An escalation as its queue's people see it."""
 
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -101,7 +102,7 @@ class EscalationSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(StrictSerializerMixin, serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
+    note = api_fields.StrictCharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class ApproveSerializer(NoteSerializer):
@@ -112,15 +113,15 @@ class ApproveSerializer(NoteSerializer):
 
 
 class RejectSerializer(StrictSerializerMixin, serializers.Serializer):
-    reason = serializers.CharField(max_length=NOTE_MAX, help_text="Told to the agent")
+    reason = api_fields.StrictCharField(max_length=NOTE_MAX, help_text="Told to the agent")
 
 
 class ReassignSerializer(NoteSerializer):
     """Exactly one of `queue` (another queue of the unit, or a COE queue) and `person` (the
     username of someone who may decide the escalation)."""
 
-    queue = serializers.SlugField(required=False)
-    person = serializers.CharField(required=False, max_length=150)
+    queue = api_fields.StrictSlugField(required=False)
+    person = api_fields.StrictCharField(required=False, max_length=150)
 
     def validate(self, attrs):
         if ("queue" in attrs) == ("person" in attrs):
@@ -128,15 +129,6 @@ class ReassignSerializer(NoteSerializer):
                 {"queue": ["Give a queue or a person, not both or neither."]}
             )
         return attrs
-
-
-class StrictCharField(serializers.CharField):
-    """A string, and only a string (DRF's CharField takes `0` as "0")."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class BulkDecisionSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -150,7 +142,7 @@ class BulkDecisionSerializer(StrictSerializerMixin, serializers.Serializer):
         help_text=f"The escalations, distinct, at most {bulk.BULK_MAX}",
     )
     decision = serializers.ChoiceField(choices=list(bulk.DECISIONS))
-    note = StrictCharField(
+    note = api_fields.StrictCharField(
         max_length=NOTE_MAX,
         required=False,
         allow_blank=True,
