@@ -225,7 +225,7 @@ def test_rules_move_up_and_down_through_the_service(coe, world):
 
 def test_a_published_versions_rules_are_read_only_in_the_admin(coe, world):
     draft = new_policy().versions.get()
-    rule = add(draft, "po")
+    rule = add(draft, "po", effect="require_approval", route="q", sla_seconds=7200)
     published = policies.publish(SYSTEM, draft)
     page = coe.get(change_url(published))
     assert page.status_code == 200
@@ -235,8 +235,12 @@ def test_a_published_versions_rules_are_read_only_in_the_admin(coe, world):
     rule_page = coe.get(rule_url(rule))
     assert rule_page.status_code == 200
     assert b'name="condition"' not in rule_page.content
+    assert '<div class="readonly">2h</div>' in rule_page.content.decode()
     entries = AuditEntry.objects.count()
-    response = coe.post(rule_url(rule), rule_form(name="po", condition="payload.amount < 1"))
+    response = coe.post(
+        rule_url(rule),
+        rule_form(name="po", effect="require_approval", route="q", condition="payload.amount < 1"),
+    )
     assert response.status_code == 403
     move = reverse("admin:governance_rule_move", args=[rule.pk, "down"])
     assert coe.post(move).status_code == 302
