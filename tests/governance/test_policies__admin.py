@@ -399,3 +399,22 @@ def test_versions_cannot_be_added_by_hand(coe, world):
 def test_kill_switches_and_decision_records_are_read_only(coe, world, model):
     assert coe.get(reverse(f"admin:governance_{model}_changelist")).status_code == 200
     assert coe.get(reverse(f"admin:governance_{model}_add")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "shown"),
+    [("30m", 1800, "30m"), ("4h", 14400, "4h"), ("1h 30m", 5400, "1h 30m"), ("2d", 172800, "2d")],
+)
+def test_durations_are_read_and_shown_in_human_units(text, seconds, shown):
+    from governance.durations import format_duration, parse_duration
+
+    assert parse_duration(text) == seconds
+    assert format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize("text", ["", "90", "4 hours", "0m", "h"])
+def test_a_duration_without_units_or_of_nothing_is_refused(text):
+    from governance.durations import parse_duration
+
+    with pytest.raises(ValueError):
+        parse_duration(text)
