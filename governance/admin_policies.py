@@ -224,9 +224,9 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     def save_model(self, request, obj, form, change):
         """Nothing of the version itself is edited here; its rules have their own pages."""
 
-    def _draft_or_404(self, request: HttpRequest, version_id: int) -> PolicyVersion:
-        version = self.get_queryset(request).select_related("policy").filter(pk=version_id)
-        found = version.first()
+    def _visible_version(self, request: HttpRequest, version_id: int) -> PolicyVersion:
+        """The version if this person may see it here, else 404."""
+        found = self.get_queryset(request).select_related("policy").filter(pk=version_id).first()
         if found is None or not self.has_view_permission(request, found):
             raise Http404
         return found
@@ -234,7 +234,7 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         """The diff against the published version and a confirmation. With four eyes, one
         person requests publication here and another approves (publishes) it."""
-        version = self._draft_or_404(request, version_id)
+        version = self._visible_version(request, version_id)
         name = f"{version.policy} v{version.number}"
         if request.method == "POST" and request.POST.get("post") == "yes":
             step = request.POST.get("step")
