@@ -22,7 +22,7 @@ from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
 from governance.condition_variables import condition_variables
 from governance.forms import RuleForm
 from governance.models import DecisionRecord, KillSwitch, Policy, PolicyVersion, Rule
-from governance.policy_diff import diff_versions
+from governance.policy_diff import diff_versions, shown
 from governance.scoping import business_units_for, is_coe, scope
 
 __all__ = [
@@ -224,9 +224,9 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     def save_model(self, request, obj, form, change):
         """Nothing of the version itself is edited here; its rules have their own pages."""
 
-    def _draft_or_404(self, request: HttpRequest, version_id: int) -> PolicyVersion:
-        version = self.get_queryset(request).select_related("policy").filter(pk=version_id)
-        found = version.first()
+    def _visible_version(self, request: HttpRequest, version_id: int) -> PolicyVersion:
+        """The version if this person may see it here, else 404."""
+        found = self.get_queryset(request).select_related("policy").filter(pk=version_id).first()
         if found is None or not self.has_view_permission(request, found):
             raise Http404
         return found
@@ -234,7 +234,7 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         """The diff against the published version and a confirmation. With four eyes, one
         person requests publication here and another approves (publishes) it."""
-        version = self._draft_or_404(request, version_id)
+        version = self._visible_version(request, version_id)
         name = f"{version.policy} v{version.number}"
         if request.method == "POST" and request.POST.get("post") == "yes":
             step = request.POST.get("step")
@@ -321,6 +321,19 @@ class RuleAdmin(CoeHistoryAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # reached from its version's page
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if self._editable(request, obj):
+            return self.fieldsets
+        # Read-only: the SLA in human units rather than the stored seconds.
+        return [
+            (name, {"fields": tuple("sla" if f == "sla_seconds" else f for f in opts["fields"])})
+            for name, opts in self.fieldsets
+        ]
+
+    @admin.display(description="SLA")
+    def sla(self, rule: Rule) -> str:
+        return shown("sla_seconds", rule.sla_seconds)
+
     def _editable(self, request: HttpRequest, obj) -> bool:
         return is_coe(request.user) and (obj is None or obj.version.state == State.DRAFT)
 
@@ -332,12 +345,11 @@ class RuleAdmin(CoeHistoryAdmin):
 
     def _draft_from(self, request: HttpRequest) -> PolicyVersion:
         """The draft a new rule joins, named by ?version=<id>; 404 unless it is one."""
+        version_id = request.GET.get("version", "")
+        drafts = scope(PolicyVersion.objects.all(), request.user, field="policy__business_unit")
         draft = (
-            scope(PolicyVersion.objects.all(), request.user, field="policy__business_unit")
-            .select_related("policy")
-            .filter(pk=request.GET.get("version") or 0, state=State.DRAFT)
-            .first()
-            if str(request.GET.get("version", "")).isdigit()
+            drafts.select_related("policy").filter(pk=version_id, state=State.DRAFT).first()
+            if version_id.isdigit()
             else None
         )
         if draft is None:

@@ -78,10 +78,11 @@ class ConditionWidget(forms.Textarea):
         }
         area = super().render(name, value, attrs, renderer)
         return format_html(
-            '{}<div id="condition-check" class="condition-check" aria-live="polite"></div>'
+            '<div class="condition-editor">{}'
+            '<div id="condition-check" class="condition-check" aria-live="polite"></div>'
             '<details class="condition-variables" open><summary>Variables</summary>'
             '<div id="condition-variables" hx-get="{}" hx-include="[name=action_pattern]" '
-            'hx-trigger="load, change from:[name=action_pattern]"></div></details>',
+            'hx-trigger="load, change from:[name=action_pattern]"></div></details></div>',
             area,
             self.variables_url,
         )

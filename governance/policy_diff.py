@@ -12,7 +12,7 @@ from governance.durations import format_duration
 from governance.models import PolicyVersion, Rule
 from governance.policies import RULE_FIELDS
 
-__all__ = ["FieldChange", "RuleChange", "VersionDiff", "diff_versions"]
+__all__ = ["FieldChange", "RuleChange", "VersionDiff", "diff_versions", "shown"]
 
 
 @dataclass(frozen=True, slots=True)

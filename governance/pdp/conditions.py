@@ -256,10 +256,13 @@ def _rewrite(
     return "".join(out), leaves, roots
 
 
-def compile_condition(source: str, rule_id: Any = None) -> Condition | None:
+def compile_condition(
+    source: str, rule_id: Any = None, *, strict: bool = False
+) -> Condition | None:
     """Compile a CEL condition once; None for an empty one. Raises PolicyCompileError with
     the line and column of a syntax error, an unknown variable, field or function, or a
-    constant part that fails or is not a boolean where one is needed (constant_parts)."""
+    constant condition that fails or is not a boolean; with `strict` (saving a rule), also
+    a constant part that fails or is not a boolean where one is needed (constant_parts)."""
     if not source.strip():
         return None
     original = _parse(source, rule_id)
@@ -276,10 +279,11 @@ def compile_condition(source: str, rule_id: Any = None) -> Condition | None:
             raise PolicyCompileError(
                 "a condition must be true or false", rule_id=rule_id, line=1, column=1
             )
-    try:
-        check_constant_parts(tokens, source)
-    except ConstantPartError as exc:
-        raise _fail(source, exc.message, exc.offset, rule_id) from exc
+    if strict:
+        try:
+            check_constant_parts(tokens, source)
+        except ConstantPartError as exc:
+            raise _fail(source, exc.message, exc.offset, rule_id) from exc
     if "\\" in source or "'''" in source or '"""' in source:
         # Escapes and triple quotes are legal but rare; skip the rewrite rather than risk
         # mis-reading a string literal. The whole roots are then converted per decision.

@@ -105,7 +105,7 @@ class _Bucket:
         self.plan = plan
 
 
-def _compile_rule(rule: Rule, index: int) -> _CompiledRule:
+def _compile_rule(rule: Rule, index: int, *, strict: bool = False) -> _CompiledRule:
     try:
         effect = Effect(rule.effect)
     except ValueError:
@@ -126,13 +126,16 @@ def _compile_rule(rule: Rule, index: int) -> _CompiledRule:
     if rule.sla_seconds is not None and rule.sla_seconds < 0:
         raise PolicyCompileError("the SLA cannot be negative", rule_id=rule.id, field="sla_seconds")
     check_bu_rule(rule)
-    return _CompiledRule(rule, index, effect, compile_condition(rule.condition, rule.id))
+    condition = compile_condition(rule.condition, rule.id, strict=strict)
+    return _CompiledRule(rule, index, effect, condition)
 
 
 def check_rule(rule: Rule) -> None:
     """Raise PolicyCompileError (with line and column for conditions) if `rule` could not be
-    part of a policy set; for admin forms and services before saving."""
-    _compile_rule(rule, 0)
+    part of a policy set, or if a constant part of its condition fails (strict: a rule
+    stored before that check still compiles, and fails closed when decided); for admin
+    forms and services before saving."""
+    _compile_rule(rule, 0, strict=True)
 
 
 class CompiledPolicySet:

@@ -1,8 +1,8 @@
-"""`{{ seconds|duration }}`: a number of seconds in human units (governance.durations)."""
+"""Template filters for durations: `{{ seconds|duration }}` reads "4h", "1h 30m"."""
 
 from django import template
 
-from governance.durations import human_duration
+from governance.durations import format_duration
 
 __all__ = ["duration"]
 
@@ -11,8 +11,7 @@ register = template.Library()
 
 @register.filter
 def duration(seconds) -> str:
-    """ "4 h 30 min" for 16200; "" for None or a value that is not a number."""
-    try:
-        return human_duration(None if seconds in (None, "") else int(seconds))
-    except (TypeError, ValueError):
+    """Seconds in human units; empty for no value."""
+    if seconds in (None, ""):
         return ""
+    return format_duration(int(seconds))

@@ -509,3 +509,12 @@ def test_a_constant_part_that_fails_is_refused_where_it_is_written(condition, li
 )
 def test_parts_that_read_the_request_or_evaluate_cleanly_are_accepted(condition):
     check_rule(rule(1, "allow", condition=condition))
+
+
+def test_a_stored_rule_with_a_failing_constant_part_still_compiles_and_fails_closed():
+    """Rules saved before the constant-part check stay decidable: they deny when decided,
+    with the error recorded, instead of breaking the whole policy set."""
+    stored = rule(1, "allow", condition='payload.currency != "EUR" && 2000 > "x"')
+    decision = decide([stored], request(payload={"amount": 1, "currency": "USD"}))
+    assert decision.effect == Effect.DENY
+    assert decision.errors

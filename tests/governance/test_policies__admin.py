@@ -225,7 +225,7 @@ def test_rules_move_up_and_down_through_the_service(coe, world):
 
 def test_a_published_versions_rules_are_read_only_in_the_admin(coe, world):
     draft = new_policy().versions.get()
-    rule = add(draft, "po")
+    rule = add(draft, "po", effect="require_approval", route="q", sla_seconds=7200)
     published = policies.publish(SYSTEM, draft)
     page = coe.get(change_url(published))
     assert page.status_code == 200
@@ -235,8 +235,12 @@ def test_a_published_versions_rules_are_read_only_in_the_admin(coe, world):
     rule_page = coe.get(rule_url(rule))
     assert rule_page.status_code == 200
     assert b'name="condition"' not in rule_page.content
+    assert '<div class="readonly">2h</div>' in rule_page.content.decode()
     entries = AuditEntry.objects.count()
-    response = coe.post(rule_url(rule), rule_form(name="po", condition="payload.amount < 1"))
+    response = coe.post(
+        rule_url(rule),
+        rule_form(name="po", effect="require_approval", route="q", condition="payload.amount < 1"),
+    )
     assert response.status_code == 403
     move = reverse("admin:governance_rule_move", args=[rule.pk, "down"])
     assert coe.post(move).status_code == 302
@@ -395,3 +399,22 @@ def test_versions_cannot_be_added_by_hand(coe, world):
 def test_kill_switches_and_decision_records_are_read_only(coe, world, model):
     assert coe.get(reverse(f"admin:governance_{model}_changelist")).status_code == 200
     assert coe.get(reverse(f"admin:governance_{model}_add")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "shown"),
+    [("30m", 1800, "30m"), ("4h", 14400, "4h"), ("1h 30m", 5400, "1h 30m"), ("2d", 172800, "2d")],
+)
+def test_durations_are_read_and_shown_in_human_units(text, seconds, shown):
+    from governance.durations import format_duration, parse_duration
+
+    assert parse_duration(text) == seconds
+    assert format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize("text", ["", "90", "4 hours", "0m", "h"])
+def test_a_duration_without_units_or_of_nothing_is_refused(text):
+    from governance.durations import parse_duration
+
+    with pytest.raises(ValueError):
+        parse_duration(text)

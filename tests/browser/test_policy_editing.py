@@ -1,0 +1,75 @@
+"""In a real browser: COE staff edit a draft's rule in the admin; the condition is checked
+as they type (htmx, under the strict CSP) and a variable from the panel goes in with a click;
+then they publish through the diff and its confirmation."""
+
+import re
+
+import pytest
+
+from governance import policies
+from governance.models import PolicyVersion
+from tests.browser.test_registration_flow import (  # noqa: F401 (fixtures)
+    CHROMIUM,
+    app_server,
+    browser,
+    people,
+    sign_in,
+)
+from tests.factories import SYSTEM
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
+)
+
+
+def test_coe_staff_edit_a_rule_checked_as_they_type_and_publish_it_after_the_diff(
+    people,  # noqa: F811
+    browser,  # noqa: F811
+    app_server,  # noqa: F811
+    tmp_path,
+):
+    from workflows.models import ActionType
+
+    ActionType.objects.create(
+        name="erp.purchase_order.create",
+        payload_schema={"type": "object", "properties": {"amount": {"type": "number"}}},
+    )
+    policy = policies.create_policy(SYSTEM, "purchasing", "Purchasing")
+    draft = policy.versions.get()
+    rule = policies.add_rule(
+        SYSTEM, draft, name="POs", action_pattern="erp.purchase_order.*", effect="allow"
+    )
+    problems: list[str] = []
+    page = sign_in(browser, app_server, "carmen", problems)
+
+    page.goto(f"{app_server.url}/admin/governance/policyversion/{draft.pk}/change/")
+    assert "erp.purchase_order.*" in page.inner_text("#rules")
+    page.click("#rules >> text=POs")
+    page.wait_for_url(re.compile(rf"/admin/governance/rule/{rule.pk}/change/$"))
+    page.wait_for_selector("#condition-variables button[data-insert='payload.amount']")
+
+    page.fill("#id_condition", "")
+    page.type("#id_condition", 'payload.currency != "EUR" && 2000 > "x"')
+    error = page.wait_for_selector(".condition-error")
+    assert "line 1, column 30" in error.inner_text()
+
+    page.fill("#id_condition", "")
+    page.click("#condition-variables button[data-insert='payload.amount']")
+    page.type("#id_condition", " < 5000")
+    page.wait_for_selector(".condition-ok")
+    assert page.input_value("#id_condition") == "payload.amount < 5000"
+    page.screenshot(path=tmp_path / "rule.png", full_page=True)
+    page.click("input[name=_save]")
+    page.wait_for_url(re.compile(rf"/admin/governance/policyversion/{draft.pk}/change/$"))
+    assert "payload.amount < 5000" in page.inner_text("#rules")
+    page.screenshot(path=tmp_path / "version.png", full_page=True)
+
+    page.click("text=Publish…")
+    page.wait_for_selector("text=Yes, publish")
+    assert "payload.amount < 5000" in page.inner_text("#content-main")
+    page.screenshot(path=tmp_path / "publish.png", full_page=True)
+    page.click("text=Yes, publish")
+    page.wait_for_selector("text=Purchasing v1 published.")
+    assert PolicyVersion.objects.get(pk=draft.pk).state == PolicyVersion.State.PUBLISHED
+    assert problems == []
