@@ -39,6 +39,8 @@ BUSINESS_UNITS = [
 # username, description, [(business unit slug, role)], is COE
 PERSONAS = [
     ("coe-admin", "COE admin: policies, roles, reviews, Django admin", [], True),
+    # Publishing a policy takes two COE members in the demo (AUTONOMY_POLICY_FOUR_EYES).
+    ("coe-reviewer", "COE reviewer: approves the policy publications others request", [], True),
     (
         "builder-procurement",
         "Builder in Procurement: registers agents",
