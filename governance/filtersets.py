@@ -1,5 +1,7 @@
 """One FilterSet per model, shared by the API and the htmx pages of this app."""
 
+from datetime import UTC, datetime
+
 import django_filters
 from django import forms
 from django.db.models import QuerySet
@@ -52,9 +54,34 @@ def iso_datetime_input() -> forms.TextInput:
     )
 
 
+_EARLIEST = datetime(1, 1, 8, tzinfo=UTC)  # room for a default window before it
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class IsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 only, and a moment the database can hold once turned into UTC (an offset
+    near year 1 or 9999 would overflow there)."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            in_range = _EARLIEST <= result.astimezone(UTC) < _LATEST
+        except OverflowError:
+            in_range = False
+        if not in_range:
+            raise forms.ValidationError(ISO_ERROR, code="invalid")
+        return result
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = IsoDateTimeField
+
+
 def iso_datetime_filter(lookup_expr: str, label: str, help_text: str):
     """A strict ISO 8601 filter on `created_at`: anything else is a form error."""
-    return django_filters.IsoDateTimeFilter(
+    return IsoDateTimeFilter(
         field_name="created_at",
         lookup_expr=lookup_expr,
         label=label,

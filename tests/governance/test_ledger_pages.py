@@ -217,7 +217,15 @@ def test_the_time_inputs_are_iso_text_inputs_labelled_as_such(client, world):
 
 
 @pytest.mark.parametrize(
-    "value", ["yesterday", "12/07/2026 09:30", "2026-13-45T00:00", "2026-12-07T25:00"]
+    "value",
+    [
+        "yesterday",
+        "12/07/2026 09:30",
+        "2026-13-45T00:00",
+        "2026-12-07T25:00",
+        "9999-12-31T23:59:59-23:59",  # past year 9999 in UTC: the database cannot hold it
+        "0001-01-01T00:00:00+23:59",
+    ],
 )
 def test_a_time_that_is_not_iso_8601_is_a_form_error_that_shows_nothing(client, world, value):
     fact(world.unit_a)
