@@ -40,9 +40,7 @@ class AuditEntryFilterForm(forms.Form):
         return cleaned
 
 
-ISO_HELP = (
-    "ISO 8601, such as 2026-12-07T09:30 (UTC) or 2026-12-07T09:30+01:00; a date alone is midnight."
-)
+ISO_HELP = "Such as 2026-12-07T09:30, or 2026-12-07T09:30+01:00 with an offset."
 ISO_ERROR = "Enter an ISO 8601 date and time, such as 2026-12-07T09:30 or 2026-12-07T09:30:00Z."
 
 

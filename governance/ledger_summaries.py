@@ -22,17 +22,20 @@ __all__ = ["KINDS", "Summary", "summarise"]
 EFFECTS = ("allow", "require_approval", "deny")
 PERSON_VERBS = ("escalation.approved", "escalation.rejected", "escalation.resolved")
 NO_RULE = "No rule matched (denied by default)"
+EFFECT_LABELS = {"allow": "Allow", "require_approval": "Needs approval", "deny": "Deny"}
 
 
 @dataclass(frozen=True)
 class Summary:
-    """A table: column headings, rows of cells (the first cell names the row), a total row."""
+    """A table: column headings, rows of cells (the first cell names the row), a total row;
+    the columns from `first_count` on are counts."""
 
     kind: str
     title: str
     columns: tuple[str, ...]
     rows: list[tuple]
     total: tuple
+    first_count: int = 1
 
 
 def _gateway_decisions(entries: QuerySet[AuditEntry]):
@@ -94,7 +97,12 @@ def per_rule(entries: QuerySet[AuditEntry]) -> Summary:
             continue
         matched = [m for m in data.get("matched") or [] if isinstance(m, dict)]
         for rule in matched or [{"name": NO_RULE, "id": "", "effect": "deny"}]:
-            key = (str(rule.get("name", "")), str(rule.get("id", "")), str(rule.get("effect", "")))
+            rule_effect = str(rule.get("effect", ""))
+            key = (
+                str(rule.get("name", "")),
+                str(rule.get("id", "")),
+                EFFECT_LABELS.get(rule_effect, rule_effect),
+            )
             tally = counts.setdefault(key, Counter())
             tally[effect] += 1
             tally["log_only"] += bool(rule.get("log_only"))
@@ -123,7 +131,7 @@ def per_rule(entries: QuerySet[AuditEntry]) -> Summary:
     )
     # One decision may match several rules: the total counts matches, not decisions.
     total = _total(rows, columns, first_number=3, label="All matches")
-    return Summary("rules", "Decisions per policy rule", columns, rows, total)
+    return Summary("rules", "Decisions per policy rule", columns, rows, total, first_count=3)
 
 
 def _total(

@@ -116,9 +116,9 @@ def test_decisions_per_rule_count_each_matched_rule_by_the_decisions_effect(clie
     response = client.get(summary_url("rules"))
     rows = table(response)
     # Unit A only: small orders 500 and 700; large 5000, 6000 and 60000 (which "huge" denies).
-    assert rows["small"][1:] == ("allow", 2, 0, 0, 0, 2)
-    assert rows["large orders"][1:] == ("require_approval", 0, 2, 1, 0, 3)
-    assert rows["huge"][1:] == ("deny", 0, 0, 1, 0, 1)
+    assert rows["small"][1:] == ("Allow", 2, 0, 0, 0, 2)
+    assert rows["large orders"][1:] == ("Needs approval", 0, 2, 1, 0, 3)
+    assert rows["huge"][1:] == ("Deny", 0, 0, 1, 0, 1)
     assert response.context["summary"].total[0] == "All matches"
 
 
