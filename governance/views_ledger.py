@@ -227,11 +227,6 @@ def _csv_cell(value) -> str | int:
     return value
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @login_required
 @require_GET
 def ledger_summary_csv(request: HttpRequest, kind: str) -> HttpResponse:
@@ -240,12 +235,10 @@ def ledger_summary_csv(request: HttpRequest, kind: str) -> HttpResponse:
     summary = context["summary"]
     if summary is None:
         return render(request, "governance/ledger_summary.html", context, status=400)
-    writer = csv.writer(_Echo())
-    rows = [summary.columns, *summary.rows, summary.total]
-    response = HttpResponse(
-        "".join(writer.writerow([_csv_cell(cell) for cell in row]) for row in rows),
-        content_type="text/csv; charset=utf-8",
-    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    writer = csv.writer(response)
+    for row in [summary.columns, *summary.rows, summary.total]:
+        writer.writerow([_csv_cell(cell) for cell in row])
     stamp = f"{context['since']:%Y%m%dT%H%M}-{context['until']:%Y%m%dT%H%M}"
     response["Content-Disposition"] = f'attachment; filename="ledger-{kind}-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
