@@ -39,6 +39,7 @@ class Summary:
 
 
 def _gateway_decisions(entries: QuerySet[AuditEntry]):
+    """(agent slug, entry data) of each gateway decision among `entries`."""
     return (
         entries.filter(verb__startswith="action.", data__source="gateway")
         .order_by()
@@ -53,6 +54,7 @@ def _effect(data: dict) -> str | None:
 
 
 def per_person(entries: QuerySet[AuditEntry]) -> Summary:
+    """Each person's decisions on escalations, most active first."""
     counts: dict[str, Counter] = {}
     people = (
         entries.filter(actor_kind=AuditEntry.ActorKind.USER, verb__in=PERSON_VERBS)
@@ -75,6 +77,7 @@ def per_person(entries: QuerySet[AuditEntry]) -> Summary:
 
 
 def per_agent(entries: QuerySet[AuditEntry]) -> Summary:
+    """Each agent's gateway decisions by effect, busiest first."""
     counts: dict[str, Counter] = {}
     for agent, data in _gateway_decisions(entries):
         effect = _effect(data or {})
@@ -89,6 +92,8 @@ def per_agent(entries: QuerySet[AuditEntry]) -> Summary:
 
 
 def per_rule(entries: QuerySet[AuditEntry]) -> Summary:
+    """Each matched rule with the effects of the decisions it took part in, most matched
+    first; decisions that matched no rule are one row of their own."""
     counts: dict[tuple[str, str, str], Counter] = {}
     for _, data in _gateway_decisions(entries):
         data = data or {}
