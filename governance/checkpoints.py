@@ -152,7 +152,18 @@ def _create_key_file(path: Path) -> None:
 
 
 def public_key() -> Ed25519PublicKey:
-    return signing_key().public_key()
+    """The key checkpoints are verified with: AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY (PEM),
+    so a verifier need not hold the signing key; else the signing key's own."""
+    text = getattr(settings, "AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY", "")
+    if not text:
+        return signing_key().public_key()
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint public key is not PEM: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise CheckpointError("the checkpoint public key must be an Ed25519 key (PEM)")
+    return key
 
 
 def key_id(key: Ed25519PublicKey) -> str:

@@ -270,3 +270,19 @@ def test_a_generated_key_file_is_readable_by_its_owner_only(db, settings, tmp_pa
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert key_file.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     assert list((tmp_path / "keys").iterdir()) == [key_file]  # no staging file left
+
+
+def test_a_verifier_with_only_the_public_key_checks_the_checkpoint(checkpointed, settings):
+    public = checkpoints.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings.AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = public.decode()
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = "/nonexistent/no-signing-key-here"
+    assert verify()[0] == 0
+    other = Ed25519PrivateKey.generate().public_key()
+    settings.AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    code, output = verify()
+    assert code == 1
+    assert "is not signed by the checkpoint key" in output
