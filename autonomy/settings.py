@@ -329,6 +329,8 @@ AUTONOMY_LEDGER_MAX_TX_SECONDS = env.int("AUTONOMY_LEDGER_MAX_TX_SECONDS", defau
 # sink (a JSON Lines file, or an http(s) URL). The default sink sits beside the database
 # it vouches for: a new database starts with no checkpoints.
 AUTONOMY_LEDGER_CHECKPOINT_KEY = env.str("AUTONOMY_LEDGER_CHECKPOINT_KEY", default="")
+# A verifier may be given only the public key (PEM); by default it is the signing key's.
+AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = env.str("AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY", default="")
 AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = env.str(
     "AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE", default=str(BASE_DIR / "var" / "ledger-checkpoint.key")
 )

@@ -107,7 +107,10 @@ class Checkpoint:
 
 
 def _load_private(pem: bytes) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint key is not a PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise CheckpointError("the checkpoint key must be an Ed25519 private key (PEM)")
     return key
@@ -120,9 +123,13 @@ def signing_key() -> Ed25519PrivateKey:
     if text:
         return _load_private(text.encode())
     path = Path(settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE)
-    if not path.exists():
-        _create_key_file(path)
-    return _load_private(path.read_bytes())
+    try:
+        if not path.exists():
+            _create_key_file(path)
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read or create the checkpoint key {path}: {exc}") from exc
+    return _load_private(pem)
 
 
 def _create_key_file(path: Path) -> None:
@@ -145,7 +152,18 @@ def _create_key_file(path: Path) -> None:
 
 
 def public_key() -> Ed25519PublicKey:
-    return signing_key().public_key()
+    """The key checkpoints are verified with: AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY (PEM),
+    so a verifier need not hold the signing key; else the signing key's own."""
+    text = getattr(settings, "AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY", "")
+    if not text:
+        return signing_key().public_key()
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint public key is not PEM: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise CheckpointError("the checkpoint public key must be an Ed25519 key (PEM)")
+    return key
 
 
 def key_id(key: Ed25519PublicKey) -> str:

@@ -1,5 +1,7 @@
 """One FilterSet per model, shared by the API and the htmx pages of this app."""
 
+from datetime import UTC, datetime
+
 import django_filters
 from django import forms
 from django.db.models import QuerySet
@@ -7,7 +9,15 @@ from django.db.models import QuerySet
 from governance.models import AuditEntry, BusinessUnit
 from governance.scoping import AUDIT, business_units_for, is_coe
 
-__all__ = ["AuditEntryFilterForm", "AuditEntryFilterSet", "applied_filters"]
+__all__ = [
+    "AuditEntryFilterForm",
+    "AuditEntryFilterSet",
+    "LedgerSummaryFilterSet",
+    "applied_filters",
+    "audited_unit_filter",
+    "iso_datetime_filter",
+    "iso_datetime_input",
+]
 
 NO_UNIT_LABEL = "None (system and COE-wide)"
 
@@ -30,8 +40,65 @@ class AuditEntryFilterForm(forms.Form):
         return cleaned
 
 
-def _datetime_input() -> forms.DateTimeInput:
-    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+ISO_HELP = "Such as 2026-12-07T09:30, or 2026-12-07T09:30+01:00 with an offset."
+ISO_ERROR = "Enter an ISO 8601 date and time, such as 2026-12-07T09:30 or 2026-12-07T09:30:00Z."
+
+
+def iso_datetime_input() -> forms.TextInput:
+    """A text input for an ISO 8601 date-time: what it shows is exactly what is applied
+    (a datetime-local input shows the browser's locale format and drops offsets)."""
+    return forms.TextInput(
+        attrs={"placeholder": "2026-12-07T09:30", "inputmode": "numeric", "autocomplete": "off"}
+    )
+
+
+_EARLIEST = datetime(1, 1, 8, tzinfo=UTC)  # room for a default window before it
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class IsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 only, and a moment the database can hold once turned into UTC (an offset
+    near year 1 or 9999 would overflow there)."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            in_range = _EARLIEST <= result.astimezone(UTC) < _LATEST
+        except OverflowError:
+            in_range = False
+        if not in_range:
+            raise forms.ValidationError(ISO_ERROR, code="invalid")
+        return result
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = IsoDateTimeField
+
+
+def iso_datetime_filter(lookup_expr: str, label: str, help_text: str):
+    """A strict ISO 8601 filter on `created_at`: anything else is a form error."""
+    return IsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr=lookup_expr,
+        label=label,
+        widget=iso_datetime_input(),
+        help_text=help_text,
+        error_messages={"invalid": ISO_ERROR},
+    )
+
+
+def audited_unit_filter() -> django_filters.ModelChoiceFilter:
+    """A business unit among those the requester audits, by slug."""
+    return django_filters.ModelChoiceFilter(
+        queryset=_audited_units,
+        field_name="business_unit",
+        to_field_name="slug",
+        label="Business unit",
+        empty_label="Any",
+        null_label=None,
+    )
 
 
 class AuditEntryFilterSet(django_filters.FilterSet):
@@ -43,14 +110,7 @@ class AuditEntryFilterSet(django_filters.FilterSet):
         label="Agent or actor",
         help_text="An agent's slug or a person's username (exact, any case).",
     )
-    business_unit = django_filters.ModelChoiceFilter(
-        queryset=_audited_units,
-        field_name="business_unit",
-        to_field_name="slug",
-        label="Business unit",
-        empty_label="Any",
-        null_label=None,
-    )
+    business_unit = audited_unit_filter()
     actor_kind = django_filters.ChoiceFilter(
         choices=AuditEntry.ActorKind.choices, label="Actor kind", empty_label="Any"
     )
@@ -63,20 +123,8 @@ class AuditEntryFilterSet(django_filters.FilterSet):
         field_name="object_type", label="Object type", help_text="For example agents.agent."
     )
     object_id = django_filters.CharFilter(field_name="object_id", label="Object id")
-    since = django_filters.DateTimeFilter(
-        field_name="created_at",
-        lookup_expr="gte",
-        label="From (UTC)",
-        widget=_datetime_input(),
-        help_text="ISO 8601; entries at or after this time.",
-    )
-    until = django_filters.DateTimeFilter(
-        field_name="created_at",
-        lookup_expr="lte",
-        label="To (UTC)",
-        widget=_datetime_input(),
-        help_text="ISO 8601; entries at or before this time.",
-    )
+    since = iso_datetime_filter("gte", "From (ISO 8601, UTC)", ISO_HELP)
+    until = iso_datetime_filter("lte", "To (ISO 8601, UTC)", ISO_HELP)
     q = django_filters.CharFilter(
         field_name="object_repr",
         lookup_expr="icontains",
@@ -116,6 +164,20 @@ class AuditEntryFilterSet(django_filters.FilterSet):
         if value.endswith("*"):
             return queryset.filter(verb__startswith=value[:-1])
         return queryset.filter(verb=value)
+
+
+class LedgerSummaryFilterSet(django_filters.FilterSet):
+    """The time window and business unit of a decision summary (the view supplies a
+    default window when either end is left empty)."""
+
+    since = iso_datetime_filter("gte", "From (ISO 8601, UTC)", ISO_HELP)
+    until = iso_datetime_filter("lte", "To (ISO 8601, UTC)", ISO_HELP)
+    business_unit = audited_unit_filter()
+
+    class Meta:
+        model = AuditEntry
+        form = AuditEntryFilterForm
+        fields = ["since", "until", "business_unit"]
 
 
 def applied_filters(data) -> dict[str, str]:

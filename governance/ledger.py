@@ -617,7 +617,8 @@ def run_verification(verification_id: int) -> str | None:
     except Exception as exc:
         # Whatever broke, the run must not stay "running" forever: report it on the row.
         state = LedgerVerification.State.ERROR
-        _finish(verification_id, state, 0, "", f"The check could not run: {type(exc).__name__}.")
+        detail = str(exc) if isinstance(exc, checkpoints.CheckpointError) else type(exc).__name__
+        _finish(verification_id, state, 0, "", f"The check could not run: {detail}.")
         return state
     state = LedgerVerification.State.OK if result.ok else LedgerVerification.State.FAILED
     problem = str(result.problem) if result.problem is not None else ""

@@ -98,16 +98,19 @@ def install(schema_editor) -> None:
 def uninstall(schema_editor) -> None:
     """Drop the triggers (the migration's reverse step)."""
     vendor = schema_editor.connection.vendor
-    for name in installed_triggers(schema_editor.connection):
-        table = next(table for table in TABLES if name.startswith(table))
-        on = f" ON {table}" if vendor == "postgresql" else ""
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}{on}")
     if vendor == "postgresql":
+        for table in TABLES:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         schema_editor.execute("DROP FUNCTION IF EXISTS autonomy_ledger_refuse_change()")
+    elif vendor == "sqlite":
+        for table in TABLES:
+            for operation in ("update", "delete"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
 
 
 def installed_triggers(connection: BaseDatabaseWrapper) -> list[str]:
-    """The names of the guard triggers present in the database, sorted."""
+    """The names of the guard triggers present (and on PostgreSQL enabled), sorted."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(

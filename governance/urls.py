@@ -25,6 +25,12 @@ urlpatterns += [
         views_ledger.verification_detail,
         name="ledger-verification",
     ),
+    path("ledger/summaries/<slug:kind>/", views_ledger.ledger_summary, name="ledger-summary"),
+    path(
+        "ledger/summaries/<slug:kind>/csv/",
+        views_ledger.ledger_summary_csv,
+        name="ledger-summary-csv",
+    ),
     path("ledger/<int:pk>/", views_ledger.ledger_entry, name="ledger-entry"),
 ]
 

@@ -1,13 +1,17 @@
-"""The auditor's ledger pages: search, entry detail, filtered export, "verify now".
+"""The auditor's ledger pages: search (numbered pages with the total), entry detail,
+filtered export, "verify now".
 
 Only auditors (of at least one business unit) and COE staff get these pages; everyone
 else gets a 404. Entries come from `ledger.entries_for()`: an auditor sees only the
 entries of the units they audit, so a foreign entry is a 404 like a missing one.
 """
 
+import csv
 import json
+from datetime import datetime, timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,8 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from governance import ledger
-from governance.filtersets import AuditEntryFilterSet, applied_filters
+from governance import ledger, ledger_summaries
+from governance.filtersets import AuditEntryFilterSet, LedgerSummaryFilterSet, applied_filters
 from governance.htmx import htmx_partial
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 
@@ -25,11 +29,15 @@ __all__ = [
     "ledger_entry",
     "ledger_export",
     "ledger_list",
+    "ledger_summary",
+    "ledger_summary_csv",
     "verification_detail",
     "verify_now",
 ]
 
 PAGE_SIZE = 50
+SUMMARY_WINDOW = timedelta(days=7)  # when the form leaves an end of the window empty
+_SUMMARY_TABS = [("people", "Per person"), ("rules", "Per policy rule"), ("agents", "Per agent")]
 
 
 def _require_auditor(request: HttpRequest) -> None:
@@ -37,47 +45,25 @@ def _require_auditor(request: HttpRequest) -> None:
         raise Http404("Not found.")
 
 
-def _positive_int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
-
-
-def _keyset_page(entries: QuerySet[AuditEntry], params) -> dict:
-    """One page of `entries`, newest first, keyed on id: `before` pages to older entries,
-    `after` to newer ones; no offsets, so deep pages cost the same as the first."""
-    before, after = _positive_int(params.get("before")), _positive_int(params.get("after"))
-    if after is not None:
-        rows = list(entries.filter(pk__gt=after).order_by("id")[: PAGE_SIZE + 1])
-        has_newer = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE][::-1]
-        has_older = bool(rows) and entries.filter(pk__lt=rows[-1].pk).exists()
-    else:
-        window = entries if before is None else entries.filter(pk__lt=before)
-        rows = list(window.order_by("-id")[: PAGE_SIZE + 1])
-        has_older = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        has_newer = before is not None and bool(rows) and entries.filter(pk__gt=rows[0].pk).exists()
+def _page(entries: QuerySet[AuditEntry], number: str | None) -> dict:
+    """One numbered page of `entries`, newest first, with the total; a page number past the
+    end (or not a number) shows the last (or first) page, as Paginator.get_page does."""
+    paginator = Paginator(entries.order_by("-id"), PAGE_SIZE)
+    page = paginator.get_page(number)
     return {
-        "entries": rows,
-        "older": rows[-1].pk if has_older else None,
-        "newer": rows[0].pk if has_newer else None,
-        "paged": before is not None or after is not None,
+        "entries": list(page.object_list),
+        "page": page,
+        "total": paginator.count,
+        "numbers": list(paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
+        "ellipsis": Paginator.ELLIPSIS,
     }
 
 
 def _list_context(request: HttpRequest, filterset: AuditEntryFilterSet) -> dict:
     valid = filterset.is_valid()
-    page = (
-        _keyset_page(filterset.qs, request.GET)
-        if valid
-        else {"entries": [], "older": None, "newer": None, "paged": False}
-    )
+    page = _page(filterset.qs, request.GET.get("page")) if valid else {"entries": [], "total": 0}
     export_query = request.GET.copy()
-    for key in ("before", "after"):
-        export_query.pop(key, None)
+    export_query.pop("page", None)
     return {
         "filterset": filterset,
         "filters_valid": valid,
@@ -199,3 +185,61 @@ def verification_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require_auditor(request)
     verification = get_object_or_404(ledger.verifications_for(request.user), pk=pk)
     return _verification_response(request, verification)
+
+
+def _summary_context(request: HttpRequest, kind: str) -> dict:
+    """The summary of `kind` over the requested window of this person's entries; a bad
+    window is a form error and counts nothing."""
+    _require_auditor(request)
+    if kind not in ledger_summaries.KINDS:
+        raise Http404("No such summary.")
+    filterset = LedgerSummaryFilterSet(
+        request.GET, queryset=ledger.entries_for(request.user), request=request
+    )
+    context = {"filterset": filterset, "kind": kind, "kinds": _SUMMARY_TABS, "summary": None}
+    if not filterset.is_valid():
+        return context
+    until: datetime = filterset.form.cleaned_data.get("until") or timezone.now()
+    since: datetime = filterset.form.cleaned_data.get("since") or until - SUMMARY_WINDOW
+    entries = filterset.qs.filter(created_at__gte=since, created_at__lte=until)
+    context.update(
+        summary=ledger_summaries.summarise(kind, entries),
+        since=since,
+        until=until,
+        query=request.GET.urlencode(),
+    )
+    return context
+
+
+@login_required
+@require_GET
+def ledger_summary(request: HttpRequest, kind: str) -> HttpResponse:
+    """Decisions per person, policy rule or agent over a time window (default: 7 days)."""
+    context = _summary_context(request, kind)
+    status = 200 if context["summary"] is not None else 400
+    return render(request, "governance/ledger_summary.html", context, status=status)
+
+
+def _csv_cell(value) -> str | int:
+    """A cell a spreadsheet shows as text: never a formula (names come from people)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@login_required
+@require_GET
+def ledger_summary_csv(request: HttpRequest, kind: str) -> HttpResponse:
+    """The same summary as CSV: a header row, one row each, the total row last."""
+    context = _summary_context(request, kind)
+    summary = context["summary"]
+    if summary is None:
+        return render(request, "governance/ledger_summary.html", context, status=400)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    writer = csv.writer(response)
+    for row in [summary.columns, *summary.rows, summary.total]:
+        writer.writerow([_csv_cell(cell) for cell in row])
+    stamp = f"{context['since']:%Y%m%dT%H%M}-{context['until']:%Y%m%dT%H%M}"
+    response["Content-Disposition"] = f'attachment; filename="ledger-{kind}-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

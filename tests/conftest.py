@@ -66,6 +66,7 @@ def checkpoint_key_file(tmp_path_factory):
 def ledger_checkpoints(settings, tmp_path, checkpoint_key_file):
     """Each test's ledger gets its own checkpoint file: the test database starts empty."""
     settings.AUTONOMY_LEDGER_CHECKPOINT_KEY = ""
+    settings.AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = ""
     settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = checkpoint_key_file
     settings.AUTONOMY_LEDGER_CHECKPOINT_SINK = str(tmp_path / "ledger-checkpoints.jsonl")
 

@@ -434,6 +434,12 @@ MATRIX: dict[str, Entry] = {
         lambda w: f"/governance/ledger/{unit_a_entry(w)}/", auditors(200)
     ),
     "governance:ledger-export": Entry(lambda w: "/governance/ledger/export/", auditors(200)),
+    "governance:ledger-summary": Entry(
+        lambda w: "/governance/ledger/summaries/people/", auditors(200)
+    ),
+    "governance:ledger-summary-csv": Entry(
+        lambda w: "/governance/ledger/summaries/agents/csv/", auditors(200)
+    ),
     "governance:ledger-verify": Entry(
         lambda w: "/governance/ledger/verify/", auditors(302), method="post"
     ),

@@ -247,3 +247,42 @@ def test_an_unreachable_sink_is_an_error_not_a_pass(db, settings, httpserver):
     facts(2)
     with pytest.raises(CommandError, match=r"Cannot check the latest checkpoint: .*HTTP 503"):
         verify()
+
+
+def test_a_key_that_is_not_an_ed25519_pem_is_a_clear_error(db, settings, tmp_path):
+    facts(2)
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY = "not a key"
+    with pytest.raises(checkpoints.CheckpointError, match="not a PEM private key"):
+        ledger.seal_pending()
+        checkpoints.publish()
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY = ""
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = str(tmp_path / "missing-dir" / "x" / "key")
+    (tmp_path / "missing-dir").write_text("a file where a directory should be")
+    with pytest.raises(checkpoints.CheckpointError, match="cannot read or create"):
+        checkpoints.publish()
+
+
+def test_a_generated_key_file_is_readable_by_its_owner_only(db, settings, tmp_path):
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = str(tmp_path / "keys" / "checkpoint.key")
+    facts(1)
+    seal_and_checkpoint()
+    key_file = tmp_path / "keys" / "checkpoint.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert list((tmp_path / "keys").iterdir()) == [key_file]  # no staging file left
+
+
+def test_a_verifier_with_only_the_public_key_checks_the_checkpoint(checkpointed, settings):
+    public = checkpoints.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings.AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = public.decode()
+    settings.AUTONOMY_LEDGER_CHECKPOINT_KEY_FILE = "/nonexistent/no-signing-key-here"
+    assert verify()[0] == 0
+    other = Ed25519PrivateKey.generate().public_key()
+    settings.AUTONOMY_LEDGER_CHECKPOINT_PUBLIC_KEY = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    code, output = verify()
+    assert code == 1
+    assert "is not signed by the checkpoint key" in output

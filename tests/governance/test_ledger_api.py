@@ -91,6 +91,9 @@ def test_invalid_filters_are_a_json_400_naming_the_field(as_user, world):
     assert window.status_code == 400
     assert "until" in window.json()["error"]["fields"]
     assert client.get(LIST, {"since": "yesterday"}).status_code == 400
+    overflow = client.get(LIST, {"until": "9999-12-31T23:59:59-23:59"})
+    assert overflow.status_code == 400
+    assert "until" in overflow.json()["error"]["fields"]
 
 
 def test_an_entry_carries_its_seal_once_sealed(as_user, world):

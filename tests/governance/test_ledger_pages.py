@@ -1,6 +1,7 @@
-"""The auditor's ledger pages: who gets them, scope, filters, keyset pages, entry detail."""
+"""The auditor's ledger pages: who gets them, scope, filters, numbered pages, entry detail."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -168,21 +169,80 @@ def test_htmx_gets_only_the_results_fragment(client, world):
     assert "membership.added" in content
 
 
-def test_pages_go_newest_first_and_walk_older_and_newer_by_id(client, world):
+def test_pages_are_numbered_newest_first_with_the_total(client, world):
     made = [fact(world.unit_a, verb="paging.step", repr_=f"step {n}") for n in range(120)]
     newest_first = [entry.pk for entry in reversed(made)]
     client = _as(client, world.auditor)
     first = client.get(LIST, {"verb": "paging.step"})
     assert ids(first) == newest_first[:50]
-    assert first.context["page"]["newer"] is None
-    second = client.get(LIST, {"verb": "paging.step", "before": first.context["page"]["older"]})
+    content = first.content.decode()
+    assert "Entries 1 to 50 of 120, newest first" in content
+    assert "Page 1 of 3" in content
+    assert '?verb=paging.step&amp;page=2"' in content and '?verb=paging.step&amp;page=3"' in content
+    second = client.get(LIST, {"verb": "paging.step", "page": 2})
     assert ids(second) == newest_first[50:100]
-    third = client.get(LIST, {"verb": "paging.step", "before": second.context["page"]["older"]})
+    assert "Entries 51 to 100 of 120" in second.content.decode()
+    third = client.get(LIST, {"verb": "paging.step", "page": 3})
     assert ids(third) == newest_first[100:]
-    assert third.context["page"]["older"] is None
-    back = client.get(LIST, {"verb": "paging.step", "after": third.context["page"]["newer"]})
-    assert ids(back) == newest_first[50:100]
-    assert b'id="ledger-older"' in back.content and b'id="ledger-newer"' in back.content
+    assert 'rel="next"' not in third.content.decode()
+
+
+def test_a_page_number_past_the_end_or_not_a_number_shows_a_real_page(client, world):
+    made = [fact(world.unit_a, verb="paging.step") for n in range(60)]
+    client = _as(client, world.auditor)
+    past = client.get(LIST, {"verb": "paging.step", "page": 99})
+    assert past.status_code == 200 and ids(past) == [made[9].pk - n for n in range(10)]
+    for junk in ("x", "-1", "9223372036854775808"):
+        response = client.get(LIST, {"verb": "paging.step", "page": junk})
+        assert response.status_code == 200, junk
+        assert len(ids(response)) in (10, 50), junk
+
+
+def test_the_total_counts_only_entries_in_scope(client, world, secrets):
+    for _ in range(3):
+        fact(world.unit_a, verb="scope.count")
+    fact(world.unit_b, verb="scope.count")
+    response = _as(client, world.auditor).get(LIST, {"verb": "scope.count"})
+    assert response.context["page"]["total"] == 3
+    assert "of 3, newest first" in response.content.decode()
+
+
+def test_the_time_inputs_are_iso_text_inputs_labelled_as_such(client, world):
+    response = _as(client, world.auditor).get(LIST, {"since": "2026-12-07T09:30+01:00"})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "From (ISO 8601, UTC)" in content and "To (ISO 8601, UTC)" in content
+    assert 'type="datetime-local"' not in content
+    assert 'name="since" value="2026-12-07T09:30+01:00"' in content  # shown as applied
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "12/07/2026 09:30",
+        "2026-13-45T00:00",
+        "2026-12-07T25:00",
+        "9999-12-31T23:59:59-23:59",  # past year 9999 in UTC: the database cannot hold it
+        "0001-01-01T00:00:00+23:59",
+    ],
+)
+def test_a_time_that_is_not_iso_8601_is_a_form_error_that_shows_nothing(client, world, value):
+    fact(world.unit_a)
+    response = _as(client, world.auditor).get(LIST, {"until": value})
+    assert response.status_code == 400
+    assert ids(response) == []
+    assert b"Enter an ISO 8601 date and time" in response.content
+
+
+def test_an_iso_time_with_an_offset_is_applied_in_utc(client, world):
+    entry = fact(world.unit_a, verb="offset.check")
+    at = entry.created_at.astimezone(timezone.get_fixed_timezone(120))
+    client = _as(client, world.auditor)
+    just_after = (at + timedelta(seconds=1)).isoformat()
+    just_before = (at - timedelta(seconds=1)).isoformat()
+    assert ids(client.get(LIST, {"verb": "offset.check", "since": just_before})) == [entry.pk]
+    assert ids(client.get(LIST, {"verb": "offset.check", "since": just_after})) == []
 
 
 def test_the_entry_page_shows_every_field_the_data_and_its_chain_position(client, world):
