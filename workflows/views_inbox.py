@@ -191,8 +191,6 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "suspend_form": extra.pop("suspend_form", None) or SuspendForm(),
         "may_suspend": action.agent.state == AgentState.ACTIVE
         and may_transition(user, "suspend", action.agent),
-        # A fragment also refreshes the states shown beside it (htmx out-of-band swaps).
-        "refresh_states": htmx_partial(request),
     }
     context.update(extra)
     return context
