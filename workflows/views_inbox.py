@@ -34,7 +34,7 @@ from workflows.forms import (
     SuspendForm,
 )
 from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
-from workflows.queues import escalations_for
+from workflows.queues import escalations_for, may_use_inbox
 
 __all__ = [
     "activity",
@@ -69,7 +69,10 @@ def _get(request: HttpRequest, pk) -> Escalation:
 def inbox_list(request: HttpRequest) -> HttpResponse:
     """The open and claimed escalations of the queues this person may work, most urgent
     first, or only those assigned to them (`?assigned=me`); htmx asks for the rows only
-    (the live page re-syncs that way)."""
+    (the live page re-syncs that way). People who work no inbox (auditors, builders) get
+    404, as for every page outside a person's scope."""
+    if not may_use_inbox(request.user):
+        raise Http404("Only COE staff, supervisors and holders of a queue work an inbox.")
     waiting = _visible(request).filter(state__in=inbox.ACTIVE)
     assigned = waiting.filter(assigned_to=request.user)
     mine = request.GET.get("assigned") == "me"

@@ -38,3 +38,17 @@ def test_a_payload_that_could_not_be_shown_again_is_a_form_error(world, publishe
     )
     assert allowed.status_code == 200
     assert DecisionRecord.objects.count() == before + 1
+
+
+@pytest.mark.parametrize("persona", ["supervisor_a", "auditor"])
+def test_people_who_may_not_try_actions_get_404_and_record_nothing(
+    world,
+    published,  # noqa: F811
+    persona,
+):
+    client = client_for(getattr(world, persona))
+    before = DecisionRecord.objects.count()
+    assert client.get(URL).status_code == 404
+    posted = client.post(URL, {"agent": "agent-a", "action": PO, "payload": '{"amount": 5}'})
+    assert posted.status_code == 404
+    assert DecisionRecord.objects.count() == before

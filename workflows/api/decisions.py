@@ -10,10 +10,10 @@ from agents.models import Agent
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import DecisionRecord, Effect
-from governance.scoping import BUILD, is_coe, scope
+from governance.scoping import BUILD, business_units_for, is_coe, scope
 from workflows.decisions import decide_action
 
-__all__ = ["DecideView"]
+__all__ = ["DecideView", "agents_for_what_if", "may_use_what_if"]
 
 
 class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -48,6 +48,12 @@ class DecisionSerializer(serializers.Serializer):
     sla_seconds = serializers.IntegerField(allow_null=True)
     policy_version_ids = serializers.ListField(child=serializers.CharField())
     duration_us = serializers.FloatField()
+
+
+def may_use_what_if(user) -> bool:
+    """Whether a person may try actions out at all (the what-if page; others get 404): COE
+    staff and the builders of some business unit, as the navigation offers it."""
+    return is_coe(user) or business_units_for(user, BUILD).exists()
 
 
 def agents_for_what_if(user):
