@@ -1,12 +1,12 @@
 """Workflows pages: the what-if check of a decision."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from governance.htmx import htmx_partial
 from governance.models import DecisionRecord
-from workflows.api.decisions import agents_for_what_if, drafts_for_what_if
+from workflows.api.decisions import agents_for_what_if, drafts_for_what_if, may_use_what_if
 from workflows.decisions import decide_action
 from workflows.forms import WhatIfForm
 
@@ -17,7 +17,9 @@ __all__ = ["what_if"]
 def what_if(request: HttpRequest) -> HttpResponse:
     """COE staff and builders try an action of an agent against the published policies
     (COE staff also against a draft); the decision is recorded (as a what-if) and nothing
-    is executed."""
+    is executed. Anyone else gets 404, as for every page outside a person's scope."""
+    if not may_use_what_if(request.user):
+        raise Http404("The what-if check is for COE staff and builders.")
     agents = agents_for_what_if(request.user).order_by("name")
     form = WhatIfForm(request.POST or None, agents=agents, drafts=drafts_for_what_if(request.user))
     outcome = None

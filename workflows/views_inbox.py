@@ -42,7 +42,7 @@ from workflows.forms import (
     SuspendForm,
 )
 from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
-from workflows.queues import escalations_for
+from workflows.queues import escalations_for, may_use_inbox
 from workflows.reasons import plain_reason
 
 __all__ = [
@@ -82,7 +82,10 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
     """The escalations of the queues this person may work, filtered, searched, sorted and
     paged by EscalationFilterSet (waiting ones, most urgent first, unless told otherwise);
     htmx asks for the list only (the filter form, the pages, and the live page's re-renders:
-    see static/js/live.js)."""
+    see static/js/live.js). People who work no inbox (auditors, builders) get 404, as for
+    every page outside a person's scope."""
+    if not may_use_inbox(request.user):
+        raise Http404("Only COE staff, supervisors and holders of a queue work an inbox.")
     data = request.GET.copy()
     data.setdefault("state", "waiting")
     visible = _visible(request)
@@ -370,8 +373,6 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "suspend_form": extra.pop("suspend_form", None) or SuspendForm(),
         "may_suspend": action.agent.state == AgentState.ACTIVE
         and may_transition(user, "suspend", action.agent),
-        # A fragment also refreshes the states shown beside it (htmx out-of-band swaps).
-        "refresh_states": htmx_partial(request),
     }
     context.update(extra)
     return context

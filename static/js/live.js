@@ -147,18 +147,60 @@
     return template.content.querySelector("tr");
   };
 
-  // An escalation's page: when someone else claims or decides it, its decision panel is
-  // fetched again (the server renders what this person may still do), so nobody fills in a
-  // form that can only be refused. The person's own decisions already swap the panel.
-  const refreshPanel = (message, row) => {
+  // An escalation's page: its decision panel follows the escalation's state, which the
+  // socket keeps current in the summary row. When someone else claims or decides it, the
+  // panel is fetched again (the server renders what this person may still do), so nobody
+  // fills in a form that can only be refused. The person's own decisions swap the panel
+  // themselves, one at a time (hx-sync on the panel); while one is on its way no panel is
+  // fetched, and a fetched one is dropped, so that no response ever lands on a panel that
+  // another has replaced. The check runs again when the person's request ends.
+  const ownPanelRequests = new Set();
+  let fetchingPanel = false;
+
+  const followPanel = () => {
     const panel = document.getElementById("decision-panel");
-    if (!panel || !window.htmx || panel.dataset.escalation !== String(message.id)) return;
-    if (row.dataset.state === panel.dataset.state) return;
-    window.htmx.ajax("GET", window.location.pathname, {
-      target: "#decision-panel",
-      swap: "outerHTML",
-    });
+    if (!panel || !window.htmx || fetchingPanel || ownPanelRequests.size) return;
+    const row = document.getElementById(`escalation-${panel.dataset.escalation}`);
+    if (!row || row.dataset.state === panel.dataset.state) return;
+    fetchingPanel = true;
+    window.htmx
+      .ajax("GET", window.location.pathname, {
+        handler: (_elt, response) => {
+          if (response.xhr.status !== 200 || ownPanelRequests.size) return;
+          window.htmx.swap("#decision-panel", response.xhr.response, { swapStyle: "outerHTML" });
+        },
+      })
+      .catch(() => {}) // a failed fetch leaves the panel as it was; the next message retries
+      .finally(() => {
+        fetchingPanel = false;
+        followPanel();
+      });
   };
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const { elt, target, xhr } = event.detail;
+    if (!target || target.id !== "decision-panel" || !elt.closest("#decision-panel")) return;
+    ownPanelRequests.add(xhr);
+    // loadend comes after htmx's own load handler, which has swapped the answer in.
+    xhr.addEventListener("loadend", () => {
+      ownPanelRequests.delete(xhr);
+      followPanel();
+    });
+  });
+
+  // The action's and agent's states shown beside the panel come with it (data attributes,
+  // not out-of-band swaps: a response may land after its form has left the page).
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const panel = event.target;
+    if (panel.id !== "decision-panel") return;
+    for (const [id, state] of [
+      ["action-state", panel.dataset.actionState],
+      ["agent-state", panel.dataset.agentState],
+    ]) {
+      const shown = document.getElementById(id);
+      if (shown && state !== undefined) shown.textContent = state;
+    }
+  });
 
   const apply = (message) => {
     const row = fragment(message.html);
@@ -171,7 +213,7 @@
       existing.remove(); // no longer matches the filters in force (its outcome changed)
     } else if (existing) {
       existing.replaceWith(row);
-      refreshPanel(message, row);
+      followPanel();
     } else if (message.type !== "activity") {
       const list = escalationList();
       if (list) refetchSoon(list);

@@ -481,8 +481,13 @@ MATRIX: dict[str, Entry] = {
         method="post",
         json=True,
     ),
-    "workflows:what-if": Entry(lambda w: "/workflows/what-if/", page(**people(200))),
-    "workflows:inbox": Entry(lambda w: "/workflows/inbox/", page(**people(200))),
+    # COE staff and builders try actions out; COE staff and supervisors work an inbox.
+    "workflows:what-if": Entry(
+        lambda w: "/workflows/what-if/", page(**people(404, coe=200, builder_a=200))
+    ),
+    "workflows:inbox": Entry(
+        lambda w: "/workflows/inbox/", page(**people(200, builder_a=404, auditor=404))
+    ),
     "workflows:escalation-detail": Entry(unit_a_escalation, inbox_workers(200)),
     "workflows:escalation-claim": Entry(
         lambda w: unit_a_escalation(w) + "claim/", inbox_workers(302), method="post"

@@ -213,3 +213,63 @@ def test_an_escalation_decided_elsewhere_updates_its_open_page_without_a_reload(
     assert page.locator("#approve-form").count() == 0
     assert page.evaluate("window.notReloaded") is True
     assert problems == []
+
+
+def test_a_decision_posted_after_resizing_a_note_field_applies_no_inline_style(
+    people,
+    browser,
+    asgi_server,
+):
+    problems: list[str] = []
+    escalation = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+    page = sign_in(browser, asgi_server, "sam", problems)
+    page.goto(f"{asgi_server.url}/workflows/inbox/{escalation.pk}/")
+    wait_until_live(page)
+    # Sam drags the reason field's corner: the browser gives it a style attribute, which
+    # the swapped-in panel must not inherit (the strict CSP forbids inline styles).
+    reason = page.locator("#reject-form textarea")
+    box = reason.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] + 60, steps=5)
+    page.mouse.up()
+    assert "height" in reason.get_attribute("style")
+
+    page.click("#claim-button")
+    page.wait_for_selector("#decision-notice")
+    assert page.locator("#decision-panel [style]").count() == 0
+    assert problems == []
+    # The browser fixture fails the test on the CSP violation htmx's settling would cause.
+
+
+def test_a_decision_whose_answer_comes_after_the_sockets_news_shows_its_notice(
+    people,
+    browser,
+    asgi_server,
+):
+    problems: list[str] = []
+    escalation = escalate(people["agent"], {"amount": 5000, "supplier": "ACME"})
+    page = sign_in(browser, asgi_server, "sam", problems)
+    page.goto(f"{asgi_server.url}/workflows/inbox/{escalation.pk}/")
+    wait_until_live(page)
+    # The server decides at once, but its answer reaches the page only after the socket has
+    # told the page that the escalation is approved (as on a busy machine).
+    held: list = []
+
+    def hold(route) -> None:
+        held.append((route, route.fetch()))  # the server approves now
+        page.evaluate("document.body.dataset.answerHeld = 'yes'")
+
+    page.route("**/approve/", hold)
+    page.fill("#approve-form textarea[name=note]", "Within budget.")
+    page.click("#approve-button")
+    page.wait_for_selector("body[data-answer-held]")
+    page.wait_for_selector(f"#escalation-{escalation.pk}[data-state=approved]")
+    ((route, answer),) = held
+    route.fulfill(response=answer)
+
+    # The person's own answer is swapped in (no fetched panel took its place first).
+    page.wait_for_selector("#decision-notice")
+    assert "queued for execution" in page.inner_text("#decision-notice")
+    assert page.inner_text("#action-state") in ("Queued", "Executing", "Succeeded")
+    assert problems == []

@@ -330,3 +330,11 @@ def test_a_smaller_activity_feed_can_be_asked_for(world, governed):
 def test_the_inbox_link_is_shown_to_supervisors_and_coe_staff(world, persona, shown):
     html = client_for(getattr(world, persona)).get("/").content.decode()
     assert ('id="nav-inbox"' in html) is shown
+
+
+@pytest.mark.parametrize("persona", ["builder_a", "auditor"])
+def test_people_who_work_no_inbox_get_404_for_it(world, escalation, persona):
+    client = client_for(getattr(world, persona))
+    assert client.get("/workflows/inbox/").status_code == 404
+    assert client.get("/workflows/inbox/", **HTMX).status_code == 404
+    assert client.get("/workflows/inbox/?assigned=me").status_code == 404

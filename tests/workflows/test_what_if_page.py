@@ -61,3 +61,17 @@ def test_coe_staff_choose_a_draft_to_decide_against_and_builders_do_not(world, p
     assert 'id="what-if-against"' in as_drafted.content.decode()
     sneaky = client_for(world.builder_a).post(URL, {**question, "version": draft.pk})
     assert sneaky.context["record"].effect == "allow"  # the field does not exist for them
+
+
+@pytest.mark.parametrize("persona", ["supervisor_a", "auditor"])
+def test_people_who_may_not_try_actions_get_404_and_record_nothing(
+    world,
+    published,  # noqa: F811
+    persona,
+):
+    client = client_for(getattr(world, persona))
+    before = DecisionRecord.objects.count()
+    assert client.get(URL).status_code == 404
+    posted = client.post(URL, {"agent": "agent-a", "action": PO, "payload": '{"amount": 5}'})
+    assert posted.status_code == 404
+    assert DecisionRecord.objects.count() == before

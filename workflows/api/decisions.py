@@ -12,10 +12,10 @@ from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import DecisionRecord, Effect, PolicyVersion
-from governance.scoping import BUILD, is_coe, scope
+from governance.scoping import BUILD, business_units_for, is_coe, scope
 from workflows.decisions import decide_action
 
-__all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if"]
+__all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if", "may_use_what_if"]
 
 
 class DecideRequestSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -54,6 +54,12 @@ class DecisionSerializer(serializers.Serializer):
     sla_seconds = serializers.IntegerField(allow_null=True)
     policy_version_ids = serializers.ListField(child=api_fields.StrictCharField())
     duration_us = serializers.FloatField()
+
+
+def may_use_what_if(user) -> bool:
+    """Whether a person may try actions out at all (the what-if page; others get 404): COE
+    staff and the builders of some business unit, as the navigation offers it."""
+    return is_coe(user) or business_units_for(user, BUILD).exists()
 
 
 def agents_for_what_if(user):
