@@ -21,18 +21,18 @@ __all__ = ["EscalationFilterSet", "at_risk", "overdue", "waiting"]
 
 PRIORITIES = [("1", "P1 (high)"), ("2", "P2 (medium)"), ("3", "P3 (low)")]
 STATES = [
-    ("waiting", "Waiting (open or claimed)"),
+    ("waiting", "Waiting (open, claimed)"),
     *EscalationState.choices,
     ("any", "Any state"),
 ]
-SLA = [("at_risk", "At risk (due within the queue's warning time)"), ("overdue", "Overdue")]
+SLA = [("at_risk", "At risk"), ("overdue", "Overdue")]
 SORTS = {
     "urgency": ("priority", "sla_due_at", "pk"),
     "oldest": ("created_at", "pk"),
     "newest": ("-created_at", "-pk"),
 }
 SORT_CHOICES = [
-    ("urgency", "Most urgent first (priority, then due time)"),
+    ("urgency", "Most urgent first"),
     ("oldest", "Oldest first"),
     ("newest", "Newest first"),
 ]
