@@ -17,6 +17,7 @@ from django.utils import timezone
 from agents.models import Agent
 from governance.models import BusinessUnit
 from governance.scoping import business_units_for, is_agent, scope
+from workflows.inbox import ACTIVE
 from workflows.models import (
     ActionRequest,
     ActionState,
@@ -29,21 +30,20 @@ from workflows.queues import escalations_for, workable_queues
 
 __all__ = ["ActionFilterSet", "EscalationFilterSet", "at_risk", "overdue", "waiting"]
 
-WAITING = (EscalationState.OPEN, EscalationState.CLAIMED)
 PRIORITIES = [("1", "P1 (high)"), ("2", "P2 (medium)"), ("3", "P3 (low)")]
 STATES = [
-    ("waiting", "Waiting (open or claimed)"),
+    ("waiting", "Waiting (open, claimed)"),
     *EscalationState.choices,
     ("any", "Any state"),
 ]
-SLA = [("at_risk", "At risk (due within the queue's warning time)"), ("overdue", "Overdue")]
+SLA = [("at_risk", "At risk"), ("overdue", "Overdue")]
 SORTS = {
     "urgency": ("priority", "sla_due_at", "pk"),
     "oldest": ("created_at", "pk"),
     "newest": ("-created_at", "-pk"),
 }
 SORT_CHOICES = [
-    ("urgency", "Most urgent first (priority, then due time)"),
+    ("urgency", "Most urgent first"),
     ("oldest", "Oldest first"),
     ("newest", "Newest first"),
 ]
@@ -51,7 +51,7 @@ SORT_CHOICES = [
 
 def waiting(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
     """Escalations still waiting for a person (open or claimed)."""
-    return queryset.filter(state__in=WAITING)
+    return queryset.filter(state__in=ACTIVE)
 
 
 def overdue(queryset: QuerySet[Escalation], now: datetime) -> QuerySet[Escalation]:
@@ -63,7 +63,7 @@ def at_risk(queryset: QuerySet[Escalation], now: datetime) -> QuerySet[Escalatio
     """Waiting escalations not yet overdue that the SLA sweep warned about, or that are due
     within their queue's warning time (`Queue.warn_before_seconds`). The warning times are
     few (one per queue at most), so each becomes a plain comparison, on any database."""
-    windows = Queue.objects.values_list("warn_before_seconds", flat=True).distinct()
+    windows = Queue.objects.order_by().values_list("warn_before_seconds", flat=True).distinct()
     soon = Q(warned_at__isnull=False)
     for seconds in windows:
         soon |= Q(

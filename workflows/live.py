@@ -14,14 +14,14 @@ render the action its caller committed, see publish_activity), as
 render (workflows.rows). The pages re-sync from the database when a socket reconnects, so a
 lost message costs nothing but a moment.
 
-"Assigned to me" (`?assigned=me`) is a view of the same pushes, filtered in the browser:
-each row carries its assignee's id (`data-assigned-to`), and the page's list and count
-carry the viewer's (`data-live-assignee`, static/js/live.js). That filter narrows, it
-never grants: a socket only ever hears the groups above, the rows its person may see
-anyway, and an escalation is only handed to someone who works its queue
-(workflows.inbox.reassign), so its assignee is always in one of the groups it is told to.
-An escalation's assignee never changes (reassigning opens a new escalation), so no
-second publish or per-person fragment is needed.
+The inbox's lists are filtered, sorted and paged by the server (EscalationFilterSet), and
+only the server knows what a filter matches (a search looks into payloads, which rows do not
+carry). So the browser never adds a pushed escalation to a list: a push about a row the page
+holds replaces it in place, and any other makes the page ask the server for its list again
+(static/js/live.js). A push therefore needs no per-person or per-filter fragment, and the
+socket only ever hears the groups above, the rows its person may see anyway; each row still
+carries its assignee's id (`data-assigned-to`), from which the page keeps the "Assigned to
+me" count of the rows it holds current until the next re-render brings the true one.
 
 Each socket also joins its person's own group ("user.<id>"), which carries no fragments,
 only `{"type": "rights.changed"}` (publish_rights_changed, sent by workflows.rights when a

@@ -1,7 +1,9 @@
 """The supervisors' inbox pages (htmx).
 
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
-person may work is a 404; `?assigned=me` narrows the inbox to those handed to the person.
+person may work is a 404. The list is filtered, searched, sorted and paged by
+workflows.filtersets.EscalationFilterSet (as the API's), and bulk decisions go row by row
+through workflows.bulk.
 Every change goes through workflows.inbox, which decides who may act; its refusals are
 shown in the page (htmx requests always get a 200 fragment so that htmx swaps the message
 in). The rows are the same fragments the live socket pushes.

@@ -55,7 +55,8 @@
     if (!list.id || !window.htmx) return Promise.resolve();
     const target = `#${list.id}`;
     return window.htmx
-      .ajax("GET", list.dataset.resyncUrl, { target, swap: "outerHTML" })
+      // From the list itself, so that its hx-sync applies (see templates/workflows/inbox.html).
+      .ajax("GET", list.dataset.resyncUrl, { source: target, target, swap: "outerHTML" })
       .then(() => {
         const fresh = document.querySelector(target);
         if (assignedCount && fresh && fresh.dataset.assignedCount !== undefined) {

@@ -181,3 +181,22 @@ def test_the_page_refuses_a_bad_selection_with_a_message_and_decides_nothing(wor
     plain = client.post(PAGE, {"ids": [str(rows["first"].pk)], "decision": "approve"})
     assert plain.status_code == 302 and plain["Location"] == "/workflows/inbox/"
     assert fresh(rows["first"]).state == "approved"
+
+
+def test_the_schema_documents_the_bulk_body_the_per_id_answer_and_the_lists_filters():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    post = schema["paths"]["/api/v1/escalations/bulk/"]["post"]
+    assert set(post["responses"]) >= {"200", "400", "401", "403"}
+    components = schema["components"]["schemas"]
+    body = components["BulkDecisionRequest"]
+    assert set(body["required"]) == {"ids", "decision"}
+    assert body["properties"]["ids"]["maxItems"] == bulk.BULK_MAX
+    outcome = components["BulkOutcome"]
+    assert set(outcome["properties"]) == {"id", "ok", "code", "message"}
+    listed = schema["paths"]["/api/v1/escalations/"]["get"]
+    names = {parameter["name"] for parameter in listed["parameters"]}
+    expected = {"q", "queue", "action_type", "agent", "priority", "state", "sla", "assigned"}
+    assert names >= expected | {"sort", "limit", "offset"}
+    assert "count" in components["PaginatedEscalationList"]["properties"]
