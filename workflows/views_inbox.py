@@ -10,7 +10,7 @@ in). The rows are the same fragments the live socket pushes.
 import json
 import re
 from collections import Counter
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -160,8 +160,13 @@ def _human_rates(action: ActionRequest) -> dict | None:
 
 
 def _list_query(request: HttpRequest) -> str:
-    """The inbox list's query string the page was opened from (`?from=`), as given."""
-    return request.GET.get("from", "")[:1000]
+    """The inbox list's query string the page was opened from (`?from=`), as given; for an
+    htmx request without one (the panel fetched again when someone else decides), the one
+    in the address of the page that asked."""
+    query = request.GET.get("from")
+    if query is None and request.htmx and request.htmx.current_url:
+        query = QueryDict(urlsplit(request.htmx.current_url).query).get("from")
+    return (query or "")[:1000]
 
 
 def _in_list(request: HttpRequest) -> QuerySet[Escalation]:
