@@ -16,7 +16,7 @@ from workflows.reasons import number, plain_reason
 def _published_rule(world, **rule) -> None:
     """Publish a new version of the purchasing policy with one more rule."""
     policy = policies.Policy.objects.get(slug="purchasing")
-    draft = policies.create_draft(world.coe, policy.versions.get(state="published"))
+    draft = policies.create_draft(world.coe, policy)
     policies.add_rule(
         world.coe, draft, action_pattern="erp.purchase_order.*", route="procurement", **rule
     )
