@@ -2,9 +2,11 @@
 
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
 person may work is a 404; `?assigned=me` narrows the inbox to those handed to the person.
-Every change goes through workflows.inbox, which decides who may act; its refusals are
-shown in the page (htmx requests always get a 200 fragment so that htmx swaps the message
-in). The rows are the same fragments the live socket pushes.
+An escalation's page knows the list it was opened from (`?from=<the list's query>`): its
+previous/next follow that list's order and filters. Every change goes through
+workflows.inbox, which decides who may act; its refusals are shown in the page (htmx
+requests always get a 200 fragment so that htmx swaps the message in). The rows are the
+same fragments the live socket pushes.
 """
 
 import json
@@ -132,7 +134,7 @@ def _record(action: ActionRequest) -> list[tuple[str, int]]:
 def _human_rates(action: ActionRequest) -> dict | None:
     """How people decided the agent's last approval requests (approved, of which with edits,
     and rejected), as counts and whole percentages; None before anyone decided one."""
-    decided = (
+    decided = list(
         Escalation.objects.filter(
             action__agent_id=action.agent_id,
             kind="approval",
@@ -142,7 +144,6 @@ def _human_rates(action: ActionRequest) -> dict | None:
         .order_by("-decided_at")
         .values_list("state", "edited_payload")[:RATES_WINDOW]
     )
-    decided = list(decided)
     if not decided:
         return None
     counts = {
