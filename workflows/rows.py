@@ -286,7 +286,7 @@ def escalation_row(
         ' data-order="{20}">\n'
         '  <td class="row-select">{25}</td>\n'
         '  <td><span class="badge {4}" title="Priority {5}: {21}">P{5}</span></td>\n'
-        "  <td>\n"
+        '  <td class="escalation-what">\n'
         '    <a class="fw-semibold" href="{6}" id="escalation-{0}-link" title="{22}">{7}</a>'
         "{23}\n"
         '    <div class="small text-body-secondary">{8} <span class="mono">({9})</span>'
@@ -296,7 +296,7 @@ def escalation_row(
         '  <td class="small">{13}{14}</td>\n'
         '  <td class="small text-nowrap escalation-due{24}">{15}</td>\n'
         '  <td id="escalation-{0}-state"><span class="badge {16}">{17}</span>{18}</td>\n'
-        '  <td class="text-end text-nowrap">\n'
+        '  <td class="text-end text-nowrap escalation-actions">\n'
         "    {19}\n"
         "  </td>\n"
         "</tr>\n",

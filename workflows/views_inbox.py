@@ -3,7 +3,8 @@
 Escalations come from workflows.queues.escalations_for(): anything outside the queues a
 person may work is a 404. The list is filtered, searched, sorted and paged by
 workflows.filtersets.EscalationFilterSet (as the API's), and bulk decisions go row by row
-through workflows.bulk.
+through workflows.bulk. An escalation's page knows the list it was opened from
+(`?from=<the list's query>`): its previous/next follow that list's order and filters.
 Every change goes through workflows.inbox, which decides who may act; its refusals are
 shown in the page (htmx requests always get a 200 fragment so that htmx swaps the message
 in). The rows are the same fragments the live socket pushes.
@@ -13,7 +14,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -194,7 +195,7 @@ def _record(action: ActionRequest) -> list[tuple[str, int]]:
 def _human_rates(action: ActionRequest) -> dict | None:
     """How people decided the agent's last approval requests (approved, of which with edits,
     and rejected), as counts and whole percentages; None before anyone decided one."""
-    decided = (
+    decided = list(
         Escalation.objects.filter(
             action__agent_id=action.agent_id,
             kind="approval",
@@ -204,7 +205,6 @@ def _human_rates(action: ActionRequest) -> dict | None:
         .order_by("-decided_at")
         .values_list("state", "edited_payload")[:RATES_WINDOW]
     )
-    decided = list(decided)
     if not decided:
         return None
     counts = {
@@ -222,8 +222,13 @@ def _human_rates(action: ActionRequest) -> dict | None:
 
 
 def _list_query(request: HttpRequest) -> str:
-    """The inbox list's query string the page was opened from (`?from=`), as given."""
-    return request.GET.get("from", "")[:1000]
+    """The inbox list's query string the page was opened from (`?from=`), as given; for an
+    htmx request without one (the panel fetched again when someone else decides), the one
+    in the address of the page that asked."""
+    query = request.GET.get("from")
+    if query is None and request.htmx and request.htmx.current_url:
+        query = QueryDict(urlsplit(request.htmx.current_url).query).get("from")
+    return (query or "")[:1000]
 
 
 def _in_list(request: HttpRequest) -> QuerySet[Escalation]:

@@ -4,6 +4,7 @@
 // On an escalation's page: keyboard shortcuts, listed on the page (#shortcuts):
 // j next, k previous, c claim, a approve (after a confirmation), r to the reject reason.
 // They do nothing while typing in a field or with a modifier key held.
+// When set up, <body data-escalation-js="ready"> (tests wait for it).
 // Loaded as a file (strict CSP: no inline scripts).
 "use strict";
 
@@ -24,7 +25,10 @@
     document.addEventListener("auxclick", carryList, true);
   }
 
-  if (!document.getElementById("decision-panel")) return;
+  if (!document.getElementById("decision-panel")) {
+    document.body.dataset.escalationJs = "ready";
+    return;
+  }
 
   const follow = (...ids) => {
     for (const id of ids) {
@@ -59,4 +63,5 @@
       reason.focus();
     }
   });
+  document.body.dataset.escalationJs = "ready";
 })();

@@ -129,6 +129,17 @@ def test_after_a_decision_next_goes_on_through_the_same_list(world, governed):
     assert _link(page, "decided-next") == detail(third) + "?from=assigned%3D%26state%3Dopen"
 
 
+def test_a_panel_fetched_again_keeps_the_list_of_the_page_that_asked(world, governed):
+    first, second = _made(world, (2, 0), (2, 5))
+    Escalation.objects.filter(pk=second.pk).update(assigned_to=world.supervisor_a)
+    page_address = f"http://testserver{detail(first)}?from=assigned%3Dme"
+    panel = client_for(world.supervisor_a).get(
+        detail(first), HTTP_HX_CURRENT_URL=page_address, **HTMX
+    )
+    html = panel.content.decode()
+    assert f'hx-post="/workflows/inbox/{first.pk}/approve/?from=assigned%3Dme"' in html
+
+
 def test_the_decision_forms_keep_the_list_they_came_from(world, governed):
     (first,) = _made(world, (2, 0))
     page = client_for(world.supervisor_a).get(detail(first) + "?from=assigned%3Dme")

@@ -10,13 +10,14 @@ from governance import policies
 from tests.factories import SYSTEM
 from tests.workflows.test_inbox import PO, make_governed, submit
 from workflows.decisions import decide_action
+from workflows.models import Escalation
 from workflows.reasons import number, plain_reason
 
 
 def _published_rule(world, **rule) -> None:
     """Publish a new version of the purchasing policy with one more rule."""
     policy = policies.Policy.objects.get(slug="purchasing")
-    draft = policies.create_draft(world.coe, policy.versions.get(state="published"))
+    draft = policies.create_draft(world.coe, policy)
     policies.add_rule(
         world.coe, draft, action_pattern="erp.purchase_order.*", route="procurement", **rule
     )
@@ -111,3 +112,39 @@ def test_numbers_are_grouped_as_people_write_them():
         "12.5",
         "0.5",
     ]
+
+
+def test_an_action_over_a_soft_limit_reaches_the_inbox_saying_so(world, governed, as_agent):
+    _published_rule(
+        world,
+        name="daily order budget",
+        effect="require_approval",
+        limit_metric="payload_sum",
+        limit_field="amount",
+        limit_scope="agent",
+        limit_window="day",
+        soft_limit=Decimal("5000"),
+    )
+    client = as_agent(world.key_a)
+    answers = [
+        client.post(
+            "/api/v1/actions/",
+            {"action": PO, "payload": {"amount": amount, "supplier": "ACME"}},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"order-{amount}",
+        )
+        for amount in (900, 950)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201]
+    over = client.post(
+        "/api/v1/actions/",
+        {"action": PO, "payload": {"amount": 3900.5}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="order-big",
+    )
+    assert over.status_code == 202, over.json()
+    escalation = Escalation.objects.get(pk=over.json()["escalation_id"])
+    assert escalation.reason == (
+        "Needs approval: rule “large orders” asks for a person's approval; "
+        "amount 5,750.5 over the 5,000 limit per agent per day"
+    )
