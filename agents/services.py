@@ -28,6 +28,7 @@ __all__ = [
     "InvalidTransition",
     "LevelNotAllowed",
     "NotAllowed",
+    "coe_level_refusal",
     "create_role",
     "issue_key",
     "level_refusal",
@@ -56,10 +57,9 @@ class LevelNotAllowed(Exception):
 BUILDER_MAX_LEVEL = AutonomyLevel.L2
 
 
-def level_refusal(user, role: AgentRole, level: int | None) -> str:
-    """Why `user` may not register an agent of `role` at `level` (None: the role's default),
-    or "" when they may: only COE staff grant more than BUILDER_MAX_LEVEL or more than the
-    role's default level."""
+def coe_level_refusal(user, role: AgentRole, level: int | None) -> str:
+    """Why `user` may not register an agent of `role` at `level` (None: the role's
+    default) because only the COE grants it (above BUILDER_MAX_LEVEL), or ""."""
     if is_coe(user):
         return ""
     if level is None and role.default_autonomy_level > BUILDER_MAX_LEVEL:
@@ -73,7 +73,15 @@ def level_refusal(user, role: AgentRole, level: int | None) -> str:
             f"{AutonomyLevel(level).label} is granted by the COE only: register the agent "
             "at L0-L2; the COE may raise the level after review."
         )
-    if level is not None and level > role.default_autonomy_level:
+    return ""
+
+
+def level_refusal(user, role: AgentRole, level: int | None) -> str:
+    """What the registration form and API tell a builder about the level they ask for:
+    coe_level_refusal(), or more than the role's default level; "" when they may."""
+    if refusal := coe_level_refusal(user, role, level):
+        return refusal
+    if not is_coe(user) and level is not None and level > role.default_autonomy_level:
         default = AutonomyLevel(role.default_autonomy_level).label
         return (
             f"Builders may ask for at most the role's level ({default}); "
@@ -152,7 +160,7 @@ def register_agent(
     any level); it awaits COE review. Raises LevelNotAllowed for a level beyond that."""
     if not (is_coe(user) or _is_builder_of(user, business_unit.pk)):
         raise NotAllowed("You can register agents only in your own business units.")
-    if refusal := level_refusal(user, role, autonomy_level):
+    if refusal := coe_level_refusal(user, role, autonomy_level):
         raise LevelNotAllowed(refusal)
     agent = Agent.objects.create(
         slug=slug,

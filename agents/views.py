@@ -139,7 +139,7 @@ def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
 
 
 @login_required
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target")
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agent: identity, keys, lifecycle actions, its recent actions (htmx pages through
     them alone), history and ledger entries."""

@@ -20,6 +20,7 @@ __all__ = [
     "has_bu_perm",
     "is_coe",
     "scope",
+    "scope_for_principal",
 ]
 
 COE_GROUP = "COE"
@@ -91,3 +92,11 @@ def scope(
     if field == "pk" and queryset.model is BusinessUnit:
         return queryset.filter(pk__in=business_units_for(principal, perm).values("pk"))
     return queryset.filter(**{f"{field}__in": business_units_for(principal, perm).values("pk")})
+
+
+def scope_for_principal(queryset: QuerySet, principal, agent_field: str = "agent") -> QuerySet:
+    """`queryset` as `principal` may see it: an agent only the rows that are its own (whose
+    `agent_field` is the agent; "pk" for agents themselves), a person scope()'s."""
+    if is_agent(principal):
+        return queryset.filter(**{agent_field: principal.agent.pk})
+    return scope(queryset, principal)

@@ -181,7 +181,7 @@ class QueueForm(forms.ModelForm):
     workers = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
         required=False,
-        widget=admin.widgets.FilteredSelectMultiple("people", is_stacked=False),
+        widget=forms.SelectMultiple(attrs={"size": 8}),
         help_text="People who may claim and decide its escalations, besides COE staff and "
         "(for a unit's queue) the unit's supervisors; for a unit's queue they must also be "
         "members of the unit.",
@@ -189,7 +189,7 @@ class QueueForm(forms.ModelForm):
     worker_groups = forms.ModelMultipleChoiceField(
         queryset=Group.objects.order_by("name"),
         required=False,
-        widget=admin.widgets.FilteredSelectMultiple("groups", is_stacked=False),
+        widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text="Groups whose members may work it (same conditions).",
     )
 

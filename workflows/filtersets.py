@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from governance.models import BusinessUnit
-from governance.scoping import business_units_for, is_agent, scope
+from governance.scoping import business_units_for, scope_for_principal
 from workflows.inbox import ACTIVE
 from workflows.models import (
     ActionRequest,
@@ -260,9 +260,7 @@ def _visible_agents(request) -> QuerySet[Agent]:
     principal = _principal(request)
     if principal is None or not principal.is_authenticated:
         return Agent.objects.none()
-    if is_agent(principal):
-        return Agent.objects.filter(pk=principal.agent.pk)
-    return scope(Agent.objects.all(), principal).order_by("name")
+    return scope_for_principal(Agent.objects.order_by("name"), principal, agent_field="pk")
 
 
 class TimeWindowForm(forms.Form):

@@ -42,7 +42,7 @@ def _limit(request: HttpRequest) -> int:
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target")
 def activity(request: HttpRequest) -> HttpResponse:
     """The latest actions of the person's business units (allowed, denied, executed,
     failed...), filtered by unit, agent, action type and outcome, kept current by the live

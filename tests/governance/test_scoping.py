@@ -7,7 +7,16 @@ from agents.authentication import AgentPrincipal
 from agents.models import Agent, AgentAPIKey
 from governance import services
 from governance.models import BusinessUnit, MemberRole
-from governance.scoping import AUDIT, BUILD, SUPERVISE, VIEW, business_units_for, is_coe, scope
+from governance.scoping import (
+    AUDIT,
+    BUILD,
+    SUPERVISE,
+    VIEW,
+    business_units_for,
+    is_coe,
+    scope,
+    scope_for_principal,
+)
 from tests.factories import SYSTEM, make_user
 
 # persona -> {perm: business unit letters}
@@ -112,3 +121,12 @@ def test_a_second_role_keeps_view_when_the_first_is_removed(world):
     assert set(business_units_for(fresh)) == {world.unit_a}
     assert set(business_units_for(fresh, AUDIT)) == {world.unit_a}
     assert list(business_units_for(fresh, BUILD)) == []
+
+
+def test_scope_for_principal_gives_an_agent_only_its_own_rows_and_a_person_their_units(world):
+    key = AgentAPIKey.objects.filter(agent=world.agent_a).first()
+    agent_a = AgentPrincipal(world.agent_a, key)
+    agents = Agent.objects.all()
+    assert list(scope_for_principal(agents, agent_a, agent_field="pk")) == [world.agent_a]
+    assert set(scope_for_principal(agents, world.supervisor_b, agent_field="pk")) == {world.agent_b}
+    assert scope_for_principal(agents, world.coe, agent_field="pk").count() == 2

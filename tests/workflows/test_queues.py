@@ -162,3 +162,13 @@ def test_a_queue_outside_scope_is_a_404_and_agents_are_refused(world, queues, as
     response = as_agent(world.key_a).get(API)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "people_only"
+
+
+def test_a_queues_history_pages_render_for_the_coe(world, coe_client, queues):
+    _, unit_a, _ = queues
+    catalog.update_queue(world.coe, unit_a, sla_seconds=7200)
+    base = f"/admin/workflows/queue/{unit_a.pk}"
+    assert coe_client.get(f"{base}/history/").status_code == 200
+    for history_id in unit_a.history.values_list("history_id", flat=True):
+        page = coe_client.get(f"{base}/history/{history_id}/")
+        assert page.status_code == 200

@@ -24,7 +24,7 @@ from autonomy.api_errors import APIError, not_a_fault
 from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import Effect
-from governance.scoping import is_agent, scope
+from governance.scoping import scope_for_principal
 from workflows.filtersets import ActionFilterSet
 from workflows.gateway import action_json, submit
 from workflows.models import ActionRequest, Escalation
@@ -150,9 +150,7 @@ def visible_actions(principal) -> QuerySet[ActionRequest]:
     actions = ActionRequest.objects.select_related("agent", "action_type", "decision").annotate(
         latest_escalation_id=Subquery(latest.values("pk")[:1])
     )
-    if is_agent(principal):
-        return actions.filter(agent=principal.agent)
-    return scope(actions, principal)
+    return scope_for_principal(actions, principal)
 
 
 class ActionsView(GenericAPIView):
