@@ -94,8 +94,8 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
     visible = _visible(request)
     now = timezone.now()
     filterset = EscalationFilterSet(data, queryset=visible, request=request, now=now)
+    filterset.is_valid()  # a bad filter is left out, and the page says so
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    filterset.form.is_valid()
     context = {
         "filterset": filterset,
         "page": page,

@@ -154,15 +154,20 @@
   // fills in a form that can only be refused. The person's own decisions swap the panel
   // themselves, one at a time (hx-sync on the panel); while one is on its way no panel is
   // fetched, and a fetched one is dropped, so that no response ever lands on a panel that
-  // another has replaced. The check runs again when the person's request ends.
+  // another has replaced. The check runs again when the person's request ends, and when the
+  // row changed during a fetch (never in a loop: a panel the person may no longer see, 404,
+  // stays as it was).
   const ownPanelRequests = new Set();
   let fetchingPanel = false;
+
+  const summaryRow = (panel) => document.getElementById(`escalation-${panel.dataset.escalation}`);
 
   const followPanel = () => {
     const panel = document.getElementById("decision-panel");
     if (!panel || !window.htmx || fetchingPanel || ownPanelRequests.size) return;
-    const row = document.getElementById(`escalation-${panel.dataset.escalation}`);
+    const row = summaryRow(panel);
     if (!row || row.dataset.state === panel.dataset.state) return;
+    const fetchedFor = row.dataset.state;
     fetchingPanel = true;
     window.htmx
       .ajax("GET", window.location.pathname, {
@@ -174,7 +179,9 @@
       .catch(() => {}) // a failed fetch leaves the panel as it was; the next message retries
       .finally(() => {
         fetchingPanel = false;
-        followPanel();
+        const current = document.getElementById("decision-panel");
+        const now = current && summaryRow(current);
+        if (now && now.dataset.state !== fetchedFor) followPanel();
       });
   };
 

@@ -1,7 +1,7 @@
 """In a real browser, over a real websocket: a supervisor filters the inbox (the URL follows),
 new escalations arrive and only those matching the filter appear, the supervisor selects
 three and approves them with one note; the inbox and the menu's count follow without a
-reload, and the three actions execute.
+reload (the home page's count too), and the three actions execute.
 
 Execution: on PostgreSQL a real Celery worker process takes the approved actions from the
 broker (it shares the test database); on SQLite the test database lives in this process's
@@ -102,6 +102,14 @@ def test_a_supervisor_filters_the_inbox_and_bulk_approves_three_live(
     assert inbox.locator(f"#escalation-{other.pk}").count() == 0
     inbox.wait_for_selector('#nav-inbox-open >> text="6"')
 
+    # The home page, open in another tab, shows the same counts.
+    home = inbox.context.new_page()
+    home.on("pageerror", lambda exc: problems.append(str(exc)))
+    home.goto(f"{asgi_server.url}/")
+    wait_until_live(home)
+    assert home.inner_text("#home-inbox-open") == "6"
+    home.evaluate("window.notReloaded = true")
+
     # Three selected, one note, one click.
     for escalation in acme:
         inbox.check(f"#select-{escalation.pk}")
@@ -115,6 +123,9 @@ def test_a_supervisor_filters_the_inbox_and_bulk_approves_three_live(
     inbox.wait_for_selector('#nav-inbox-open >> text="3"')
     assert inbox.inner_text("#inbox-total") == "1 escalation"
     assert inbox.evaluate("window.notReloaded") is True
+    home.wait_for_selector('#home-inbox-open >> text="3"')
+    home.wait_for_selector('#nav-inbox-open >> text="3"')
+    assert home.evaluate("window.notReloaded") is True
     inbox.screenshot(path=tmp_path / "inbox-bulk.png", full_page=True)
 
     action_ids = [escalation.action_id for escalation in acme]
