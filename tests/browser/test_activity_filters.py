@@ -5,24 +5,16 @@ one waiting for approval does not; the row links to the action's page. No consol
 import json
 import urllib.error
 
-import pytest
-
 from agents import services as agent_services
+from tests.browser.pages import requires_chromium, sign_in
 from tests.browser.test_gateway_flow import post_action
 from tests.browser.test_inbox_live import (  # noqa: F401 (fixtures)
-    CHROMIUM,
-    asgi_server,
-    browser,
     off_the_loop,
     people,
-    sign_in,
     wait_until_live,
 )
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
+pytestmark = requires_chromium
 
 
 def submit(base_url: str, key: str, payload: dict) -> tuple[int, dict]:
@@ -35,8 +27,8 @@ def submit(base_url: str, key: str, payload: dict) -> tuple[int, dict]:
 
 def test_a_filtered_feed_takes_only_matching_rows_live_and_links_to_the_action(
     people,  # noqa: F811 (fixtures imported above)
-    browser,  # noqa: F811
-    asgi_server,  # noqa: F811
+    browser,
+    asgi_server,
 ):
     _, key = off_the_loop(lambda: agent_services.issue_key(people["agent"].owner, people["agent"]))
     problems: list[str] = []

@@ -12,23 +12,17 @@ import time
 import pytest
 from django.db import connection
 
+from tests.browser.pages import requires_chromium, sign_in
 from tests.browser.test_inbox_live import (  # noqa: F401 (fixtures)
-    CHROMIUM,
-    asgi_server,
-    browser,
     escalate,
     off_the_loop,
     people,
-    sign_in,
     wait_until_live,
 )
 from workflows import execution
 from workflows.models import ActionRequest, ActionState
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
+pytestmark = requires_chromium
 
 
 def states(action_ids: list) -> set[str]:
@@ -72,8 +66,8 @@ def worker(transactional_db):
 
 def test_a_supervisor_filters_the_inbox_and_bulk_approves_three_live(
     people,  # noqa: F811 (fixtures imported above)
-    browser,  # noqa: F811
-    asgi_server,  # noqa: F811
+    browser,
+    asgi_server,
     worker,
     tmp_path,
 ):

@@ -2,22 +2,16 @@
 the most urgent escalation, claims and approves it with the keyboard, and goes on to the
 next one of the same list; nothing is wider than the screen and no script errs."""
 
-import pytest
-
+from tests.browser.pages import requires_chromium, sign_in
 from tests.browser.test_inbox_live import (  # noqa: F401 (fixtures)
-    asgi_server,
     escalate,
     off_the_loop,
     people,
     wait_until_live,
 )
-from tests.browser.test_registration_flow import CHROMIUM, browser, sign_in  # noqa: F401
 from workflows.models import ActionType
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
+pytestmark = requires_chromium
 
 PHONE = {"width": 390, "height": 844}
 
@@ -39,8 +33,8 @@ def fits_the_screen(page) -> bool:
 
 def test_a_supervisor_works_the_inbox_on_a_phone_with_the_keyboard(
     people,  # noqa: F811 (the fixtures imported above)
-    browser,  # noqa: F811
-    asgi_server,  # noqa: F811
+    browser,
+    asgi_server,
     tmp_path,
 ):
     off_the_loop(_titled)

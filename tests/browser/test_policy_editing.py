@@ -4,29 +4,19 @@ then they publish through the diff and its confirmation."""
 
 import re
 
-import pytest
-
 from governance import policies
 from governance.models import PolicyVersion
-from tests.browser.test_registration_flow import (  # noqa: F401 (fixtures)
-    CHROMIUM,
-    app_server,
-    browser,
-    people,
-    sign_in,
-)
+from tests.browser.pages import requires_chromium, sign_in
+from tests.browser.test_registration_flow import people  # noqa: F401 (fixtures)
 from tests.factories import SYSTEM
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)",
-)
+pytestmark = requires_chromium
 
 
 def test_coe_staff_edit_a_rule_checked_as_they_type_and_publish_it_after_the_diff(
     people,  # noqa: F811
-    browser,  # noqa: F811
-    app_server,  # noqa: F811
+    browser,
+    asgi_server,
     tmp_path,
 ):
     from workflows.models import ActionType
@@ -41,9 +31,9 @@ def test_coe_staff_edit_a_rule_checked_as_they_type_and_publish_it_after_the_dif
         SYSTEM, draft, name="POs", action_pattern="erp.purchase_order.*", effect="allow"
     )
     problems: list[str] = []
-    page = sign_in(browser, app_server, "carmen", problems)
+    page = sign_in(browser, asgi_server, "carmen", problems)
 
-    page.goto(f"{app_server.url}/admin/governance/policyversion/{draft.pk}/change/")
+    page.goto(f"{asgi_server.url}/admin/governance/policyversion/{draft.pk}/change/")
     assert "erp.purchase_order.*" in page.inner_text("#rules")
     page.click("#rules >> text=POs")
     page.wait_for_url(re.compile(rf"/admin/governance/rule/{rule.pk}/change/$"))
