@@ -8,9 +8,11 @@ from tests.browser.servers import AsgiServer
 
 
 @pytest.fixture
-def browser(monkeypatch):
+def browser(monkeypatch, asgi_server):
     """Headless chromium; the test fails if any of its pages logged a console error, threw
-    an uncaught exception or violated the Content-Security-Policy."""
+    an uncaught exception or violated the Content-Security-Policy. It closes before the
+    server stops (it depends on asgi_server), so a page's last requests never meet a
+    server that is gone."""
     # Playwright's sync API runs an event loop in this thread; the test still talks to
     # the database synchronously, which Django would otherwise refuse.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
