@@ -37,7 +37,7 @@ class EscalatedActionSerializer(serializers.Serializer):
 
     id = serializers.UUIDField()
     action = api_fields.StrictCharField(source="action_type.name")
-    title = serializers.CharField(
+    title = api_fields.StrictCharField(
         source="action_type.label", help_text="What people read (the action's name if untitled)"
     )
     summary = serializers.SerializerMethodField(
@@ -167,10 +167,10 @@ class BulkOutcomeSerializer(serializers.Serializer):
     refusal's code (`not_found` for an id outside your queues or unknown, `not_allowed`,
     `already_decided`, `claimed`, `invalid`) and message; a refused row changed nothing."""
 
-    id = serializers.UUIDField()
-    ok = serializers.BooleanField()
-    code = serializers.CharField()
-    message = serializers.CharField()
+    id = serializers.UUIDField(read_only=True)
+    ok = serializers.BooleanField(read_only=True)
+    code = api_fields.StrictCharField(read_only=True)
+    message = api_fields.StrictCharField(read_only=True)
 
 
 class BulkResultSerializer(serializers.Serializer):
