@@ -1,5 +1,6 @@
 """GET /api/v1/actions/: the actions a caller may see, filtered and paged by a cursor."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -70,6 +71,9 @@ def test_the_list_filters_by_agent_action_state_and_time(world, actions, as_user
         ({"agent": "nobody"}, "agent"),
         ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        # Well formed, but its position is no time: it must not reach the database.
+        ({"cursor": base64.b64encode(b"o=0&r=0&p=not-a-time").decode()}, "cursor"),
+        ({"cursor": base64.b64encode(b"o=0&r=0&p=2026-01-01%00").decode()}, "cursor"),
     ],
 )
 def test_a_bad_filter_value_is_a_400_naming_the_field(world, actions, as_user, params, field):

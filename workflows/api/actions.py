@@ -14,13 +14,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from autonomy import api_fields
 from autonomy.api_errors import APIError, not_a_fault
+from autonomy.api_pagination import BoundedCursorPagination
 from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import Effect
@@ -123,8 +123,9 @@ class ActionSerializer(serializers.Serializer):
     error = api_fields.StrictCharField(allow_blank=True)
 
 
-class ActionPagination(CursorPagination):
-    """Keyset pages, newest first; a cursor that is not one of ours is a 400 naming it."""
+class ActionPagination(BoundedCursorPagination):
+    """Keyset pages, newest first; a cursor that is not one of ours, or whose position is
+    no time, is a 400 naming it."""
 
     ordering = ("-created_at", "-id")
     page_size = 50
