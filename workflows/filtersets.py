@@ -120,6 +120,7 @@ def _searchable_payload() -> Case | Cast:
 
 
 def _requester(request):
+    """Who asks: a person or an agent (None without a request)."""
     return getattr(request, "user", None)
 
 
@@ -243,13 +244,9 @@ class EscalationFilterSet(django_filters.FilterSet):
         return queryset.order_by(*SORTS[value])
 
 
-def _principal(request):
-    return getattr(request, "user", None)
-
-
 def _units(request) -> QuerySet[BusinessUnit]:
     """Only the business units the requester may see are offered (an agent: its own)."""
-    principal = _principal(request)
+    principal = _requester(request)
     if principal is None:
         return BusinessUnit.objects.none()
     return business_units_for(principal).order_by("name")
@@ -257,7 +254,7 @@ def _units(request) -> QuerySet[BusinessUnit]:
 
 def _visible_agents(request) -> QuerySet[Agent]:
     """Only the agents the requester may see: an agent itself, a person their units'."""
-    principal = _principal(request)
+    principal = _requester(request)
     if principal is None or not principal.is_authenticated:
         return Agent.objects.none()
     return scope_for_principal(Agent.objects.order_by("name"), principal, agent_field="pk")
