@@ -304,6 +304,16 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def _fresh(self, version: PolicyVersion) -> Response:
         return Response(PolicyVersionSerializer(self.get_queryset().get(pk=version.pk)).data)
 
+    def _transition(self, request: Request, service) -> Response:
+        """Run a version's transition (`service(user, version)`); its refusals as errors."""
+        try:
+            version = service(request.user, self.get_object())
+        except (policies.NotAllowed, policies.InvalidState) as exc:
+            raise _refused(exc) from exc
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self._fresh(version)
+
     @extend_schema(
         summary="Add a rule to a draft (400 with the line and column of a CEL error)",
         request=RuleSerializer,
@@ -374,14 +384,7 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="request-publication")
     def request_publication(self, request: Request, pk: str) -> Response:
-        version = self.get_object()
-        try:
-            version = policies.request_publication(request.user, version)
-        except (policies.NotAllowed, policies.InvalidState) as exc:
-            raise _refused(exc) from exc
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
-        return self._fresh(version)
+        return self._transition(request, policies.request_publication)
 
     @extend_schema(
         summary="Publish a draft; the previous published version is archived",
@@ -390,14 +393,7 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str) -> Response:
-        version = self.get_object()
-        try:
-            version = policies.publish(request.user, version)
-        except (policies.NotAllowed, policies.InvalidState) as exc:
-            raise _refused(exc) from exc
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
-        return self._fresh(version)
+        return self._transition(request, policies.publish)
 
     @extend_schema(
         summary="Archive a draft or the published version (its rules stop applying)",
@@ -406,9 +402,4 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str) -> Response:
-        version = self.get_object()
-        try:
-            version = policies.archive(request.user, version)
-        except (policies.NotAllowed, policies.InvalidState) as exc:
-            raise _refused(exc) from exc
-        return self._fresh(version)
+        return self._transition(request, policies.archive)
