@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AgentStateEnum": "agents.models.AgentState",
         "EscalationStateEnum": "workflows.models.inbox.EscalationState",
+        "EscalationKindEnum": "workflows.models.inbox.EscalationKind",
+        "KindEnum": "governance.models.policies.KillSwitch.Kind",
     },
 }
 

@@ -56,7 +56,14 @@ from workflows.connectors import (
     connector_for,
 )
 from workflows.dispatch import enqueue_execution
-from workflows.models import ActionRequest, ActionState, ActionType, Connector, ConnectorAttempt
+from workflows.models import (
+    ActionRequest,
+    ActionState,
+    ActionType,
+    Connector,
+    ConnectorAttempt,
+    EscalationKind,
+)
 
 __all__ = [
     "BACKOFF_BASE_SECONDS",
@@ -217,7 +224,7 @@ def _settle(
     *,
     error: str = "",
     result=None,
-    escalate: str = "",
+    escalate: EscalationKind | None = None,
     actor=EXECUTOR,
     completed: tuple[ConnectorAttempt, tuple[str, ...]] | None = None,
     deferred: list | None = None,
@@ -393,7 +400,11 @@ def _prepare(action: ActionRequest):
     problem = approval_problem(action)
     if problem:
         return _settle(
-            action, ActionState.FAILED, "action.failed", error=problem, escalate="failure"
+            action,
+            ActionState.FAILED,
+            "action.failed",
+            error=problem,
+            escalate=EscalationKind.FAILURE,
         )
     connector = connector_for(action)
     row = connector.row
@@ -404,7 +415,7 @@ def _prepare(action: ActionRequest):
             ActionState.FAILED,
             "action.failed",
             error=f"Not executed: connector {row.name} is disabled{reason}",
-            escalate="failure",
+            escalate=EscalationKind.FAILURE,
             connector=row.slug,
         )
     if connector.in_database:
@@ -621,7 +632,7 @@ def _finish(
             ActionState.NEEDS_RECONCILIATION,
             "action.needs_reconciliation",
             error=f"Outcome unknown, not retried: {message}",
-            escalate="reconciliation",
+            escalate=EscalationKind.RECONCILIATION,
             completed=completed,
             **facts,
         )
@@ -634,7 +645,7 @@ def _finish(
             ActionState.FAILED,
             "action.failed",
             error=message,
-            escalate="failure",
+            escalate=EscalationKind.FAILURE,
             completed=completed,
             **facts,
         )
@@ -645,7 +656,7 @@ def _finish(
             ActionState.FAILED,
             "action.failed",
             error=f"Gave up after {action.attempt_count} attempts: {message}",
-            escalate="failure",
+            escalate=EscalationKind.FAILURE,
             completed=completed,
             **facts,
         )
@@ -700,7 +711,7 @@ def _repair(action_id, now: datetime) -> str:
             ActionState.NEEDS_RECONCILIATION,
             "action.needs_reconciliation",
             error="Outcome unknown, not retried: the worker stopped during the call.",
-            escalate="reconciliation",
+            escalate=EscalationKind.RECONCILIATION,
             actor=SWEEPER,
             attempt=attempt.number,
         )

@@ -50,7 +50,7 @@ _ESCALATION_BADGE = {
     EscalationState.EXPIRED: "text-bg-danger",
 }
 _PRIORITY_BADGE = {1: "text-bg-danger", 2: "text-bg-warning"}
-# What each priority means (workflows.inbox.PRIORITY sets it from the action's risk tier).
+# What each priority means (workflows.inbox.opening.PRIORITY sets it from the action's risk tier).
 PRIORITIES = {
     1: "high or critical risk",
     2: "medium risk",
@@ -278,7 +278,7 @@ def escalation_row(
         for_whom = _html(
             '<div class="text-body-secondary">for {}</div>', _username(escalation.assigned_to)
         )
-    if escalation.kind != "approval":
+    if not escalation.is_approval:
         kind = _html('<span class="badge text-bg-dark me-1">{}</span>', escalation.kind)
     sla_class, sla = _sla(escalation, now)
     return _html(

@@ -14,8 +14,11 @@ import json
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
 from urllib.parse import urlencode, urlsplit
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -31,7 +34,6 @@ from agents.services import may as may_transition
 from governance.htmx import htmx_partial
 from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import redact
-from governance.scoping import is_coe
 from workflows import bulk, inbox, live, rows
 from workflows.counts import inbox_counts as counts_for
 from workflows.filtersets import EscalationFilterSet, waiting
@@ -44,7 +46,13 @@ from workflows.forms import (
     RejectForm,
     SuspendForm,
 )
-from workflows.models import ActionRequest, ActionState, Escalation, EscalationState
+from workflows.models import (
+    ActionRequest,
+    ActionState,
+    Escalation,
+    EscalationKind,
+    EscalationState,
+)
 from workflows.queues import escalations_for, may_use_inbox
 from workflows.reasons import plain_reason
 
@@ -198,7 +206,7 @@ def _human_rates(action: ActionRequest) -> dict | None:
     decided = list(
         Escalation.objects.filter(
             action__agent_id=action.agent_id,
-            kind="approval",
+            kind=EscalationKind.APPROVAL,
             decided_by__isnull=False,
             state__in=(EscalationState.APPROVED, EscalationState.REJECTED),
         )
@@ -316,7 +324,8 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
     shown = redact(action.payload, sensitive)
     submitted = action.decision.payload if action.decision else shown
     user = request.user
-    active = escalation.state in inbox.ACTIVE
+    permitted = inbox.permitted_actions(user, escalation)
+    active = permitted.active
     edit_form = extra.pop("edit_form", None) or EditForm(initial={"payload": shown})
     attempted = extra.pop("attempted_payload", None)
     edited = escalation.edited_payload
@@ -329,11 +338,6 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         else Escalation.objects.select_related("queue", "assigned_to")
         .filter(previous=escalation)
         .first()
-    )
-    reconcilable = (
-        active
-        and escalation.kind == "reconciliation"
-        and action.state == ActionState.NEEDS_RECONCILIATION
     )
     list_query = _list_query(request)
     previous, following = _neighbours(request, escalation)
@@ -357,26 +361,22 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
         "previous": previous,
         "next": following,
         "chain": _chain(escalation),
-        "active": active,
-        # Handed to another person: only they may decide it (workflows.inbox._require_open).
-        "assigned_elsewhere": active and escalation.assigned_to_id not in (None, user.pk),
-        # Claimed by someone else: they decide it; COE staff may give it back to the queue.
-        "claimed_elsewhere": escalation.state == EscalationState.CLAIMED
-        and escalation.claimed_by_id != user.pk,
-        "may_release": is_coe(user),
+        # What this person may do, by the inbox's rules: active, assigned_elsewhere,
+        # claimed_elsewhere, may_release, is_owner, reconcilable.
+        **asdict(permitted),
         "successor": successor,
         "successor_visible": successor is not None
         and _visible(request).filter(pk=successor.pk).exists(),
-        "is_owner": action.agent.owner_id == user.pk,
         "approve_form": extra.pop("approve_form", None) or NoteForm(),
         "edit_form": edit_form,
         "reject_form": extra.pop("reject_form", None) or RejectForm(),
         "reassign_form": extra.pop("reassign_form", None)
         or (ReassignForm(escalation=escalation) if active else None),
-        "reconcilable": reconcilable,
         "reconcile_form": extra.pop("reconcile_form", None) or ReconcileForm(),
         # What to look for in the system of record: the call whose outcome is unknown.
-        "last_attempt": action.attempts.order_by("-number").first() if reconcilable else None,
+        "last_attempt": (
+            action.attempts.order_by("-number").first() if permitted.reconcilable else None
+        ),
         "suspend_form": extra.pop("suspend_form", None) or SuspendForm(),
         "may_suspend": action.agent.state == AgentState.ACTIVE
         and may_transition(user, "suspend", action.agent),
@@ -451,43 +451,65 @@ def _to_detail(request: HttpRequest, pk) -> HttpResponse:
     return response
 
 
+def _post(
+    request: HttpRequest,
+    pk,
+    act: Callable[[Escalation, dict], str],
+    form_class: type[forms.Form] | None = None,
+    form_name: str = "",
+) -> HttpResponse:
+    """One decision posted on an escalation: check its form (if any), run `act` on the
+    form's data (the inbox service; it returns the notice), then show the refusal, or the
+    row or panel as it now is."""
+    escalation = _get(request, pk)
+    shown, data = {}, {}
+    if form_class is not None:
+        form = form_class(request.POST)
+        shown = {form_name: form}
+        if not form.is_valid():
+            return _invalid(request, escalation, **shown)
+        data = form.cleaned_data
+    try:
+        notice = act(escalation, data)
+    except inbox.InboxError as exc:
+        return _refused(request, escalation, exc, **shown)
+    return _done(request, escalation, notice)
+
+
 @login_required
 @require_POST
 def claim(request: HttpRequest, pk) -> HttpResponse:
     """Claim an open escalation."""
-    escalation = _get(request, pk)
-    try:
+
+    def act(escalation: Escalation, data: dict) -> str:
         inbox.claim(request.user, escalation)
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc)
-    return _done(request, escalation, "You have claimed this escalation.")
+        return "You have claimed this escalation."
+
+    return _post(request, pk, act)
 
 
 @login_required
 @require_POST
 def unclaim(request: HttpRequest, pk) -> HttpResponse:
     """Give a claimed escalation back to its queue."""
-    escalation = _get(request, pk)
-    try:
+
+    def act(escalation: Escalation, data: dict) -> str:
         inbox.unclaim(request.user, escalation)
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc)
-    return _done(request, escalation, "The escalation is back in its queue.")
+        return "The escalation is back in its queue."
+
+    return _post(request, pk, act)
 
 
 @login_required
 @require_POST
 def approve(request: HttpRequest, pk) -> HttpResponse:
     """Approve the action as submitted; it is queued for execution."""
-    escalation = _get(request, pk)
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, escalation, approve_form=form)
-    try:
-        inbox.approve(request.user, escalation, form.cleaned_data["note"])
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc, approve_form=form)
-    return _done(request, escalation, "Approved: the action is queued for execution.")
+
+    def act(escalation: Escalation, data: dict) -> str:
+        inbox.approve(request.user, escalation, data["note"])
+        return "Approved: the action is queued for execution."
+
+    return _post(request, pk, act, NoteForm, "approve_form")
 
 
 @login_required
@@ -511,15 +533,12 @@ def edit_and_approve(request: HttpRequest, pk) -> HttpResponse:
 @require_POST
 def reject(request: HttpRequest, pk) -> HttpResponse:
     """Refuse the action with a reason."""
-    escalation = _get(request, pk)
-    form = RejectForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, escalation, reject_form=form)
-    try:
-        inbox.reject(request.user, escalation, form.cleaned_data["reason"])
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc, reject_form=form)
-    return _done(request, escalation, "Rejected: the agent is told why.")
+
+    def act(escalation: Escalation, data: dict) -> str:
+        inbox.reject(request.user, escalation, data["reason"])
+        return "Rejected: the agent is told why."
+
+    return _post(request, pk, act, RejectForm, "reject_form")
 
 
 @login_required
@@ -560,42 +579,28 @@ RECONCILED = {
 def reconcile(request: HttpRequest, pk) -> HttpResponse:
     """Resolve an unknown outcome after checking the system of record: it took effect
     (succeeded), it did not (failed), or it did not and runs again now."""
-    escalation = _get(request, pk)
-    form = ReconcileForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, escalation, reconcile_form=form)
-    outcome, note = form.cleaned_data["outcome"], form.cleaned_data["note"]
-    try:
+
+    def act(escalation: Escalation, data: dict) -> str:
+        outcome, note = data["outcome"], data["note"]
         if outcome == "succeeded":
-            inbox.reconcile_succeeded(
-                request.user, escalation, note, form.cleaned_data["reference"]
-            )
+            inbox.reconcile_succeeded(request.user, escalation, note, data["reference"])
         elif outcome == "failed":
             inbox.reconcile_failed(request.user, escalation, note)
         else:
             inbox.reconcile_retry(request.user, escalation, note)
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc, reconcile_form=form)
-    return _done(request, escalation, RECONCILED[outcome])
+        return RECONCILED[outcome]
+
+    return _post(request, pk, act, ReconcileForm, "reconcile_form")
 
 
 @login_required
 @require_POST
 def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
     """Suspend the escalation's agent and cancel its queued and pending actions."""
-    escalation = _get(request, pk)
-    form = SuspendForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, escalation, suspend_form=form)
-    try:
-        cancelled = inbox.suspend_agent(
-            request.user, escalation.action.agent, form.cleaned_data["note"]
-        )
-    except inbox.InboxError as exc:
-        return _refused(request, escalation, exc, suspend_form=form)
-    agent = escalation.action.agent
-    return _done(
-        request,
-        escalation,
-        f"{agent.name} is suspended; {cancelled} queued or pending action(s) cancelled.",
-    )
+
+    def act(escalation: Escalation, data: dict) -> str:
+        agent = escalation.action.agent
+        cancelled = inbox.suspend_agent(request.user, agent, data["note"])
+        return f"{agent.name} is suspended; {cancelled} queued or pending action(s) cancelled."
+
+    return _post(request, pk, act, SuspendForm, "suspend_form")

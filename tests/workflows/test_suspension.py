@@ -19,6 +19,7 @@ from tests.factories import SYSTEM
 from tests.workflows.test_inbox import fresh, make_governed, submit
 from workflows import inbox
 from workflows.decisions import decide_action
+from workflows.inbox import suspension
 from workflows.models import ActionRequest, ActionState, Escalation
 
 AGENTS = "/api/v1/agents/"
@@ -277,7 +278,7 @@ def test_the_state_change_and_the_cancellations_are_one_transaction(world, work,
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(inbox, "_finish", broken)
+    monkeypatch.setattr(suspension, "finish", broken)
     before = AuditEntry.objects.count()
     with pytest.raises(RuntimeError):
         agent_services.transition(world.supervisor_a, world.agent_a, "suspend", "stop")

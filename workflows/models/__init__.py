@@ -3,7 +3,7 @@
 from workflows.models.action_types import ActionType, RiskTier, validate_payload_schema
 from workflows.models.actions import TERMINAL_STATES, ActionRequest, ActionState, WebhookDelivery
 from workflows.models.connectors import Connector, ConnectorAttempt, SandboxEffect
-from workflows.models.inbox import Escalation, EscalationState, Queue
+from workflows.models.inbox import Escalation, EscalationKind, EscalationState, Queue
 
 __all__ = [
     "TERMINAL_STATES",
@@ -13,6 +13,7 @@ __all__ = [
     "Connector",
     "ConnectorAttempt",
     "Escalation",
+    "EscalationKind",
     "EscalationState",
     "Queue",
     "RiskTier",

@@ -1,13 +1,30 @@
-"""The escalation inbox: queues with SLAs and the escalations waiting in them."""
+"""The escalation inbox: queues with SLAs and the escalations waiting in them.
+
+An escalation's state changes only through its transition methods (`Escalation.TRANSITIONS`):
+each checks the state it starts from, sets the stamps and returns a `Change` (the ledger verb,
+the fields to save, the facts to record). Callers (workflows.inbox) lock the row, decide who
+may act, save and record the change in one transaction.
+"""
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 
 from governance.history import History
 
-__all__ = ["Escalation", "EscalationState", "Queue"]
+__all__ = [
+    "ACTIVE",
+    "Change",
+    "Escalation",
+    "EscalationKind",
+    "EscalationState",
+    "InvalidTransition",
+    "Queue",
+    "Transition",
+]
 
 
 class Queue(models.Model):
@@ -49,6 +66,48 @@ class EscalationState(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
+# Escalations still waiting for a person.
+ACTIVE = (EscalationState.OPEN, EscalationState.CLAIMED)
+
+
+class EscalationKind(models.TextChoices):
+    """Why the escalation waits: an approval policy asked for, or what execution reported."""
+
+    APPROVAL = "approval", "Approval"
+    FAILURE = "failure", "Failure"
+    RECONCILIATION = "reconciliation", "Reconciliation"
+
+
+class InvalidTransition(Exception):
+    """The escalation is not in a state this transition starts from."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]
+    target: str
+    verb: str  # the ledger's verb for it
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a transition did: the ledger verb, the fields to save and the facts to record."""
+
+    verb: str
+    fields: list[str]
+    data: dict = field(default_factory=dict)
+
+
+S = EscalationState
+DECIDED = ["state", "decided_by", "decided_at", "decision_note"]
+CLAIM = ["state", "claimed_by", "claimed_at"]
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else "someone"
+
+
 class Escalation(models.Model):
     """An action waiting for a human decision, with why it was escalated and its SLA."""
 
@@ -69,7 +128,10 @@ class Escalation(models.Model):
         default=EscalationState.OPEN,
     )
     kind = models.CharField(
-        max_length=24, default="approval", help_text="approval, failure or reconciliation"
+        max_length=24,
+        choices=EscalationKind.choices,
+        default=EscalationKind.APPROVAL,
+        help_text="approval, failure or reconciliation",
     )
     priority = models.PositiveSmallIntegerField(default=2, help_text="1 highest, 3 lowest")
     reason = models.TextField()
@@ -118,5 +180,101 @@ class Escalation(models.Model):
             models.Index(fields=["state", "sla_due_at"], name="escalation_sla_idx"),
         ]
 
+    TRANSITIONS: dict[str, Transition] = {
+        t.name: t
+        for t in [
+            Transition("claim", (S.OPEN,), S.CLAIMED, "escalation.claimed"),
+            Transition("unclaim", (S.CLAIMED,), S.OPEN, "escalation.unclaimed"),
+            Transition("approve", ACTIVE, S.APPROVED, "escalation.approved"),
+            Transition("reject", ACTIVE, S.REJECTED, "escalation.rejected"),
+            Transition("reassign", ACTIVE, S.REASSIGNED, "escalation.reassigned"),
+            # The SLA ran out and a parent queue takes over: reassigned, by nobody.
+            Transition("escalate", ACTIVE, S.REASSIGNED, "escalation.sla_escalated"),
+            Transition("expire", ACTIVE, S.EXPIRED, "escalation.expired"),
+            Transition("resolve", ACTIVE, S.RESOLVED, "escalation.resolved"),
+            Transition("cancel", ACTIVE, S.CANCELLED, "escalation.cancelled"),
+        ]
+    }
+
     def __str__(self) -> str:
         return f"escalation {self.pk} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether it still waits for a person."""
+        return self.state in ACTIVE
+
+    @property
+    def is_approval(self) -> bool:
+        """Whether it asks for an approval (not a report of what execution met)."""
+        return self.kind == EscalationKind.APPROVAL
+
+    def _move(self, name: str) -> Transition:
+        """Check that transition `name` starts from the current state, and take it."""
+        transition = self.TRANSITIONS[name]
+        if self.state not in transition.sources:
+            raise InvalidTransition(f"Cannot {name} an escalation that is {self.state}.")
+        self.state = transition.target
+        return transition
+
+    def _decide(self, name: str, by, at: datetime, decision_note: str, /, **data) -> Change:
+        """Close the escalation: who decided (None for the system), when, and the note;
+        `data` is what the ledger records of it."""
+        transition = self._move(name)
+        self.decided_by = by
+        self.decided_at = at
+        self.decision_note = decision_note
+        return Change(transition.verb, list(DECIDED), data)
+
+    def claim(self, by, at: datetime) -> Change:
+        """Take it: nobody else decides it meanwhile."""
+        transition = self._move("claim")
+        self.claimed_by = by
+        self.claimed_at = at
+        return Change(transition.verb, list(CLAIM))
+
+    def unclaim(self) -> Change:
+        """Give it back to its queue; records whom it was released from."""
+        released = self.claimed_by
+        transition = self._move("unclaim")
+        self.claimed_by = None
+        self.claimed_at = None
+        return Change(transition.verb, list(CLAIM), {"released": _username(released)})
+
+    def approve(self, by, note: str, at: datetime, edited_payload=None) -> Change:
+        """Approve its action, as submitted or (`edited_payload`, redacted) as edited."""
+        change = self._decide("approve", by, at, note, note=note)
+        self.edited_payload = edited_payload
+        return Change(change.verb, [*change.fields, "edited_payload"], change.data)
+
+    def reject(self, by, reason: str, at: datetime) -> Change:
+        """Refuse its action; the reason is the decision note."""
+        return self._decide("reject", by, at, reason, reason=reason)
+
+    def reassign(self, by, note: str, at: datetime) -> Change:
+        """Hand it over to another queue or person (the successor is opened by the caller)."""
+        return self._decide("reassign", by, at, note, note=note)
+
+    def escalate(self, at: datetime) -> Change:
+        """Its SLA ran out: its queue's parent takes over (the caller opens the successor)."""
+        return self._decide("escalate", None, at, "SLA expired")
+
+    def expire(self, at: datetime) -> Change:
+        """Its SLA ran out at the end of the queue chain: nobody decided it."""
+        note = "SLA expired at the end of the queue chain"
+        return self._decide("expire", None, at, note, sla_due_at=self.sla_due_at.isoformat())
+
+    def resolve(self, by, summary: str, note: str, at: datetime, **facts) -> Change:
+        """Close it with what the person found in the system of record (`facts`)."""
+        return self._decide("resolve", by, at, f"{summary}: {note}", **facts, note=note)
+
+    def cancel(self, by, note: str, at: datetime) -> Change:
+        """Close it because its agent stopped (`by`: a person, or None for the system)."""
+        return self._decide("cancel", by, at, note)
+
+    def warn(self, at: datetime) -> Change:
+        """Stamp that its queue was warned of the nearing SLA (once, while it waits)."""
+        if not self.is_active or self.warned_at is not None:
+            raise InvalidTransition(f"Cannot warn of an escalation that is {self.state}.")
+        self.warned_at = at
+        return Change("escalation.sla_warned", ["warned_at"], {"due": self.sla_due_at.isoformat()})
