@@ -5,9 +5,10 @@ person may work is a 404. The list is filtered, searched, sorted and paged by
 workflows.filtersets.EscalationFilterSet (as the API's), and bulk decisions go row by row
 through workflows.bulk. An escalation's page knows the list it was opened from
 (`?from=<the list's query>`): its previous/next follow that list's order and filters.
-Every change goes through workflows.inbox, which decides who may act; its refusals are
-shown in the page (htmx requests always get a 200 fragment so that htmx swaps the message
-in). The rows are the same fragments the live socket pushes.
+Every change goes through workflows.inbox, which decides who may act (the page shows the
+same rules: `inbox.permitted_actions`); its refusals are shown in the page (htmx requests
+always get a 200 fragment so that htmx swaps the message in). The rows are the same
+fragments the live socket pushes.
 """
 
 import json
