@@ -58,9 +58,9 @@ class IsoDateTimeField(serializers.DateTimeField):
         return value.isoformat()
 
 
-class RedactedField(serializers.JSONField):
-    """An action's `payload` or `result` (given as the field's source), its action type's
-    sensitive fields as keyed hashes."""
+class RedactedMixin:
+    """An action's `payload` or `result` (the attribute named), its action type's sensitive
+    fields as keyed hashes."""
 
     def __init__(self, attribute: str, **kwargs):
         self.attribute = attribute
@@ -73,8 +73,12 @@ class RedactedField(serializers.JSONField):
         return redact(data, value.action_type.sensitive_fields or [])
 
 
-class RedactedPayloadField(RedactedField, serializers.DictField):
+class RedactedPayloadField(RedactedMixin, serializers.DictField):
     """The payload: always an object."""
+
+
+class RedactedResultField(RedactedMixin, serializers.JSONField):
+    """The result: any JSON value, or null before there is one."""
 
 
 class LatestEscalationField(serializers.UUIDField):
@@ -136,6 +140,8 @@ class PendingActionSerializer(SubmittedActionSerializer):
 
 
 class ReadAnswerSerializer(SubmittedActionSerializer):
+    """The answer to an allowed read, with what was read (200)."""
+
     data = serializers.JSONField(
         allow_null=True, help_text="What was read, without the fields above the agent's clearance"
     )
@@ -169,7 +175,7 @@ class ActionSerializer(serializers.Serializer):
     completed_at = IsoDateTimeField(allow_null=True)
     decision = ActionDecisionSerializer(allow_null=True)
     escalation_id = LatestEscalationField()
-    result = RedactedField("result", allow_null=True)
+    result = RedactedResultField("result", allow_null=True)
     error = api_fields.StrictCharField(allow_blank=True)
 
 
