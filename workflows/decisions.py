@@ -147,6 +147,7 @@ def ask(
     policy_version: PolicyVersion | None = None,
 ) -> Question:
     """The question of `agent` doing `action` with `payload`, with what decides it."""
+    now = now or timezone.now()
     if action_type is None:
         action_type = ActionType.objects.filter(name=action).first()
     facts = agent_facts(agent)
@@ -173,7 +174,7 @@ def ask(
         action_type=action_type,
         payload=payload,
         reported=reported or {},
-        now=now or timezone.now(),
+        now=now,
         switch=switch,
         policy_set=policy_set,
         specs=specs,

@@ -110,7 +110,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
         body.get("payload", {}),
         action_type=action_type,
         reported=body.get("reported") or {},
-        now=now or timezone.now(),
+        now=now,
     )
     with decisions.counted(question) as counting:
         outcome = decisions.decide(question, counting, source=DecisionRecord.Source.GATEWAY)
