@@ -8,9 +8,10 @@ strictly greater: with a hard limit of 100 actions per hour, the 100th action of
 passes and the 101st is denied.
 
     specs = applicable(all_specs, agent.slug, role, unit, level, action)
-    limits = count(specs, agent.slug, unit, action, payload, reported, now=now)
-    context = {**context_for(agent.slug, unit, now, counts=limits.activity), "limits": limits}
-    ... decide ...; if denied: refund(specs, agent.slug, unit, action, payload, reported, now=now)
+    with counted(specs, agent.slug, unit, action, payload, reported, now=now) as counting:
+        limits = counting.totals
+        context = {**context_for(agent.slug, unit, now, counts=limits.activity), "limits": limits}
+        ... decide ...; if denied: counting.refund()   (an error in the block refunds too)
 
 How counters stay exact: amounts are kept as integers in 1/10000 units (the thresholds'
 precision) and added with INCRBY in one Lua script per action (atomic), so concurrent requests
@@ -26,7 +27,8 @@ cache's own add/incr does the same within one process.
 """
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -41,12 +43,14 @@ from governance.pdp import pattern_matches
 __all__ = [
     "SCALE",
     "WINDOW_SECONDS",
+    "Counting",
     "LimitSpec",
     "Totals",
     "amount_of",
     "applicable",
     "context_for",
     "count",
+    "counted",
     "exceeded",
     "refund",
     "totals",
@@ -369,6 +373,55 @@ def refund(
     return Totals(
         (rule, left / SCALE) for rule, left in zip(ids, _take_back(decrements), strict=True)
     )
+
+
+class Counting:
+    """One action counted against its limits (see counted()): the totals after it, and the
+    refund that takes its amounts back, at most once."""
+
+    __slots__ = ("_refund", "refunded", "totals")
+
+    def __init__(self, totals: Totals, refund_args: tuple, now: datetime | None):
+        self.totals = totals
+        self.refunded = False
+        self._refund = (refund_args, now)
+
+    @classmethod
+    def nothing(cls) -> "Counting":
+        """An action that was not counted (nothing to take back)."""
+        counting = cls(Totals(), (), None)
+        counting.refunded = True
+        return counting
+
+    def refund(self) -> None:
+        """Take back what the action consumed (see refund()); a second call does nothing."""
+        if not self.refunded:
+            self.refunded = True
+            args, now = self._refund
+            refund(*args, now=now)
+
+
+@contextmanager
+def counted(
+    specs: list[LimitSpec],
+    agent_slug: str,
+    business_unit: str,
+    action: str,
+    payload: Mapping[str, Any],
+    reported: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> Iterator[Counting]:
+    """Count one action against `specs` (see count()) for the block, which gets the
+    Counting. A denied action's block calls `refund()`; a block that raises is refunded
+    on its way out, so an action that was never recorded consumes no budget."""
+    args = (specs, agent_slug, business_unit, action, payload, reported)
+    counting = Counting(count(*args, now=now), args, now)
+    try:
+        yield counting
+    except BaseException:
+        counting.refund()
+        raise
 
 
 def totals(

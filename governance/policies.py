@@ -7,7 +7,8 @@ version (exactly one is published per policy) and, once committed, bumps the POL
 epoch, so every process rebuilds its compiled set on its next decision.
 
 A rule with a limit becomes up to two decision-point rules: "<id>:soft" requires approval
-when `context.limits["<id>"]` is over the soft limit, "<id>:hard" denies over the hard one.
+when `context.limits["<id>"]` is over the soft limit, "<id>:hard" denies over the hard one;
+each says so in its `limit` (the ids are only names, shown in decisions and the ledger).
 The caller measures the counters (governance.limits) from `current_limit_specs()`. A new
 draft's copy of a rule keeps the rule's `key`, so its limit keeps counting once published.
 """
@@ -242,6 +243,7 @@ def _translate(rule: Rule, rule_id: Any, owner: str, version_id: Any) -> list[pd
                 sla_seconds=rule.sla_seconds,
                 reason=rule.reason
                 or f"over the soft limit of {_describe_limit(rule, rule.soft_limit)}",
+                limit=pdp.LimitCheck(rule_id, pdp.LimitKind.SOFT),
                 **common,
             )
         )
@@ -254,6 +256,7 @@ def _translate(rule: Rule, rule_id: Any, owner: str, version_id: Any) -> list[pd
                 condition=_over(rule, rule_id, rule.hard_limit),
                 reason=rule.reason
                 or f"over the hard limit of {_describe_limit(rule, rule.hard_limit)}",
+                limit=pdp.LimitCheck(rule_id, pdp.LimitKind.HARD),
                 **common,
             )
         )

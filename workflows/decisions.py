@@ -1,12 +1,21 @@
 """Deciding an agent's action: facts from the registry, kill switches, limits, policy.
 
-`decide_action()` is the one path from "agent X wants to do Y with payload Z" to a
-recorded Decision. The gateway calls it with counting on (limits consume budget); the
-what-if check calls it with counting off. Either way the decision is recorded as a
-DecisionRecord and a ledger entry in the caller's transaction, with sensitive payload
+A decision is taken in steps, which the gateway spells out (workflows.gateway) and
+`decide_action()` composes for everyone else (the what-if check, a re-decision):
+
+    question = ask(agent, action, payload, ...)   # facts, kill switch, policies, limits
+    with counted(question) as counting:           # the action counts against its limits
+        outcome = decide(question, counting)      # no side effects: record not yet saved
+        suspend_at_hard_limit(question, outcome.decision)
+        if denied: counting.refund()              # a denied action consumes no budget
+        ... record the outcome (an error here refunds the count too) ...
+
+The decision is recorded as a DecisionRecord and a ledger entry, with sensitive payload
 fields as keyed hashes.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,23 +26,59 @@ from agents.models import Agent
 from agents.services import suspend_automatically
 from governance import ledger, limits, policies, switches
 from governance.models import DecisionRecord, KillSwitch, PolicyVersion
-from governance.pdp import ActionFacts, AgentFacts, Decision, DecisionRequest, Effect
+from governance.pdp import (
+    ActionFacts,
+    AgentFacts,
+    CompiledPolicySet,
+    Decision,
+    DecisionRequest,
+    Effect,
+)
 from governance.redaction import fingerprint, redact
 from workflows.models import ActionType
 
-__all__ = ["Outcome", "action_facts", "agent_facts", "decide_action", "decision_json"]
+__all__ = [
+    "Outcome",
+    "Question",
+    "action_facts",
+    "agent_facts",
+    "ask",
+    "counted",
+    "decide",
+    "decide_action",
+    "decision_json",
+    "save",
+    "suspend_at_hard_limit",
+]
+
+
+@dataclass(frozen=True)
+class Question:
+    """Who asks to do what, when, and what decides it: a kill switch that blocks it, or
+    the policy set and the limits that apply to it (`policy_version`: a draft standing in
+    for its policy's published version, in a what-if)."""
+
+    agent: Agent
+    facts: AgentFacts
+    action: str
+    action_type: ActionType | None
+    payload: dict
+    reported: dict
+    now: datetime
+    switch: KillSwitch | None
+    policy_set: CompiledPolicySet | None
+    specs: list[limits.LimitSpec]
+    policy_version: PolicyVersion | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A decision, the record it was written to, the ledger data describing it, and what
-    was counted against limits (the arguments of `limits.refund`, if the caller must undo
-    them because its transaction fails)."""
+    """A decision, its record (saved by save() or by the caller's own insert) and the
+    ledger data describing it."""
 
     decision: Decision
     record: DecisionRecord
     ledger_data: dict
-    counted: tuple = ()
 
 
 def agent_facts(agent: Agent) -> AgentFacts:
@@ -91,48 +136,24 @@ def decision_json(decision: Decision) -> dict:
     }
 
 
-def _suspend_at_hard_limit(agent: Agent, specs, decision: Decision) -> None:
-    """Suspend the agent when a hard limit that says so decided against it."""
-    auto = {str(spec.rule_id): spec for spec in specs if spec.suspend_on_hard}
-    for matched in decision.matched:
-        rule_id, _, kind = str(matched.id).partition(":")
-        if kind == "hard" and rule_id in auto and not matched.log_only:
-            suspend_automatically(agent, f"Hard limit reached: {matched.name}")
-            return
-
-
-def decide_action(
+def ask(
     agent: Agent,
     action: str,
     payload: dict,
     *,
-    actor,
-    source: str = DecisionRecord.Source.WHAT_IF,
-    reported: dict | None = None,
-    count: bool = False,
-    now: datetime | None = None,
     action_type: ActionType | None = None,
-    persist: bool = True,
+    reported: dict | None = None,
+    now: datetime | None = None,
     policy_version: PolicyVersion | None = None,
-) -> Outcome:
-    """Decide and record one action of `agent`. With `count`, the action is counted
-    against its limits (and a denied action's budget use is refunded). With `persist` the
-    record and its ledger entry are written together, in one transaction; without it
-    nothing is written and no transaction is opened: the caller inserts `Outcome.record`
-    and puts `Outcome.ledger_data` in its own ledger entry, in its own transaction. With
-    `policy_version` (a what-if against a draft), that version stands in for its policy's
-    published one, its limits included."""
+) -> Question:
+    """The question of `agent` doing `action` with `payload`, with what decides it."""
     now = now or timezone.now()
-    started = now.timestamp()
     if action_type is None:
         action_type = ActionType.objects.filter(name=action).first()
     facts = agent_facts(agent)
     switch = switches.blocking_switch(facts.business_unit, action)
-    refund_args: tuple = ()
-    if switch is not None:
-        request_context = limits.context_for(agent.slug, facts.business_unit, now)
-        decision = _switch_decision(switch, started)
-    else:
+    policy_set, specs = None, []
+    if switch is None:
         if policy_version is None:
             policy_set, all_specs = policies.current_policy_set(), policies.current_limit_specs()
         else:
@@ -146,38 +167,88 @@ def decide_action(
             facts.autonomy_level,
             action,
         )
-        if count:
-            # One round trip counts the action and reads the activity counts before it.
-            totals = limits.count(
-                specs, facts.slug, facts.business_unit, action, payload, reported or {}, now=now
-            )
+    return Question(
+        agent=agent,
+        facts=facts,
+        action=action,
+        action_type=action_type,
+        payload=payload,
+        reported=reported or {},
+        now=now,
+        switch=switch,
+        policy_set=policy_set,
+        specs=specs,
+        policy_version=policy_version,
+    )
+
+
+@contextmanager
+def counted(question: Question) -> Iterator[limits.Counting]:
+    """Count the action against its limits for the block (limits.counted: refunded if the
+    block raises or calls `refund()`). An action a kill switch blocks counts nothing."""
+    if question.switch is not None:
+        yield limits.Counting.nothing()
+        return
+    facts = question.facts
+    with limits.counted(
+        question.specs,
+        facts.slug,
+        facts.business_unit,
+        question.action,
+        question.payload,
+        question.reported,
+        now=question.now,
+    ) as counting:
+        yield counting
+
+
+def decide(
+    question: Question,
+    counting: limits.Counting | None = None,
+    *,
+    source: str = DecisionRecord.Source.WHAT_IF,
+) -> Outcome:
+    """Decide `question`, with the totals of `counting` (else the limits' current totals),
+    and build its record and ledger data. Writes nothing."""
+    agent, facts, now = question.agent, question.facts, question.now
+    started = now.timestamp()
+    if question.switch is not None:
+        request_context = limits.context_for(agent.slug, facts.business_unit, now)
+        decision = _switch_decision(question.switch, started)
+    else:
+        if counting is not None:
+            totals = counting.totals
             request_context = limits.context_for(
                 agent.slug, facts.business_unit, now, counts=totals.activity
             )
         else:
-            totals = limits.totals(specs, facts.slug, facts.business_unit, now=now)
+            totals = limits.totals(question.specs, facts.slug, facts.business_unit, now=now)
             request_context = limits.context_for(agent.slug, facts.business_unit, now)
         request_context = {**request_context, "limits": totals}
         request = DecisionRequest(
             agent=facts,
-            action=action_facts(action, action_type),
-            payload=payload,
+            action=action_facts(question.action, question.action_type),
+            payload=question.payload,
             context=request_context,
         )
-        decision = policy_set.decide(request)
-        if count:
-            refund_args = (specs, facts.slug, facts.business_unit, action, payload, reported or {})
-        if count:
-            _suspend_at_hard_limit(agent, specs, decision)
-        if count and decision.effect == Effect.DENY:
-            # A denied action consumes no budget (its attempt still counts as an action).
-            limits.refund(*refund_args, now=now)
-            refund_args = ()
+        decision = question.policy_set.decide(request)  # type: ignore[union-attr]
+    return _outcome(question, decision, request_context, source)
+
+
+def _outcome(question: Question, decision: Decision, request_context: dict, source) -> Outcome:
+    """The decision with its (unsaved) record and its ledger data."""
+    agent, facts, action, action_type = (
+        question.agent,
+        question.facts,
+        question.action,
+        question.action_type,
+    )
+    payload, switch = question.payload, question.switch
     sensitive = list(action_type.sensitive_fields) if action_type else []
     stored_payload = redact(payload, sensitive)
     body = decision_json(decision)
     record = DecisionRecord(
-        created_at=now,
+        created_at=question.now,
         source=source,
         agent_id=agent.pk,
         agent_slug=agent.slug,
@@ -217,20 +288,74 @@ def decide_action(
         "errors": body["errors"],
         "kill_switch": switch.id if switch is not None else None,
     }
-    if policy_version is not None:
-        ledger_data["against_version"] = policy_version.pk
-    if persist:
-        with transaction.atomic(savepoint=False):
-            record.save(force_insert=True)
-            ledger.record(
-                "decision.made",
-                ledger.Actor.of(actor),
-                object_type="governance.decisionrecord",
-                object_id=str(record.pk),
-                object_repr=f"{agent.slug} {action}: {body['effect']}"[:200],
-                business_unit_id=agent.business_unit_id,
-                data=ledger_data,
-            )
-    return Outcome(
-        decision, record, ledger_data, (*refund_args, now) if count and refund_args else ()
+    if question.policy_version is not None:
+        ledger_data["against_version"] = question.policy_version.pk
+    return Outcome(decision, record, ledger_data)
+
+
+def suspend_at_hard_limit(question: Question, decision: Decision) -> None:
+    """Suspend the agent when a hard limit that says so decided against it."""
+    suspending = {str(spec.rule_id) for spec in question.specs if spec.suspend_on_hard}
+    for matched in decision.matched:
+        if matched.over_hard_limit() and str(matched.limit.rule_id) in suspending:  # type: ignore[union-attr]
+            suspend_automatically(question.agent, f"Hard limit reached: {matched.name}")
+            return
+
+
+def save(outcome: Outcome, actor) -> None:
+    """Write the record and its `decision.made` ledger entry, in one transaction."""
+    record = outcome.record
+    with transaction.atomic(savepoint=False):
+        record.save(force_insert=True)
+        ledger.record(
+            "decision.made",
+            ledger.Actor.of(actor),
+            object_type="governance.decisionrecord",
+            object_id=str(record.pk),
+            object_repr=f"{record.agent_slug} {record.action}: {record.effect}"[:200],
+            business_unit_id=record.business_unit_id,
+            data=outcome.ledger_data,
+        )
+
+
+def decide_action(
+    agent: Agent,
+    action: str,
+    payload: dict,
+    *,
+    actor,
+    source: str = DecisionRecord.Source.WHAT_IF,
+    reported: dict | None = None,
+    count: bool = False,
+    now: datetime | None = None,
+    action_type: ActionType | None = None,
+    persist: bool = True,
+    policy_version: PolicyVersion | None = None,
+) -> Outcome:
+    """Decide one action of `agent` (the steps of the module docstring). With `count`, the
+    action is counted against its limits, as the gateway counts it. With `persist` the
+    record and its ledger entry are written (save()). With `policy_version` (a what-if
+    against a draft), that version stands in for its policy's published one, its limits
+    included."""
+    question = ask(
+        agent,
+        action,
+        payload,
+        action_type=action_type,
+        reported=reported,
+        now=now,
+        policy_version=policy_version,
     )
+    if not count:
+        outcome = decide(question, source=source)
+        if persist:
+            save(outcome, actor)
+        return outcome
+    with counted(question) as counting:
+        outcome = decide(question, counting, source=source)
+        suspend_at_hard_limit(question, outcome.decision)
+        if outcome.decision.effect == Effect.DENY:
+            counting.refund()
+        if persist:
+            save(outcome, actor)
+    return outcome

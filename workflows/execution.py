@@ -237,12 +237,7 @@ def _settle(
     written, with the action (the caller writes them before its transaction ends, and
     pushes the action's row, together with others)."""
     now = timezone.now()
-    action.state, action.error, action.completed_at, action.next_attempt_at = (
-        state,
-        error,
-        now,
-        None,
-    )
+    action.end(state, error, now)
     fields = ["state", "error", "completed_at", "next_attempt_at"]
     if result is not None:
         action.result = result
@@ -665,7 +660,7 @@ def _finish(
 
 def _retry_later(action: ActionRequest, message: str, facts: dict, completed) -> str:
     due = timezone.now() + timedelta(seconds=backoff_seconds(action.attempt_count))
-    action.state, action.error, action.next_attempt_at = ActionState.QUEUED, message, due
+    action.retry_later(message, due)
     entry = _entry(
         "action.retry_scheduled", action, error=message, next_attempt_at=due.isoformat(), **facts
     )
@@ -694,7 +689,7 @@ def _repair(action_id, now: datetime) -> str:
         if attempt is None:
             if action.claimed_at is None or action.claimed_at > now - STALE_CLAIM:
                 return ""
-            action.state = ActionState.QUEUED
+            action.requeue()
             action.save(update_fields=["state"])
             _record("action.requeued", action, SWEEPER, reason="worker stopped before the call")
             enqueue_execution(action.pk)

@@ -103,7 +103,7 @@ def _settle(
     """Give the (locked) action its final state, the answer kept for replays, the ledger
     entry, the agent's callback and the live push."""
     now = timezone.now()
-    action.state, action.error, action.completed_at = state, error, now
+    action.end(state, error, now)
     action.response_status, action.response_body = answer
     action.save(
         update_fields=["state", "error", "completed_at", "response_status", "response_body"]

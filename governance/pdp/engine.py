@@ -83,7 +83,7 @@ class _CompiledRule:
         self.agents = frozenset(scope.agents) or None
         self.levels = frozenset(scope.autonomy_levels) or None
         self.log_only = bool(rule.log_only)
-        self.matched = MatchedRule(rule.id, rule.name, effect, self.log_only)
+        self.matched = MatchedRule(rule.id, rule.name, effect, self.log_only, rule.limit)
         self.reason = rule.reason or f"{_VERBS[effect]} by rule {rule.name}"
         self.label = f"rule {rule.id} ({rule.name})"
 

@@ -13,6 +13,8 @@ __all__ = [
     "DecisionRequest",
     "Effect",
     "FederationError",
+    "LimitCheck",
+    "LimitKind",
     "MatchedRule",
     "PolicyCompileError",
     "Rule",
@@ -79,10 +81,28 @@ class Scope:
     autonomy_levels: frozenset[int] = frozenset()
 
 
+class LimitKind(StrEnum):
+    """Which threshold of a limit a rule checks: over the soft one an action needs
+    approval, over the hard one it is denied."""
+
+    SOFT = "soft"
+    HARD = "hard"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """What a rule that checks a limit checks: the stored limit rule whose counter it reads
+    (`context.limits["<rule_id>"]`) and which of its thresholds."""
+
+    rule_id: int | str
+    kind: LimitKind
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One policy rule. `owner` is "coe" or the slug of the business unit that owns it;
-    `condition` is CEL source over payload, agent, action and context ("" means always)."""
+    `condition` is CEL source over payload, agent, action and context ("" means always);
+    `limit` says which limit threshold the rule checks, if it stands for one."""
 
     id: int | str
     name: str
@@ -96,6 +116,7 @@ class Rule:
     sla_seconds: int | None = None
     log_only: bool = False
     reason: str = ""
+    limit: LimitCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +127,11 @@ class MatchedRule:
     name: str
     effect: Effect
     log_only: bool
+    limit: LimitCheck | None = None
+
+    def over_hard_limit(self) -> bool:
+        """True when this enforced rule is a limit's hard threshold, exceeded."""
+        return not self.log_only and self.limit is not None and self.limit.kind is LimitKind.HARD
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,26 @@ def test_refund_gives_money_back_but_attempts_keep_counting(agent, unit):
     assert limits.exceeded(money, fits[str(money.rule_id)]) == ""
 
 
+def test_counted_refunds_a_block_that_raises_and_a_denied_action_once(agent, unit):
+    money = spec(metric="payload_sum", field="amount")
+    action = "erp.purchase_order.create"
+
+    failing = limits.counted([money], agent, unit, action, {"amount": 300}, now=NOON)
+    with pytest.raises(RuntimeError), failing as counting:
+        assert counting.totals == {str(money.rule_id): 300.0}
+        raise RuntimeError("not recorded")
+    assert limits.totals([money], agent, unit, now=NOON) == {str(money.rule_id): 0.0}
+
+    with limits.counted([money], agent, unit, action, {"amount": 200}, now=NOON) as kept:
+        pass
+    denying = limits.counted([money], agent, unit, action, {"amount": 50}, now=NOON)
+    with pytest.raises(RuntimeError), denying as denied:
+        denied.refund()
+        raise RuntimeError("and then not recorded either")
+    assert (kept.refunded, denied.refunded) == (False, True)
+    assert limits.totals([money], agent, unit, now=NOON) == {str(money.rule_id): 200.0}
+
+
 def test_a_refund_never_goes_below_zero_nor_revives_an_expired_bucket(agent, unit):
     money = spec(metric="payload_sum", field="amount", window="minute")
     payload = {"amount": 50}

@@ -10,6 +10,8 @@ from governance.pdp import (
     DecisionRequest,
     Effect,
     FederationError,
+    LimitCheck,
+    LimitKind,
     PolicyCompileError,
     Rule,
     Scope,
@@ -518,3 +520,19 @@ def test_a_stored_rule_with_a_failing_constant_part_still_compiles_and_fails_clo
     decision = decide([stored], request(payload={"amount": 1, "currency": "USD"}))
     assert decision.effect == Effect.DENY
     assert decision.errors
+
+
+def test_a_matched_limit_rule_says_which_limit_and_threshold_it_checks():
+    hard = LimitCheck(7, LimitKind.HARD)
+    rules = [
+        rule(1, "allow", pattern="*"),
+        rule("7:soft", "require_approval", limit=LimitCheck(7, LimitKind.SOFT)),
+        rule("7:hard", "deny", limit=hard),
+        rule("7:hard-shadow", "deny", limit=hard, log_only=True),
+    ]
+    decision = CompiledPolicySet(rules).decide(request())
+    by_id = {m.id: m for m in decision.matched}
+    assert by_id["7:hard"].limit == hard and by_id["7:hard"].over_hard_limit()
+    assert not by_id["7:soft"].over_hard_limit()
+    assert not by_id["7:hard-shadow"].over_hard_limit()
+    assert by_id[1].limit is None and not by_id[1].over_hard_limit()

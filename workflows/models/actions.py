@@ -1,11 +1,28 @@
-"""Action requests: what an agent asked to do through the gateway, and what became of it."""
+"""Action requests: what an agent asked to do through the gateway, and what became of it.
+
+An action's state changes only along ACTION_TRANSITIONS: each of ActionRequest's transition
+methods checks the state it starts from (InvalidActionTransition otherwise), sets the new
+state and its stamps, and returns the verb of the ledger entry that records it. The caller
+saves the row and writes the entry.
+"""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 
-__all__ = ["ActionRequest", "ActionState", "WebhookDelivery"]
+__all__ = [
+    "ACTION_TRANSITIONS",
+    "CLAIM",
+    "NEW",
+    "ActionRequest",
+    "ActionState",
+    "ActionTransition",
+    "InvalidActionTransition",
+    "WebhookDelivery",
+]
 
 
 class ActionState(models.TextChoices):
@@ -31,6 +48,85 @@ TERMINAL_STATES = frozenset(
         ActionState.CANCELLED,
     }
 )
+
+
+# The state of an action the gateway has built and not yet decided.
+NEW = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTransition:
+    """A change of an action's state: from which states, to which, and the verb of the
+    ledger entry that records it."""
+
+    name: str
+    sources: frozenset[str]
+    target: str
+    verb: str
+
+
+class InvalidActionTransition(Exception):
+    """The action is not in a state this transition starts from."""
+
+
+_S = ActionState
+ACTION_TRANSITIONS: dict[str, ActionTransition] = {
+    t.name: t
+    for t in [
+        # The gateway's decision on a new action.
+        ActionTransition("allow", frozenset({NEW}), _S.QUEUED, "action.queued"),
+        ActionTransition(
+            "hold_for_approval", frozenset({NEW}), _S.PENDING_APPROVAL, "action.pending_approval"
+        ),
+        ActionTransition("deny", frozenset({NEW}), _S.DENIED, "action.denied"),
+        # A person's decision, or nobody's within the approval SLA (workflows.inbox).
+        ActionTransition("approve", frozenset({_S.PENDING_APPROVAL}), _S.QUEUED, "action.approved"),
+        ActionTransition(
+            "reject", frozenset({_S.PENDING_APPROVAL}), _S.REJECTED, "action.rejected"
+        ),
+        ActionTransition("expire", frozenset({_S.PENDING_APPROVAL}), _S.EXPIRED, "action.expired"),
+        # Execution (workflows.execution, workflows.reads).
+        ActionTransition("claim", frozenset({_S.QUEUED}), _S.EXECUTING, "action.claimed"),
+        ActionTransition(
+            "succeed",
+            frozenset({_S.EXECUTING, _S.NEEDS_RECONCILIATION}),
+            _S.SUCCEEDED,
+            "action.executed",
+        ),
+        ActionTransition(
+            "fail", frozenset({_S.EXECUTING, _S.NEEDS_RECONCILIATION}), _S.FAILED, "action.failed"
+        ),
+        ActionTransition(
+            "retry_later", frozenset({_S.EXECUTING}), _S.QUEUED, "action.retry_scheduled"
+        ),
+        ActionTransition("requeue", frozenset({_S.EXECUTING}), _S.QUEUED, "action.requeued"),
+        ActionTransition(
+            "lose_track",
+            frozenset({_S.EXECUTING}),
+            _S.NEEDS_RECONCILIATION,
+            "action.needs_reconciliation",
+        ),
+        ActionTransition(
+            "run_again", frozenset({_S.NEEDS_RECONCILIATION}), _S.QUEUED, "action.reconciled"
+        ),
+        ActionTransition(
+            "cancel",
+            frozenset({_S.PENDING_APPROVAL, _S.QUEUED, _S.EXECUTING}),
+            _S.CANCELLED,
+            "action.cancelled",
+        ),
+    ]
+}
+# The claim is one UPDATE over many rows (workflows.execution): its SQL moves CLAIM.sources
+# to CLAIM.target.
+CLAIM = ACTION_TRANSITIONS["claim"]
+# The transition that ends an action in each final state (and in needs_reconciliation).
+_ENDING = {
+    t.target: t
+    for t in ACTION_TRANSITIONS.values()
+    if t.target not in (_S.QUEUED, _S.PENDING_APPROVAL, _S.EXECUTING)
+}
+_BY_EFFECT = {"allow": "allow", "require_approval": "hold_for_approval", "deny": "deny"}
 
 
 class ActionRequest(models.Model):
@@ -104,6 +200,42 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_type_id} by agent {self.agent_id}: {self.state}"
+
+    def _move(self, name: str) -> ActionTransition:
+        transition = ACTION_TRANSITIONS[name]
+        if self.state not in transition.sources:
+            raise InvalidActionTransition(
+                f"Cannot {name.replace('_', ' ')} an action that is {self.state or 'new'}."
+            )
+        self.state = transition.target
+        return transition
+
+    def take_decision(self, effect: str, now: datetime) -> str:
+        """A new action as its decision says: queued (allowed), pending approval, or denied
+        (completed)."""
+        transition = self._move(_BY_EFFECT[str(effect)])
+        if transition.target == ActionState.QUEUED:
+            self.queued_at = now
+        elif transition.target == ActionState.DENIED:
+            self.completed_at = now
+        return transition.verb
+
+    def retry_later(self, error: str, due: datetime) -> str:
+        """Back to the queue after a failed attempt, due again at `due`."""
+        self.error, self.next_attempt_at = error, due
+        return self._move("retry_later").verb
+
+    def requeue(self) -> str:
+        """Back to the queue: its worker stopped before calling the connector."""
+        return self._move("requeue").verb
+
+    def end(self, state: str, error: str, now: datetime) -> str:
+        """The action's outcome: `state` is final (or needs_reconciliation), completed now."""
+        if state not in _ENDING:
+            raise InvalidActionTransition(f"{state!r} does not end an action.")
+        transition = self._move(_ENDING[state].name)
+        self.error, self.completed_at, self.next_attempt_at = error, now, None
+        return transition.verb
 
     def ledger_fields(self) -> dict:
         """How a ledger entry about this action names it (object, label, business unit);
