@@ -16,11 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert_together
 from governance import ledger, limits, policies
 from governance.models import AuditEntry
 from governance.redaction import fingerprint, redact
-from workflows import catalog, inbox, live, reads, webhooks
+from workflows import catalog, inbox, live, reads, statements, webhooks
 from workflows.connectors import connector_for
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
@@ -226,7 +225,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
         entry = _action_entry(action, outcome.ledger_data, None)
         callback = state == ActionState.DENIED and action.callback_url
         with transaction.atomic() if callback else nullcontext():
-            insert_together(record, action, entry)
+            statements.record_governed_action(record, action, entry)
             if state == ActionState.QUEUED:
                 # The executor pushes this action's row to the feed when it runs, moments
                 # from now: one push per action instead of two on the hot path. An allowed
@@ -251,7 +250,7 @@ def _escalate(action: ActionRequest, record, ledger_data: dict, route: str) -> G
     answer = _answer(action, "require_approval", record, escalation)
     action.response_status, action.response_body = answer.status, answer.body
     entry = _action_entry(action, ledger_data, escalation)
-    insert_together(record, action, escalation, opened, entry)
+    statements.record_governed_action(record, action, escalation, opened, entry)
     inbox.announce(escalation, activity=_with_relations(action, record))
     return answer
 
