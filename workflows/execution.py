@@ -9,6 +9,7 @@
 2. re-checks that the agent is active (else cancelled), and for approved actions that the
    payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
+   (the statements of steps 1, 2 and 4 are named operations of workflows.statements)
 3. calls the connector outside any transaction;
 4. in one transaction: completes the attempt and settles the action with its ledger
    entry, the live push, any escalation and the agent's callback:
@@ -16,7 +17,8 @@
    the connector's max attempts, then failed; permanent error → failed (and the connector
    disabled if it says so); unknown outcome → needs_reconciliation, never retried.
    A read (one approved by a person; allowed reads run within the request, see
-   workflows.reads) keeps only what its agent may see (workflows.clearance).
+   workflows.reads, and end in the same settle()) keeps only what its agent may see
+   (workflows.clearance).
 
 A connector whose effect is a row of this database (`in_database`: the sandbox) is called
 inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit

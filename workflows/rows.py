@@ -13,7 +13,7 @@ import functools
 import json
 from datetime import UTC, datetime
 
-from django.template.loader import get_template
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -157,7 +157,7 @@ def activity_row(action: ActionRequest) -> str:
     """An action's row in the activity feed, linking to the action's page. Its data-
     attributes are what the feed's filters match live rows on (static/js/live.js)."""
     context = {"action": action, "row": activity_facts(action)}
-    return _partial("workflows/activity.html#activity_row").render(context)
+    return render_to_string("workflows/activity.html#activity_row", context)
 
 
 def _sla(escalation: Escalation, now: datetime) -> dict:
@@ -216,12 +216,7 @@ def escalation_facts(escalation: Escalation, now: datetime | None = None, error:
 def escalation_row(escalation: Escalation, now: datetime | None = None, row_error: str = "") -> str:
     """An escalation's row in the inbox; `now` decides whether it shows as overdue."""
     context = {"escalation": escalation, "row": escalation_facts(escalation, now, row_error)}
-    return _partial("workflows/inbox.html#escalation_row").render(context)
-
-
-@functools.cache
-def _partial(name: str):
-    return get_template(name)
+    return render_to_string("workflows/inbox.html#escalation_row", context)
 
 
 def urgency_key(escalation: Escalation) -> str:
