@@ -66,6 +66,7 @@ __all__ = [
     "STALE_QUEUE",
     "approval_problem",
     "backoff_seconds",
+    "call_facts",
     "claim",
     "execute",
     "execute_many",
@@ -248,6 +249,17 @@ def _settle(
         completed=completed,
         deferred=deferred,
     )
+
+
+def call_facts(action: ActionRequest, connector: BaseConnector, status_code) -> dict:
+    """What the ledger entry of a settled call says about it: the connector, its target,
+    the status code it answered, and whether the action was a shadow one."""
+    return {
+        "connector": connector.row.slug if connector.row is not None else connector.kind,
+        "target": connector.describe(),
+        "status_code": status_code,
+        "shadow": action.shadow,
+    }
 
 
 def _new_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
@@ -532,13 +544,7 @@ def _finish(
     appended to `deferred` when given, see _settle)."""
     completed = _fill_attempt(attempt, connector, result, error)
     message = attempt.error
-    facts = {
-        "attempt": action.attempt_count,
-        "connector": connector.row.slug if connector.row is not None else connector.kind,
-        "target": connector.describe(),
-        "status_code": attempt.status_code,
-        "shadow": action.shadow,
-    }
+    facts = {"attempt": action.attempt_count, **call_facts(action, connector, attempt.status_code)}
     if error is None:
         # A read's entry names the record and the fields returned and withheld.
         read = isinstance(result, clearance.ReadResult)

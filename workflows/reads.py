@@ -201,12 +201,7 @@ def perform(first: dict) -> tuple[int, dict]:
             # Only the sweeper takes a claim away, and only long after any read's bound.
             return _not_answered(first)
         # The row claimed before the call is still the row, now locked.
-        facts = {
-            "connector": connector.row.slug if connector.row is not None else connector.kind,
-            "target": connector.describe(),
-            "status_code": status_code,
-            "shadow": action.shadow,
-        }
+        facts = execution.call_facts(action, connector, status_code)
         if failure is not None:
             answer = _error(
                 first, failure.status, failure.code, failure.message, ActionState.FAILED
