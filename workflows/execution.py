@@ -68,8 +68,10 @@ __all__ = [
     "backoff_seconds",
     "call_facts",
     "claim",
+    "disabled_connector",
     "execute",
     "execute_many",
+    "inactive_agent",
     "scrub",
     "settle",
     "start_attempt",
@@ -329,17 +331,34 @@ def claim(action_id, token: datetime) -> ActionRequest | None:
     return next(iter(_claim_locked(statements.lock_agents_of([action_id]), token)), None)
 
 
+def inactive_agent(action: ActionRequest, doing: str) -> str:
+    """Why the claimed action is not `doing` ("executed", "read"): its agent is no longer
+    active; "" when it is."""
+    agent = action.agent
+    if agent.state == AgentState.ACTIVE:
+        return ""
+    return f"Not {doing}: agent {agent.slug} is {agent.get_state_display().lower()}."
+
+
+def disabled_connector(connector: BaseConnector, doing: str) -> str:
+    """Why the claimed action is not `doing`: its connector is disabled; "" when it is not."""
+    row = connector.row
+    if row is None or row.enabled:
+        return ""
+    reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+    return f"Not {doing}: connector {row.name} is disabled{reason}"
+
+
 def _prepare(action: ActionRequest):
     """The checks before the call and the attempt (written as started unless the connector
     is in the database), in the claim's transaction. Returns (action, connector, attempt),
     or the state the action was settled in without a call."""
-    agent = action.agent
-    if agent.state != AgentState.ACTIVE:
+    if message := inactive_agent(action, "executed"):
         return _settle(
             action,
             ActionState.CANCELLED,
             "action.cancelled",
-            error=f"Not executed: agent {agent.slug} is {agent.get_state_display().lower()}.",
+            error=message,
             reason="agent not active",
         )
     problem = approval_problem(action)
@@ -348,16 +367,14 @@ def _prepare(action: ActionRequest):
             action, ActionState.FAILED, "action.failed", error=problem, escalate="failure"
         )
     connector = connector_for(action)
-    row = connector.row
-    if row is not None and not row.enabled:
-        reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+    if message := disabled_connector(connector, "executed"):
         return _settle(
             action,
             ActionState.FAILED,
             "action.failed",
-            error=f"Not executed: connector {row.name} is disabled{reason}",
+            error=message,
             escalate="failure",
-            connector=row.slug,
+            connector=connector.row.slug,
         )
     if connector.in_database:
         # Called and settled in this transaction (see execute()): nothing of the attempt can

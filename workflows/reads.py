@@ -31,7 +31,6 @@ from typing import NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import AgentState
 from governance import ledger
 from workflows import clearance, execution, statements
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
@@ -114,17 +113,12 @@ def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
         action = execution.claim(first["id"], token)
         if action is None:
             return _not_answered(first)
-        agent = action.agent
-        if agent.state != AgentState.ACTIVE:
-            message = f"Not read: agent {agent.slug} is {agent.get_state_display().lower()}."
+        if message := execution.inactive_agent(action, "read"):
             answer = _error(first, 423, "agent_suspended", message, ActionState.CANCELLED)
             _settle(action, ActionState.CANCELLED, "action.cancelled", answer, error=message)
             return answer
         connector = connector_for(action)
-        row = connector.row
-        if row is not None and not row.enabled:
-            reason = f": {row.disabled_reason}" if row.disabled_reason else ""
-            message = f"Not read: connector {row.name} is disabled{reason}"
+        if message := execution.disabled_connector(connector, "read"):
             answer = _error(first, 502, "read_failed", message, ActionState.FAILED)
             _settle(action, ActionState.FAILED, "action.failed", answer, error=message)
             return answer
