@@ -1,25 +1,28 @@
-"""Writing rows with the least work per row.
+"""Generic statement primitives: model rows written and read with the least work per row.
 
 `select(model, sql, params)` reads rows of a hand-written statement as model instances;
 `insert(obj)` inserts one unsaved model instance with its model's INSERT statement,
 compiled once per process; `update(obj, fields)` writes some fields of a saved one the
 same way; `write_together(updates=..., inserts=...)` does both for several rows in one
-statement. `insert_together(a, b, c)` inserts unsaved model instances, in
-order, as ONE statement on PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT
-...`): all or nothing, and in autocommit a single round trip with its own commit, instead
-of BEGIN, one INSERT per row and COMMIT. Foreign keys between the rows are fine (Django's
-are deferred to commit). Elsewhere (SQLite) the rows are inserted one by one in one
-transaction. Either way no `pre_save`/`post_save` signals are sent (use neither for a
-model with receivers or simple-history), and rows whose primary key the database assigns
-are given theirs.
+statement; `insert_together(a, b, c)` inserts unsaved instances, in order, as ONE
+statement on PostgreSQL (`WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...`).
 
-On PostgreSQL the statements are sent with PostgreSQL's own `$1, $2, ...` placeholders
-through a psycopg RawCursor (server-side binding): psycopg then has no statement text to
-parse per call, which for the gateway's ~66-parameter statement cost more (~0.2 ms) than
-building its parameters; and a statement a connection has sent DATABASE_PREPARE_THRESHOLD
-times (settings) is prepared: PostgreSQL parses and plans it once per connection. So a
-statement read by select() names its columns (`column_list(model)`) rather than `*`, which
-a prepared statement could not keep once a migration added a column.
+Guarantees: several rows written together are written all or nothing, and in autocommit
+inserts alone are one round trip with its own commit. Foreign keys between the rows are
+fine (Django's are deferred to commit). Elsewhere (SQLite) the rows are written one by
+one in one transaction. No `pre_save`/`post_save` signals are sent (so never for a model
+with receivers or simple-history), and rows whose primary key the database assigns are
+given theirs. Only model metadata (quoted names) goes into a statement's text; every value
+is a parameter.
+
+On PostgreSQL statements go with PostgreSQL's own `$1, $2, ...` placeholders through a
+psycopg RawCursor (server-side binding: psycopg parses no statement text per call), and a
+statement a connection has sent DATABASE_PREPARE_THRESHOLD times (settings) is prepared.
+So a statement read by select() names its columns (`column_list(model)`) rather than `*`,
+which a prepared statement could not keep once a migration added a column. What each of
+these saves is recorded in bench/RESULTS.md ("Statement layer").
+
+Named operations of the domain built on these live with the domain (workflows.statements).
 """
 
 import functools
@@ -98,9 +101,8 @@ def select(model: type[Model], sql: str, params: Sequence) -> list[Model]:
     """The rows `sql` (Django's `%s` placeholders) returns, as `model` instances: every
     concrete field's column is required, converted as Django's own queries convert it,
     and any other column becomes an attribute of that name. What `Model.objects.raw()`
-    gives without its per-query work of mapping columns to fields (~0.5 ms of CPU per
-    statement, more than the round trip), and on PostgreSQL without psycopg parsing the
-    statement (see the module docstring)."""
+    gives, with the mapping of columns to fields worked out once per model and column list
+    instead of per query, and on PostgreSQL without psycopg parsing the statement."""
     connection = connections[router.db_for_read(model)]
     # Parameters adapted as raw() adapts them (SQLite keeps datetimes as Django's text).
     params = [connection.ops.adapt_unknown_value(param) for param in params]
@@ -131,8 +133,7 @@ def _insert_template(
     """The INSERT statement of one `model` row (with RETURNING of its database-assigned key
     if `returning`; skipped without error when it conflicts with a unique constraint if
     `ignore_conflicts`) and the fields its placeholders stand for, compiled by Django once
-    per model: compiling it per row cost ~0.15-0.3 ms, more than the rest of the request's
-    Python work on the row."""
+    per model rather than per row."""
     meta = model._meta
     fields = tuple(f for f in meta.local_concrete_fields if not (returning and f is meta.pk))
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE if ignore_conflicts else None)

@@ -108,13 +108,13 @@ STAGES = {
 
 def clock_push_stages() -> dict[str, dict[str, float]]:
     """Stamp time.monotonic() as the product's escalation push (workflows.live) starts its
-    render and its publish, and when the publish returns, by escalation id. Wraps live's
-    own functions in this process only: what runs is unchanged."""
-    from workflows import live
+    render and its publish (workflows.push), and when the publish returns, by escalation
+    id. Wraps their own functions in this process only: what runs is unchanged."""
+    from workflows import live, push
 
     stamps: dict[str, dict[str, float]] = {}
     current: dict[str, float] = {}
-    render, send = live.render_escalation, live._send
+    render, send = live.render_escalation, push.send
 
     def timed_render(escalation):
         current.clear()
@@ -132,7 +132,7 @@ def clock_push_stages() -> dict[str, dict[str, float]]:
                     "published": time.monotonic(),
                 }
 
-    live.render_escalation, live._send = timed_render, timed_send
+    live.render_escalation, push.send = timed_render, timed_send
     return stamps
 
 

@@ -1,20 +1,16 @@
 """Hand-offs to the background after commit: nothing is enqueued for a rolled-back change.
 
-Publishing a Celery message costs ~0.6 ms of CPU (Celery and kombu build and send it),
-which an agent waiting for its answer should not pay. After commit the action's id goes
-to this process's publisher thread, which publishes in the background; ids that pile up
+After commit an action's id goes to this process's publisher thread (one per process,
+started on first use and again after a fork), which publishes the Celery message, so an
+agent waiting for its answer does not pay for building and sending it. Ids that pile up
 while it publishes go out together in one `execute_actions` message (a worker claims them
-together, workflows.execution.execute_many).
-
-A worker spends several ms of CPU on each message besides the executions in it (Celery's
-receipt, hand-over to a pool process, acknowledgement: bench/RESULTS.md): measured with a
-real prefork worker (still opening a database connection per message then), a sandbox
-execution cost 9.0 ms of worker CPU in a message of its own, 5.0 ms in messages of 3 and
-4.5 ms in messages of 8. So an id whose execution is *quick* (its connector writes to our
-own database: the sandbox) waits up to LINGER_SECONDS for others to join its message; a
-call to a system of record is never held back, nor is anything that joins while it waits.
-An allowed action therefore starts executing at most LINGER_SECONDS later than it could;
-its agent's answer is not delayed.
+together, workflows.execution.execute_many): a worker's cost per message, besides the
+executions in it, is large next to a quick execution's (bench/RESULTS.md, "Hand-off to
+the workers"). So an id whose execution is *quick* (its connector writes to our own
+database: the sandbox) waits up to LINGER_SECONDS for others to join its message; a call
+to a system of record is never held back, nor is anything that joins while it waits. An
+allowed action therefore starts executing at most LINGER_SECONDS later than it could; its
+agent's answer is not delayed.
 
 The action row, committed as `queued`, is the source of truth: if the process dies before
 the message leaves, the sweeper (workflows.execution.sweep, every 30 s) enqueues every
@@ -37,10 +33,9 @@ __all__ = ["enqueue_execution", "flush"]
 logger = logging.getLogger(__name__)
 
 # Ids committed while a message is being published go out together, up to this many in
-# one message (a publish costs ~0.6 ms of CPU here; an execution, much more).
+# one message.
 BATCH = 16
-# How long a quick execution's id waits for company (see the module docstring): at the
-# ~60 allowed actions/s one web process takes at full load, ~6 ids per message.
+# How long a quick execution's id waits for company (see the module docstring).
 LINGER_SECONDS = 0.1
 
 _pending: queue.SimpleQueue = queue.SimpleQueue()

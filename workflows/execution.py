@@ -9,6 +9,7 @@
 2. re-checks that the agent is active (else cancelled), and for approved actions that the
    payload and policy versions are the ones the approver saw (else failed and
    escalated); refuses a disabled connector; writes the ConnectorAttempt (started);
+   (the statements of steps 1, 2 and 4 are named operations of workflows.statements)
 3. calls the connector outside any transaction;
 4. in one transaction: completes the attempt and settles the action with its ledger
    entry, the live push, any escalation and the agent's callback:
@@ -16,7 +17,8 @@
    the connector's max attempts, then failed; permanent error → failed (and the connector
    disabled if it says so); unknown outcome → needs_reconciliation, never retried.
    A read (one approved by a person; allowed reads run within the request, see
-   workflows.reads) keeps only what its agent may see (workflows.clearance).
+   workflows.reads, and end in the same settle()) keeps only what its agent may see
+   (workflows.clearance).
 
 A connector whose effect is a row of this database (`in_database`: the sandbox) is called
 inside the claim's transaction and settled in it: claim, attempt, effect and outcome commit
@@ -38,16 +40,15 @@ system of record echoes back.
 import logging
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import column_list, insert, select, update, write_together
 from governance import epochs, ledger
-from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
+from governance.models import AuditEntry, PolicyVersion
 from governance.redaction import fingerprint
-from workflows import catalog, clearance, inbox, live, webhooks
+from workflows import catalog, clearance, inbox, live, statements, webhooks
 from workflows.connectors import (
     BaseConnector,
     ConnectorError,
@@ -72,12 +73,15 @@ __all__ = [
     "STALE_QUEUE",
     "approval_problem",
     "backoff_seconds",
+    "call_facts",
     "claim",
+    "disabled_connector",
     "execute",
     "execute_many",
+    "inactive_agent",
     "scrub",
+    "settle",
     "start_attempt",
-    "still_claimed",
     "sweep",
 ]
 
@@ -115,33 +119,6 @@ RELATED = (
     "business_unit",
     "decision",
 )
-
-
-# The executor's claim of the queued, due actions among some ids (see _claim_many), in
-# the SQL PostgreSQL and SQLite share; {ids} is one placeholder per id, {columns} the
-# action's columns (autonomy.db.column_list: named, not `*`).
-CLAIM_SQL = """
-UPDATE "workflows_actionrequest" SET "state" = %s, "claimed_at" = %s
-WHERE "id" IN ({ids}) AND "state" = %s
-AND ("next_attempt_at" IS NULL OR "next_attempt_at" <= %s)
-RETURNING {columns}, (
-    SELECT d."effect" FROM "governance_decisionrecord" d
-    WHERE d."id" = "workflows_actionrequest"."decision_id"
-) AS "decision_effect"
-"""
-
-
-# The agent of each of some actions, with its unit's name and the action's id, action type
-# and shadow flag, read-locked on PostgreSQL (see _agents_of); {ids} and {columns} (the
-# agent's) as above.
-AGENTS_SQL = """
-SELECT {columns}, u."name" AS "business_unit_name", r."id" AS "action_id",
-    r."action_type_id" AS "action_type_of_action", r."shadow" AS "action_is_shadow"
-FROM "workflows_actionrequest" r
-JOIN "agents_agent" a ON a."id" = r."agent_id"
-JOIN "governance_businessunit" u ON u."id" = a."business_unit_id"
-WHERE r."id" IN ({ids})
-"""
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -201,20 +178,51 @@ def _entry(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> AuditEnt
 
 
 def _record(verb: str, action: ActionRequest, actor=EXECUTOR, **data) -> None:
-    insert(_entry(verb, action, actor, **data))
+    statements.append_entry(_entry(verb, action, actor, **data))
 
 
-def _writes(action: ActionRequest, fields: list[str], completed) -> tuple[list, list]:
-    """The updates and inserts that record a settled action (its `fields`) with the call's
-    attempt, if any: the attempt's outcome as an update of its row, or, for an attempt
-    never written (an in-database connector's, see _prepare), its whole row with
-    the action's attempt count."""
-    if completed is None:
-        return [(action, fields)], []
-    attempt, attempt_fields = completed
-    if attempt._state.adding:
-        return [(action, [*fields, "attempt_count"])], [attempt]
-    return [(attempt, attempt_fields), (action, fields)], []
+def settle(
+    action: ActionRequest,
+    state: str,
+    verb: str,
+    facts: dict,
+    *,
+    error: str = "",
+    result=None,
+    answer: tuple[int, dict] | None = None,
+    escalate: EscalationKind | None = None,
+    actor=EXECUTOR,
+    completed: tuple[ConnectorAttempt, tuple[str, ...]] | None = None,
+    deferred: list | None = None,
+) -> str:
+    """Give the (locked) action its final state, with its ledger entry (`facts` beside the
+    action's and agent's names), the live push, an escalation of kind `escalate` if given,
+    and the agent's callback; with `answer`, the (status, body) kept for replays. This is
+    where an executor's run and a governed read both end. `completed`: an attempt and the
+    fields _fill_attempt set on it, written in the same statement. With a `deferred` list
+    and nothing to escalate, the settlement is appended to it instead of written, with the
+    action (the caller writes them before its transaction ends, and pushes the actions'
+    rows together)."""
+    now = timezone.now()
+    action.end(state, error, now)
+    fields = ["state", "error", "completed_at", "next_attempt_at"]
+    if result is not None:
+        action.result = result
+        fields.append("result")
+    if answer is not None:
+        action.response_status, action.response_body = answer
+        fields += ["response_status", "response_body"]
+    rows = statements.settlement(action, fields, _entry(verb, action, actor, **facts), completed)
+    if deferred is not None and not escalate:
+        deferred.append((rows, action))
+    else:
+        statements.write_settlements(rows)
+        if escalate:
+            inbox.escalate_failure(action, escalate, error)
+        live.publish_activity(action.pk, action)
+    if state in NOTIFIED:
+        webhooks.schedule(action, now=now)
+    return state
 
 
 def _settle(
@@ -230,38 +238,32 @@ def _settle(
     deferred: list | None = None,
     **data,
 ) -> str:
-    """Give the (locked) action its final state with the ledger entry, the live push, an
-    escalation of kind `escalate` if given, and the agent's callback. `completed`: an
-    attempt and the fields _fill_attempt set on it, written in the same statement. With a
-    `deferred` list and nothing to escalate, the rows are appended to it instead of
-    written, with the action (the caller writes them before its transaction ends, and
-    pushes the action's row, together with others)."""
-    now = timezone.now()
-    action.end(state, error, now)
-    fields = ["state", "error", "completed_at", "next_attempt_at"]
-    if result is not None:
-        action.result = result
-        fields.append("result")
-    updates, inserts = _writes(action, fields, completed)
-    entry = _entry(verb, action, actor, state=state, error=error, **data)
-    if deferred is not None and not escalate:
-        deferred.append((updates, [*inserts, entry], action))
-    else:
-        write_together(updates=updates, inserts=[*inserts, entry])
-        if escalate:
-            inbox.escalate_failure(action, escalate, error)
-        live.publish_activity(action.pk, action)
-    if state in NOTIFIED:
-        webhooks.schedule(action, now=now)
-    return state
+    """settle() as the executor records it: the state and the error in the ledger entry,
+    with `data`."""
+    facts = {"state": state, "error": error, **data}
+    return settle(
+        action,
+        state,
+        verb,
+        facts,
+        error=error,
+        result=result,
+        escalate=escalate,
+        actor=actor,
+        completed=completed,
+        deferred=deferred,
+    )
 
 
-def still_claimed(action_id, token: datetime) -> bool:
-    """Lock the action's row (nothing joined) if it is still executing under this claim."""
-    claimed = ActionRequest.objects.filter(
-        pk=action_id, state=ActionState.EXECUTING, claimed_at=token
-    ).select_for_update()
-    return bool(list(claimed.order_by().values_list("pk", flat=True)))
+def call_facts(action: ActionRequest, connector: BaseConnector, status_code) -> dict:
+    """What the ledger entry of a settled call says about it: the connector, its target,
+    the status code it answered, and whether the action was a shadow one."""
+    return {
+        "connector": connector.row.slug if connector.row is not None else connector.kind,
+        "target": connector.describe(),
+        "status_code": status_code,
+        "shadow": action.shadow,
+    }
 
 
 def _new_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorAttempt:
@@ -282,62 +284,13 @@ def start_attempt(action: ActionRequest, connector: BaseConnector) -> ConnectorA
     """Count the attempt on the (locked) action and record it as started, before the call;
     its idempotency key is the action's id."""
     attempt = _new_attempt(action, connector)
-    write_together(updates=[(action, ["attempt_count"])], inserts=[attempt])
+    statements.record_attempt_started(action, attempt)
     return attempt
 
 
 def _key(action_id) -> str:
     """An action's id as text, one spelling for every form it may come in."""
     return str(ActionRequest._meta.pk.to_python(action_id))
-
-
-def _db_ids(action_ids) -> list:
-    """Actions' ids as their database column holds them."""
-    pk = ActionRequest._meta.pk
-    return [pk.get_db_prep_value(pk.to_python(one), connection) for one in action_ids]
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-def _agents_of(action_ids) -> dict[str, Agent]:
-    """The agent of each action (by the action's id as text), each its own instance, with
-    its business unit's name, locked FOR SHARE on PostgreSQL: a suspension (which locks
-    the agent FOR UPDATE, then cancels its queued actions) either commits first and is
-    seen, or waits until this execution has committed, while executions of the same
-    agent's actions do not wait for one another. Each also carries its action's
-    `action_type_of_action` and `action_is_shadow` (see _in_database)."""
-    ids = _db_ids(action_ids)
-    sql = AGENTS_SQL.format(ids=_placeholders(len(ids)), columns=column_list(Agent, "a"))
-    if connection.vendor == "postgresql":
-        sql += " FOR SHARE OF a"
-    agents = {}
-    for agent in select(Agent, sql, ids):
-        agent.business_unit = BusinessUnit.from_db(
-            connection.alias, ["id", "name"], [agent.business_unit_id, agent.business_unit_name]
-        )
-        agents[_key(agent.action_id)] = agent
-    return agents
-
-
-def _claim_many(action_ids, token: datetime) -> list[ActionRequest]:
-    """Claim for this run those of the actions that are queued and due (→ executing,
-    `claimed_at` = token) and return them, locked by the UPDATE, each with its decision's
-    effect (what its activity row shows); not those another worker got first. One
-    statement: UPDATE … RETURNING (PostgreSQL and SQLite alike)."""
-    ids = _db_ids(action_ids)
-    claimed = select(
-        ActionRequest,
-        CLAIM_SQL.format(ids=_placeholders(len(ids)), columns=column_list(ActionRequest)),
-        [ActionState.EXECUTING, token, *ids, ActionState.QUEUED, token],
-    )
-    for action in claimed:
-        if action.decision_id is not None:
-            action.decision = DecisionRecord.from_db(
-                connection.alias, ["id", "effect"], [action.decision_id, action.decision_effect]
-            )
-    return claimed
 
 
 def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
@@ -354,8 +307,8 @@ def _with_relations(action: ActionRequest, agent: Agent) -> ActionRequest:
 
 
 def _in_database(agent: Agent) -> bool:
-    """Whether the action `agent` was locked for (see _agents_of) runs on a connector whose
-    effect is a row of this database (the sandbox), by the catalogue."""
+    """Whether the action `agent` was locked for (statements.lock_agents_of) runs on a
+    connector whose effect is a row of this database (the sandbox), by the catalogue."""
     action_type = catalog.action_type_with_id(agent.action_type_of_action)
     if action_type is None:
         return False
@@ -363,33 +316,51 @@ def _in_database(agent: Agent) -> bool:
 
 
 def _claim_locked(agents: dict[str, Agent], token: datetime) -> list[ActionRequest]:
-    """Claim those of the actions of `agents` (locked by _agents_of) that are queued and
-    due (see _claim_many), with their agent, unit, decision and action type attached."""
+    """Claim those of the actions of `agents` (statements.lock_agents_of) that are queued
+    and due (statements.claim_for_execution), with their agent, unit, decision and action
+    type attached."""
     if not agents:
         return []
-    claimed = _claim_many(list(agents), token)
+    claimed = statements.claim_for_execution(list(agents), token)
     return [_with_relations(action, agents[str(action.pk)]) for action in claimed]
 
 
 def claim(action_id, token: datetime) -> ActionRequest | None:
     """In the caller's transaction: read-lock the action's agent (the lock order of the
-    inbox, see _agents_of), then claim the action for this run if it is queued and due
-    (see _claim_many). Returns it with its agent, unit, decision and action type attached,
-    or None when there is nothing to claim."""
-    return next(iter(_claim_locked(_agents_of([action_id]), token)), None)
+    inbox, statements.lock_agents_of), then claim the action for this run if it is queued
+    and due (statements.claim_for_execution). Returns it with its agent, unit, decision and
+    action type attached, or None when there is nothing to claim."""
+    return next(iter(_claim_locked(statements.lock_agents_of([action_id]), token)), None)
+
+
+def inactive_agent(action: ActionRequest, doing: str) -> str:
+    """Why the claimed action is not `doing` ("executed", "read"): its agent is no longer
+    active; "" when it is."""
+    agent = action.agent
+    if agent.state == AgentState.ACTIVE:
+        return ""
+    return f"Not {doing}: agent {agent.slug} is {agent.get_state_display().lower()}."
+
+
+def disabled_connector(connector: BaseConnector, doing: str) -> str:
+    """Why the claimed action is not `doing`: its connector is disabled; "" when it is not."""
+    row = connector.row
+    if row is None or row.enabled:
+        return ""
+    reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+    return f"Not {doing}: connector {row.name} is disabled{reason}"
 
 
 def _prepare(action: ActionRequest):
     """The checks before the call and the attempt (written as started unless the connector
     is in the database), in the claim's transaction. Returns (action, connector, attempt),
     or the state the action was settled in without a call."""
-    agent = action.agent
-    if agent.state != AgentState.ACTIVE:
+    if message := inactive_agent(action, "executed"):
         return _settle(
             action,
             ActionState.CANCELLED,
             "action.cancelled",
-            error=f"Not executed: agent {agent.slug} is {agent.get_state_display().lower()}.",
+            error=message,
             reason="agent not active",
         )
     problem = approval_problem(action)
@@ -402,16 +373,14 @@ def _prepare(action: ActionRequest):
             escalate=EscalationKind.FAILURE,
         )
     connector = connector_for(action)
-    row = connector.row
-    if row is not None and not row.enabled:
-        reason = f": {row.disabled_reason}" if row.disabled_reason else ""
+    if message := disabled_connector(connector, "executed"):
         return _settle(
             action,
             ActionState.FAILED,
             "action.failed",
-            error=f"Not executed: connector {row.name} is disabled{reason}",
+            error=message,
             escalate=EscalationKind.FAILURE,
-            connector=row.slug,
+            connector=connector.row.slug,
         )
     if connector.in_database:
         # Called and settled in this transaction (see execute()): nothing of the attempt can
@@ -496,7 +465,7 @@ def _run_in_database(ids: list[str], token: datetime) -> tuple[dict[str, str], l
     and the ids of the other actions, left unclaimed."""
     states, deferred = {}, []
     with transaction.atomic():
-        agents = _agents_of(ids)
+        agents = statements.lock_agents_of(ids)
         here = {action_id: agent for action_id, agent in agents.items() if _in_database(agent)}
         for action in _claim_locked(here, token):
             prepared = _prepare(action)
@@ -509,11 +478,8 @@ def _run_in_database(ids: list[str], token: datetime) -> tuple[dict[str, str], l
                 action, connector, attempt, result, error, deferred=deferred
             )
         if deferred:
-            write_together(
-                updates=[row for updates, _, _ in deferred for row in updates],
-                inserts=[row for _, inserts, _ in deferred for row in inserts],
-            )
-            live.publish_activities([action for _, _, action in deferred])
+            statements.write_settlements(*(rows for rows, _ in deferred))
+            live.publish_activities([action for _, action in deferred])
     return states, [action_id for action_id in ids if action_id in agents and action_id not in here]
 
 
@@ -524,7 +490,7 @@ def _call_and_finish(
     transaction, then settle the action if this run still holds its claim."""
     result, error = _call(action, connector)
     with transaction.atomic():
-        if not still_claimed(action.pk, token):
+        if not statements.lock_if_still_claimed(action.pk, token):
             # The sweeper took this call for lost (it outlived its budget) and handed the
             # action to a person; the attempt row now tells them what really happened.
             _complete_attempt(attempt, connector, result, error)
@@ -583,7 +549,7 @@ def _complete_attempt(
     error: ConnectorError | None,
 ) -> None:
     """Record the call's outcome on its attempt row (secrets blanked out)."""
-    update(*_fill_attempt(attempt, connector, result, error))
+    statements.record_attempt_outcome(*_fill_attempt(attempt, connector, result, error))
 
 
 def _finish(
@@ -601,13 +567,7 @@ def _finish(
     appended to `deferred` when given, see _settle)."""
     completed = _fill_attempt(attempt, connector, result, error)
     message = attempt.error
-    facts = {
-        "attempt": action.attempt_count,
-        "connector": connector.row.slug if connector.row is not None else connector.kind,
-        "target": connector.describe(),
-        "status_code": attempt.status_code,
-        "shadow": action.shadow,
-    }
+    facts = {"attempt": action.attempt_count, **call_facts(action, connector, attempt.status_code)}
     if error is None:
         # A read's entry names the record and the fields returned and withheld.
         read = isinstance(result, clearance.ReadResult)
@@ -664,8 +624,9 @@ def _retry_later(action: ActionRequest, message: str, facts: dict, completed) ->
     entry = _entry(
         "action.retry_scheduled", action, error=message, next_attempt_at=due.isoformat(), **facts
     )
-    updates, inserts = _writes(action, ["state", "error", "next_attempt_at"], completed)
-    write_together(updates=updates, inserts=[*inserts, entry])
+    statements.write_settlements(
+        statements.settlement(action, ["state", "error", "next_attempt_at"], entry, completed)
+    )
     live.publish_activity(action.pk)
     from workflows.tasks import execute_action
 

@@ -3,7 +3,7 @@
 `submit()` checks the payload against the action type's schema, decides the action
 (kill switches, limits, policy), and writes the action request, its decision record, the
 ledger entries and any escalation together, as one statement on PostgreSQL
-(autonomy.db.insert_together); execution is enqueued and the inbox told only after commit.
+(workflows.statements.record_governed_action); execution is enqueued and the inbox told only after commit.
 `(agent, Idempotency-Key)` is unique: a replay returns the first answer, the same key with
 another body is refused, and a key still in flight is 409.
 """
@@ -15,12 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert_together
 from governance import ledger, limits, policies
 from governance.models import AuditEntry, DecisionRecord
 from governance.pdp import Decision, Effect
 from governance.redaction import fingerprint
-from workflows import catalog, decisions, inbox, live, reads, webhooks
+from workflows import catalog, decisions, inbox, live, reads, statements, webhooks
 from workflows.connectors import connector_for
 from workflows.dispatch import enqueue_execution
 from workflows.models import ActionRequest, ActionState, ActionType
@@ -158,13 +157,13 @@ def _answered(action: ActionRequest, answer: GatewayAnswer) -> GatewayAnswer:
 
 def _queue(action: ActionRequest, outcome: decisions.Outcome, verb: str) -> GatewayAnswer:
     """Insert an allowed action with its decision and ledger entry, as one statement (one
-    round trip and its own commit, autonomy.db), and enqueue its execution. The executor
+    round trip and its own commit, workflows.statements), and enqueue its execution. The executor
     pushes its row to the feed when it runs, moments from now: one push per action
     instead of two on the hot path. An allowed read is not enqueued: submit() runs it once
     this commits."""
     answer = _answered(action, submitted(action))
     entry = _action_entry(action, verb, outcome.ledger_data)
-    insert_together(outcome.record, action, entry)
+    statements.record_governed_action(outcome.record, action, entry)
     if action.action_type.kind != ActionType.Kind.READ:
         enqueue_execution(action.pk, quick=connector_for(action).in_database)
     return answer
@@ -176,7 +175,7 @@ def _deny(action: ActionRequest, outcome: decisions.Outcome, verb: str) -> Gatew
     answer = _answered(action, refused(action, _rate_limited(outcome.decision)))
     entry = _action_entry(action, verb, outcome.ledger_data)
     with transaction.atomic() if action.callback_url else nullcontext():
-        insert_together(outcome.record, action, entry)
+        statements.record_governed_action(outcome.record, action, entry)
         webhooks.schedule(action, now=action.created_at)
         live.publish_activity(action.pk, _with_relations(action, outcome.record))
     return answer
@@ -184,13 +183,13 @@ def _deny(action: ActionRequest, outcome: decisions.Outcome, verb: str) -> Gatew
 
 def _escalate(action: ActionRequest, outcome: decisions.Outcome, verb: str) -> GatewayAnswer:
     """Insert an action that needs approval with its decision, its escalation and their
-    ledger entries, as one statement (autonomy.db); then announce it to the inbox."""
+    ledger entries, as one statement (workflows.statements); then announce it to the inbox."""
     record = outcome.record
     route = outcome.decision.route or ""
     escalation, opened = inbox.planned_approval(action, record, route, now=action.created_at)
     answer = _answered(action, submitted(action, escalation))
     entry = _action_entry(action, verb, outcome.ledger_data, escalation)
-    insert_together(record, action, escalation, opened, entry)
+    statements.record_governed_action(record, action, escalation, opened, entry)
     inbox.announce(escalation, activity=_with_relations(action, record))
     return answer
 

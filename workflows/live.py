@@ -29,27 +29,15 @@ person signs out, loses or gains a membership or permission, or is deactivated):
 socket then re-decides what it may hear (autonomy.consumers).
 
 A push is on the path from commit to the person's screen (bench/push), so it does the
-least it can there: one read back of the columns the row shows, one render, and with the
-Redis layer one pipelined PUBLISH to all its groups from the committing thread.
+least it can there: at most one read back of the columns the row shows, one render per
+row, and one hand-over of all its messages to the channel layer (workflows.push).
 """
 
-import asyncio
-import threading
-
-import redis
-from asgiref.sync import async_to_sync
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import QuerySet
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
-from workflows import rows
+from workflows import push, rows
 from workflows.models import ActionRequest, Escalation
 from workflows.queues import workable_queues
 
@@ -66,8 +54,6 @@ __all__ = [
     "render_activity",
     "render_escalation",
 ]
-
-PUSH_TIMEOUT = 1.0  # seconds a push waits on Redis to connect, and to answer
 
 
 def group_name(audience: str, key: int | None = None) -> str:
@@ -127,67 +113,6 @@ def render_activity(action: ActionRequest) -> str:
     return rows.activity_row(action)
 
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _redis(url: str) -> redis.Redis:
-    """One client per Redis URL and process, shared by its threads (the client's pool is
-    thread-safe and made anew after a fork), and made once: a second client made by a
-    concurrent first push would be dropped at once, and redis-py closes a dropped client's
-    pool, connections in use by other pushes included ("I/O operation on closed file" in a
-    burst of first pushes). A push runs on the committing request's thread, so a Redis that
-    is down or hung costs it at most ~3 s (one retry, for a pooled connection Redis
-    closed), not redis-py's default ten retries."""
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url)
-            if client is None:
-                client = _clients[url] = redis.Redis.from_url(
-                    url,
-                    socket_timeout=PUSH_TIMEOUT,
-                    socket_connect_timeout=PUSH_TIMEOUT,
-                    retry=Retry(NoBackoff(), retries=1),
-                )
-    return client
-
-
-def _publish(layer: RedisPubSubChannelLayer, sends: list[tuple[list[str], dict]]) -> None:
-    """What the layer's `group_send` does for each group (PUBLISH the serialized message on
-    the group's channel, channels_redis.pubsub), for every (groups, message) of `sends` in
-    one pipeline from the calling thread: one serialization per message and one round trip
-    in all, and no hop to an event-loop thread (in bench/push that hop and the round trips
-    queued behind each other cost 5.2 ms from send to arrival at p50, this 3.0 ms)."""
-    config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER].get("CONFIG", {})
-    hosts = config.get("hosts") or []
-    if len(hosts) != 1 or not isinstance(hosts[0], str):
-        raise ImproperlyConfigured("Live pushes need the channel layer's one Redis URL in hosts.")
-    channel = f"{config.get('prefix', 'asgi')}__group__{{}}"
-    pipeline = _redis(hosts[0]).pipeline(transaction=False)
-    for groups, message in sends:
-        payload = layer.serialize(message)
-        for group in groups:
-            pipeline.publish(channel.format(group), payload)
-    pipeline.execute()
-
-
-def _send(*sends: tuple[list[str], dict]) -> None:
-    """Send each (groups, message) to its groups and return once the layer has taken them."""
-    layer = get_channel_layer()
-    if isinstance(layer, RedisPubSubChannelLayer):
-        _publish(layer, list(sends))
-    elif layer is not None:
-        # The in-memory layer (no Redis configured): its queues belong to the consumers'
-        # loop, which async_to_sync reaches from a thread sync_to_async runs.
-        async def send_all() -> None:
-            await asyncio.gather(
-                *(layer.group_send(group, message) for groups, message in sends for group in groups)
-            )
-
-        async_to_sync(send_all)()
-
-
 # What the pushed row (workflows.rows.escalation_row) shows and the groups need, read back
 # with the escalation in one query of only these columns (a push's read is on every push's
 # path). The users a row may name (claimed, decided, assigned) are left to their foreign
@@ -220,9 +145,9 @@ PUSHED_ESCALATION_FIELDS = (
 
 
 def _read_back(queryset: QuerySet):
-    """The one row a primary-key queryset finds, or None. Without the model's ordering and
-    LIMIT (`first()`), which made PostgreSQL plan these joins 3-7x longer than it ran them:
-    ~8 of the ~11 ms each push spent on commit (bench/RESULTS.md)."""
+    """The one row a primary-key queryset finds, or None: without the model's ordering and
+    LIMIT (`first()`), which make PostgreSQL plan these joins far longer than it runs them
+    (bench/RESULTS.md)."""
     return next(iter(queryset.order_by()), None)
 
 
@@ -234,7 +159,7 @@ def _push_escalation(escalation_id, event: str, escalation: Escalation | None = 
             .filter(pk=escalation_id)
         )
     if escalation is not None:
-        _send(_escalation_send(escalation, event))
+        push.send(_escalation_send(escalation, event))
 
 
 def _escalation_send(escalation: Escalation, event: str) -> tuple[list[str], dict]:
@@ -253,7 +178,7 @@ def _push_activity(action_id, action: ActionRequest | None = None) -> None:
     if action is None:
         action = _read_back(activity_queryset().filter(pk=action_id))
     if action is not None:
-        _send(_activity_send(action))
+        push.send(_activity_send(action))
 
 
 def publish_escalation(
@@ -280,7 +205,7 @@ def publish_new_escalation(escalation: Escalation, action: ActionRequest) -> Non
     action's activity row, both held as committed with what their rows show, in one round
     trip (publish_escalation and publish_activity would take one each)."""
     transaction.on_commit(
-        lambda: _send(_escalation_send(escalation, "escalation.new"), _activity_send(action)),
+        lambda: push.send(_escalation_send(escalation, "escalation.new"), _activity_send(action)),
         robust=True,
     )
 
@@ -288,7 +213,7 @@ def publish_new_escalation(escalation: Escalation, action: ActionRequest) -> Non
 def publish_activities(actions: list[ActionRequest]) -> None:
     """publish_activity() of several actions held as committed, sent in one round trip."""
     if actions:
-        transaction.on_commit(lambda: _send(*map(_activity_send, actions)), robust=True)
+        transaction.on_commit(lambda: push.send(*map(_activity_send, actions)), robust=True)
 
 
 def publish_rights_changed(user_ids, ended_session: str | None = None) -> None:
@@ -297,4 +222,4 @@ def publish_rights_changed(user_ids, ended_session: str | None = None) -> None:
     groups = sorted({group_name("user", pk) for pk in user_ids if pk is not None})
     if groups:
         message = {"type": "rights.changed", "session": ended_session or ""}
-        transaction.on_commit(lambda: _send((groups, message)), robust=True)
+        transaction.on_commit(lambda: push.send((groups, message)), robust=True)

@@ -31,9 +31,8 @@ from typing import NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import AgentState
 from governance import ledger
-from workflows import clearance, execution, live, webhooks
+from workflows import clearance, execution, statements
 from workflows.connectors import BaseConnector, ConnectorError, Result, connector_for
 from workflows.connectors.http import transport_options
 from workflows.connectors.sandbox import SandboxConnector
@@ -100,27 +99,11 @@ def _settle(
     error: str = "",
     **data,
 ) -> None:
-    """Give the (locked) action its final state, the answer kept for replays, the ledger
-    entry, the agent's callback and the live push."""
-    now = timezone.now()
-    action.end(state, error, now)
-    action.response_status, action.response_body = answer
-    action.save(
-        update_fields=["state", "error", "completed_at", "response_status", "response_body"]
-    )
-    ledger.record(
-        verb,
-        ledger.Actor.for_agent(action.agent),
-        **action.ledger_fields(),
-        data={
-            "action": action.action_type.name,
-            "agent": action.agent.slug,
-            "state": state,
-            **data,
-        },
-    )
-    webhooks.schedule(action, now=now)
-    live.publish_activity(action.pk, action)
+    """Settle the (locked) action as a run of the executor ends (workflows.execution.settle),
+    recorded as the agent's doing, with the answer kept for replays."""
+    actor = ledger.Actor.for_agent(action.agent)
+    facts = {"state": state, **data}
+    execution.settle(action, state, verb, facts, error=error, answer=answer, actor=actor)
 
 
 def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
@@ -130,17 +113,12 @@ def _prepare(first: dict, token: datetime) -> Prepared | tuple[int, dict]:
         action = execution.claim(first["id"], token)
         if action is None:
             return _not_answered(first)
-        agent = action.agent
-        if agent.state != AgentState.ACTIVE:
-            message = f"Not read: agent {agent.slug} is {agent.get_state_display().lower()}."
+        if message := execution.inactive_agent(action, "read"):
             answer = _error(first, 423, "agent_suspended", message, ActionState.CANCELLED)
             _settle(action, ActionState.CANCELLED, "action.cancelled", answer, error=message)
             return answer
         connector = connector_for(action)
-        row = connector.row
-        if row is not None and not row.enabled:
-            reason = f": {row.disabled_reason}" if row.disabled_reason else ""
-            message = f"Not read: connector {row.name} is disabled{reason}"
+        if message := execution.disabled_connector(connector, "read"):
             answer = _error(first, 502, "read_failed", message, ActionState.FAILED)
             _settle(action, ActionState.FAILED, "action.failed", answer, error=message)
             return answer
@@ -207,23 +185,17 @@ def perform(first: dict) -> tuple[int, dict]:
         failure = Failure(502, "read_failed", message, Outcome.PERMANENT_ERROR)
     status_code = result.status_code if result is not None else failure.status_code
     with transaction.atomic():
-        ConnectorAttempt.objects.filter(pk=attempt.pk).update(
-            outcome=failure.outcome if failure else Outcome.SUCCEEDED,
-            finished_at=timezone.now(),
-            status_code=status_code,
-            error=failure.message if failure else "",
-            response_excerpt=failure.excerpt if failure else "",  # never what was read
-        )
-        if not execution.still_claimed(action.pk, token):
+        attempt.outcome = failure.outcome if failure else Outcome.SUCCEEDED
+        attempt.finished_at = timezone.now()
+        attempt.status_code = status_code
+        attempt.error = failure.message if failure else ""
+        attempt.response_excerpt = failure.excerpt if failure else ""  # never what was read
+        statements.record_attempt_outcome(attempt, execution.ATTEMPT_OUTCOME)
+        if not statements.lock_if_still_claimed(action.pk, token):
             # Only the sweeper takes a claim away, and only long after any read's bound.
             return _not_answered(first)
         # The row claimed before the call is still the row, now locked.
-        facts = {
-            "connector": connector.row.slug if connector.row is not None else connector.kind,
-            "target": connector.describe(),
-            "status_code": status_code,
-            "shadow": action.shadow,
-        }
+        facts = execution.call_facts(action, connector, status_code)
         if failure is not None:
             answer = _error(
                 first, failure.status, failure.code, failure.message, ActionState.FAILED

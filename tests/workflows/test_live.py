@@ -25,7 +25,7 @@ from autonomy.asgi import application
 from tests.conftest import requires_redis
 from tests.workflows.test_gateway import PO, governed, post  # noqa: F401 (fixture)
 from tests.workflows.test_inbox import make_governed, submit
-from workflows import inbox, live
+from workflows import inbox, live, push
 from workflows.models import Escalation, Queue
 from workflows.queues import coe_queue
 
@@ -276,7 +276,7 @@ def test_one_push_reaches_every_group_through_the_redis_layer(settings, prefix):
         for group in groups:  # one listener per group, as one socket per person
             channels.append(await layer.new_channel())
             await layer.group_add(group, channels[-1])
-        await sync_to_async(live._send)((groups, message))
+        await sync_to_async(push.send)((groups, message))
         for channel in channels:
             assert await layer.receive(channel) == message
         for group, channel in zip(groups, channels, strict=True):
@@ -299,7 +299,7 @@ def test_pushes_sent_together_each_reach_their_own_groups_in_order(settings):
         on_unit, on_coe = await layer.new_channel(), await layer.new_channel()
         await layer.group_add(unit, on_unit)
         await layer.group_add(coe, on_coe)
-        await sync_to_async(live._send)(([unit, coe], first), ([coe], second))
+        await sync_to_async(push.send)(([unit, coe], first), ([coe], second))
         assert await layer.receive(on_coe) == first
         assert await layer.receive(on_coe) == second
         assert await layer.receive(on_unit) == first
@@ -315,14 +315,14 @@ def test_pushes_sent_together_each_reach_their_own_groups_in_order(settings):
 @requires_redis
 def test_concurrent_first_pushes_share_one_client_and_all_arrive(settings, monkeypatch):
     url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
-    monkeypatch.setattr(live, "_clients", {})  # this process has not pushed yet
+    monkeypatch.setattr(push, "_clients", {})  # this process has not pushed yet
     start = threading.Barrier(16)
     clients, errors = [], []
 
     def first_push() -> None:
         start.wait()
         try:
-            client = live._redis(url)
+            client = push._redis(url)
             clients.append(client)
             pipeline = client.pipeline(transaction=False)
             pipeline.publish(f"test-{uuid.uuid4().hex}", b"x")
@@ -344,7 +344,7 @@ def test_a_push_refuses_a_layer_it_cannot_address(settings):
     url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
     settings.CHANNEL_LAYERS = redis_layer(hosts=[url, url])
     with pytest.raises(ImproperlyConfigured):
-        live._send((["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""}))
+        push.send((["inbox.coe"], {"type": "escalation.new", "id": "1", "html": ""}))
 
 
 def test_a_push_to_a_silent_redis_gives_up_within_seconds_and_the_commit_stands(
@@ -363,6 +363,6 @@ def test_a_push_to_a_silent_redis_gives_up_within_seconds_and_the_commit_stands(
         with django_capture_on_commit_callbacks(execute=True):
             escalation = submit(world.agent_a, {"amount": 5000})
         waited = time.monotonic() - started
-    assert waited < 3 * live.PUSH_TIMEOUT + 1  # two tries, not redis-py's default eleven
+    assert waited < 3 * push.PUSH_TIMEOUT + 1  # two tries, not redis-py's default eleven
     assert Escalation.objects.filter(pk=escalation.pk).exists()
     assert "in on_commit()" in caplog.text  # the failed push is logged
