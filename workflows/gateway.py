@@ -3,7 +3,8 @@
 `submit()` checks the payload against the action type's schema, decides the action
 (kill switches, limits, policy), and writes the action request, its decision record, the
 ledger entries and any escalation together, as one statement on PostgreSQL
-(workflows.statements.record_governed_action); execution is enqueued and the inbox told only after commit.
+(workflows.statements.record_governed_action); execution is enqueued and the inbox told
+only after commit.
 `(agent, Idempotency-Key)` is unique: a replay returns the first answer, the same key with
 another body is refused, and a key still in flight is 409.
 """
@@ -157,9 +158,9 @@ def _answered(action: ActionRequest, answer: GatewayAnswer) -> GatewayAnswer:
 
 def _queue(action: ActionRequest, outcome: decisions.Outcome, verb: str) -> GatewayAnswer:
     """Insert an allowed action with its decision and ledger entry, as one statement (one
-    round trip and its own commit, workflows.statements), and enqueue its execution. The executor
-    pushes its row to the feed when it runs, moments from now: one push per action
-    instead of two on the hot path. An allowed read is not enqueued: submit() runs it once
+    round trip and its own commit, workflows.statements), and enqueue its execution. The
+    executor pushes its row to the feed when it runs, moments from now: one push per
+    action instead of two on the hot path. An allowed read is not enqueued: submit() runs it once
     this commits."""
     answer = _answered(action, submitted(action))
     entry = _action_entry(action, verb, outcome.ledger_data)
