@@ -71,7 +71,7 @@ def action_json(action: ActionRequest) -> dict:
             "route": decision.route,
             "policy_version_ids": decision.policy_version_ids,
         }
-    if hasattr(action, "latest_escalation_id"):  # annotated by the API's visible_actions()
+    if hasattr(action, "latest_escalation_id"):  # annotated by the API's with_latest_escalation()
         escalation_id = action.latest_escalation_id
     else:
         escalation = action.escalations.order_by("-created_at").first()

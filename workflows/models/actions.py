@@ -5,7 +5,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-__all__ = ["ActionRequest", "ActionState", "WebhookDelivery"]
+from governance.scoping import ScopedQuerySet
+
+__all__ = ["ActionRequest", "ActionRequestQuerySet", "ActionState", "WebhookDelivery"]
 
 
 class ActionState(models.TextChoices):
@@ -31,6 +33,10 @@ TERMINAL_STATES = frozenset(
         ActionState.CANCELLED,
     }
 )
+
+
+class ActionRequestQuerySet(ScopedQuerySet):
+    """Actions by their business unit; an agent's are those it asked for."""
 
 
 class ActionRequest(models.Model):
@@ -88,6 +94,8 @@ class ActionRequest(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ActionRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
