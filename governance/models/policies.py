@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from governance.history import History
 from governance.models.tenancy import BusinessUnit
-from governance.scoping import ScopedQuerySet, is_agent, is_coe
+from governance.scoping import VIEW, ScopedQuerySet, is_agent, is_coe
 
 __all__ = [
     "DecisionRecord",
@@ -41,7 +41,7 @@ class PolicyQuerySet(ScopedQuerySet):
     """Policies with their business unit: COE staff see every one; anyone else the COE's
     (read-only) and those of the business units they belong to."""
 
-    def for_person(self, user, action: str = "view"):
+    def for_person(self, user, action: str = VIEW):
         policies = self.select_related("business_unit")
         if is_coe(user):
             return policies
@@ -52,7 +52,7 @@ class PolicyQuerySet(ScopedQuerySet):
 class PolicyVersionQuerySet(ScopedQuerySet):
     """Versions of the policies the person may see (PolicyQuerySet.for_person)."""
 
-    def for_person(self, user, action: str = "view"):
+    def for_person(self, user, action: str = VIEW):
         return self.filter(policy__in=Policy.objects.for_person(user, action))
 
 
@@ -60,7 +60,7 @@ class KillSwitchQuerySet(ScopedQuerySet):
     """Switches with who engaged and released them: COE staff see all; other people the
     freezes of their business units and every block (blocks apply to all units); agents none."""
 
-    def for_person(self, user, action: str = "view"):
+    def for_person(self, user, action: str = VIEW):
         rows = self.select_related("business_unit", "engaged_by", "released_by")
         if is_coe(user):
             return rows
