@@ -5,7 +5,8 @@ views, viewsets, forms, filtersets and consumers build their querysets from its
 `for_person(user, action)` or `for_agent(agent)` (`for_principal` where an API serves
 both). Anything outside is a 404. Memberships grant guardian object permissions on
 business units; COE staff (the "COE" group, or superusers) see every business unit. The
-actions a person may take in a business unit are VIEW, BUILD, SUPERVISE and AUDIT.
+actions a person may take in a business unit are VIEW, BUILD, SUPERVISE and AUDIT. The
+shared catalogue (agent roles, action types) is not scoped: every signed-in person sees it.
 """
 
 from typing import Self
