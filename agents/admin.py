@@ -15,7 +15,8 @@ from rest_framework_api_key.models import APIKey
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt, save_tracked_change
-from governance.scoping import business_units_for, is_coe
+from governance.models import BusinessUnit
+from governance.scoping import is_coe
 
 __all__ = ["AgentAPIKeyAdmin", "AgentAdmin", "AgentRoleAdmin"]
 
@@ -28,7 +29,6 @@ if admin.site.is_registered(APIKey):
 class AgentRoleAdmin(CoeHistoryAdmin):
     """Roles are global COE standards, created and changed through the services."""
 
-    scope_field = None
     list_display = ("name", "slug", "default_autonomy_level", "patterns")
     list_filter = ("default_autonomy_level",)
     search_fields = ("name", "slug", "description")
@@ -138,7 +138,7 @@ class AgentAdmin(CoeHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            kwargs["queryset"] = business_units_for(request.user)
+            kwargs["queryset"] = BusinessUnit.objects.for_person(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -162,7 +162,6 @@ class AgentAdmin(CoeHistoryAdmin):
 class AgentAPIKeyAdmin(CoeAdminMixin, admin.ModelAdmin):
     """Keys, read-only: no secret or hash is shown, and revoking is the only change."""
 
-    scope_field = "agent__business_unit"
     list_display = (
         "prefix",
         "name",

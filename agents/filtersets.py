@@ -5,7 +5,6 @@ from django.db.models import Q
 
 from agents.models import Agent, AgentRole, AgentState, AutonomyLevel
 from governance.models import BusinessUnit
-from governance.scoping import business_units_for
 
 __all__ = ["AgentFilterSet"]
 
@@ -14,7 +13,7 @@ def _units(request):
     """Only the business units the requester may see are offered as choices."""
     if request is None:
         return BusinessUnit.objects.none()
-    return business_units_for(request.user)
+    return BusinessUnit.objects.for_person(request.user)
 
 
 class AgentFilterSet(django_filters.FilterSet):

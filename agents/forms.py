@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentRole, AutonomyLevel, validate_tags
 from agents.services import level_refusal
-from governance.scoping import BUILD, business_units_for, is_coe
+from governance.models import BusinessUnit
+from governance.scoping import BUILD, is_coe
 
 __all__ = ["AgentRegistrationForm", "IssueKeyForm", "TransitionForm", "parse_tags"]
 
@@ -61,7 +62,7 @@ class AgentRegistrationForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["business_unit"].queryset = business_units_for(user, BUILD)
+        self.fields["business_unit"].queryset = BusinessUnit.objects.for_person(user, BUILD)
         if not is_coe(user):
             self.fields["autonomy_level"].help_text = (
                 "Builders register agents at L0-L2, at most at the role's level; L3 "

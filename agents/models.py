@@ -7,8 +7,17 @@ from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from governance.history import History
+from governance.scoping import ScopedQuerySet
 
-__all__ = ["Agent", "AgentAPIKey", "AgentRole", "AgentState", "AutonomyLevel"]
+__all__ = [
+    "Agent",
+    "AgentAPIKey",
+    "AgentAPIKeyQuerySet",
+    "AgentQuerySet",
+    "AgentRole",
+    "AgentState",
+    "AutonomyLevel",
+]
 
 ACTION_PATTERN = RegexValidator(
     r"^[a-z0-9_]+(\.([a-z0-9_]+|\*))*(\.\*)?$|^\*$",
@@ -99,6 +108,12 @@ class AgentState(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+class AgentQuerySet(ScopedQuerySet):
+    """Agents by their business unit; an agent sees only itself."""
+
+    agent_path = "pk"
+
+
 class Agent(models.Model):
     """An AI agent with an identity, a role, a business unit and a human owner.
 
@@ -124,6 +139,8 @@ class Agent(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     history = History()
 
+    objects = AgentQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -131,7 +148,13 @@ class Agent(models.Model):
         return self.name
 
 
-class AgentAPIKeyManager(BaseAPIKeyManager):
+class AgentAPIKeyQuerySet(ScopedQuerySet):
+    """Keys by their agent's business unit; an agent sees its own."""
+
+    unit_path = "agent__business_unit"
+
+
+class AgentAPIKeyManager(BaseAPIKeyManager.from_queryset(AgentAPIKeyQuerySet)):
     pass
 
 

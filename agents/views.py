@@ -1,11 +1,11 @@
 """Agent pages: list, detail with keys and lifecycle, registration, COE review queue.
 
-Every agent a page shows or changes comes from `scope()`; anything outside is a 404.
+Every agent a page shows or changes comes from `Agent.objects.for_person()`; anything
+outside is a 404.
 State changes go through agents.services, which decide who may act.
 """
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError
@@ -23,8 +23,8 @@ from agents.filtersets import AgentFilterSet
 from agents.forms import AgentRegistrationForm, IssueKeyForm, TransitionForm
 from agents.models import Agent, AgentAPIKey, AgentState
 from governance.htmx import htmx_partial
-from governance.models import AuditEntry
-from governance.scoping import BUILD, business_units_for, is_coe, scope
+from governance.models import AuditEntry, BusinessUnit
+from governance.scoping import BUILD, is_coe
 
 __all__ = [
     "agent_detail",
@@ -43,17 +43,13 @@ HISTORY_LIMIT = 50
 
 
 def _visible_agents(request: HttpRequest) -> QuerySet[Agent]:
-    return scope(
-        Agent.objects.select_related("business_unit", "role", "owner"),
-        request.user,
-    )
+    return Agent.objects.select_related("business_unit", "role", "owner").for_person(request.user)
 
 
 def _get_agent(request: HttpRequest, slug: str) -> Agent:
     return get_object_or_404(_visible_agents(request), slug=slug)
 
 
-@login_required
 @vary_on_headers("HX-Request")
 def agent_list(request: HttpRequest) -> HttpResponse:
     """The agents this person may see, filtered, searched and paginated."""
@@ -65,7 +61,8 @@ def agent_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset,
         "page": page,
         "agents": page.object_list,
-        "can_register": is_coe(request.user) or business_units_for(request.user, BUILD).exists(),
+        "can_register": is_coe(request.user)
+        or BusinessUnit.objects.for_person(request.user, BUILD).exists(),
     }
     template = "agents/agent_list.html"
     if htmx_partial(request):
@@ -113,9 +110,10 @@ def _ledger_entries(agent: Agent) -> list[AuditEntry]:
 def _recent_actions(request: HttpRequest, agent: Agent):
     """A page of the agent's actions, newest first (`?actions_page=`), scoped like the
     agent. Actions belong to workflows, above this app: reached through the relation."""
-    actions = scope(
-        agent.actions.select_related("action_type", "decision").order_by("-created_at", "-pk"),
-        request.user,
+    actions = (
+        agent.actions.select_related("action_type", "decision")
+        .order_by("-created_at", "-pk")
+        .for_person(request.user)
     )
     return Paginator(actions, ACTIONS_PAGE_SIZE).get_page(request.GET.get("actions_page"))
 
@@ -138,7 +136,6 @@ def _detail_context(request: HttpRequest, agent: Agent, **extra) -> dict:
     return context
 
 
-@login_required
 @vary_on_headers("HX-Request", "HX-Target")
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agent: identity, keys, lifecycle actions, its recent actions (htmx pages through
@@ -163,7 +160,6 @@ def _keys_response(request: HttpRequest, agent: Agent, status: int = 200, **extr
     return response
 
 
-@login_required
 @require_POST
 def issue_key(request: HttpRequest, slug: str) -> HttpResponse:
     """Issue a key and show its secret in this response only."""
@@ -185,7 +181,6 @@ def issue_key(request: HttpRequest, slug: str) -> HttpResponse:
     return _keys_response(request, agent, new_key=key, new_secret=secret)
 
 
-@login_required
 @require_POST
 def revoke_key(request: HttpRequest, slug: str, prefix: str) -> HttpResponse:
     """Revoke one of the agent's keys; the next request with it is refused."""
@@ -220,7 +215,6 @@ def _next_url(request: HttpRequest, default: str) -> str:
     return default
 
 
-@login_required
 @require_POST
 def run_transition(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     """Run one lifecycle transition; a refused one changes nothing and says why."""
@@ -243,10 +237,9 @@ def run_transition(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     return redirect(back)
 
 
-@login_required
 def register(request: HttpRequest) -> HttpResponse:
     """The registration form; the new agent waits in the COE's review queue."""
-    units = business_units_for(request.user, BUILD)
+    units = BusinessUnit.objects.for_person(request.user, BUILD)
     if not units.exists():
         return render(request, "agents/agent_register.html", {"form": None})
     form = AgentRegistrationForm(request.POST or None, user=request.user)
@@ -284,7 +277,6 @@ def register(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 def review_queue(request: HttpRequest) -> HttpResponse:
     """Agents awaiting the COE's approval, oldest request first, each with what the COE
     needs to decide (agents.review): its owner, its role's grants, the riskiest action

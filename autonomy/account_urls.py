@@ -1,9 +1,11 @@
 """Sign in and out."""
 
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Signing out is answered the same signed in or not: back to the login page.
+    path("logout/", login_not_required(auth_views.LogoutView.as_view()), name="logout"),
 ]

@@ -1,17 +1,20 @@
 """Liveness and readiness probes, as JSON."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 
+@login_not_required  # probes ask without a session
 @never_cache
 def healthz(request):
     """The process is alive and serving requests."""
     return JsonResponse({"status": "ok"})
 
 
+@login_not_required
 @never_cache
 def readyz(request):
     """The database and Redis (cache, broker, channel layer) are reachable."""

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import AllowAny
 
 from autonomy import health, views
 
@@ -20,7 +21,7 @@ api_v1 = [
 SWAGGER_UI_STYLE = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
 api_docs = csp_override(
     {**settings.SECURE_CSP, "style-src": [*settings.SECURE_CSP["style-src"], SWAGGER_UI_STYLE]}
-)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+)(SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[AllowAny]))
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,7 +32,10 @@ urlpatterns = [
     path("governance/", include("governance.urls")),
     path("workflows/", include("workflows.urls")),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The API's description is public; every operation it describes is not.
+    path(
+        "api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api-schema"
+    ),
     path("api/docs/", api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,6 @@
 """The home page and error pages (JSON under /api/, HTML elsewhere)."""
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import Count, Q
 from django.http import JsonResponse
@@ -10,7 +9,7 @@ from django.views import defaults
 
 from agents.models import Agent, AgentState
 from autonomy.api_errors import error_body
-from governance.scoping import business_units_for, scope
+from governance.models import BusinessUnit
 from workflows import live
 from workflows.models import ActionRequest
 
@@ -19,18 +18,17 @@ def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
-@login_required
 def home(request):
     """The signed-in person's start page: their business units and agents at a glance."""
-    agent_counts = scope(Agent.objects.all(), request.user).aggregate(
+    agent_counts = Agent.objects.for_person(request.user).aggregate(
         total=Count("pk"),
         active=Count("pk", filter=Q(state=AgentState.ACTIVE)),
         pending_review=Count("pk", filter=Q(state=AgentState.PENDING_REVIEW)),
         suspended=Count("pk", filter=Q(state=AgentState.SUSPENDED)),
     )
-    recent_actions = live.activity_queryset(scope(ActionRequest.objects.all(), request.user))
+    recent_actions = live.activity_queryset(ActionRequest.objects.for_person(request.user))
     context = {
-        "business_units": business_units_for(request.user),
+        "business_units": BusinessUnit.objects.for_person(request.user),
         "agent_counts": agent_counts,
         "recent_actions": recent_actions.order_by("-created_at")[:10],
     }

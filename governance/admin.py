@@ -1,8 +1,8 @@
 """Django admin for COE staff: business units, memberships and the read-only ledger.
 
 Every admin here is COE-only (autonomy/admin.py also closes the whole site to anyone
-else), builds its queryset from governance.scoping.scope(), and changes state only
-through the service functions or with a ledger entry in the same transaction.
+else): COE staff see every row, anyone else none. It changes state only through the
+service functions or with a ledger entry in the same transaction.
 """
 
 from django.contrib import admin
@@ -13,7 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from governance import ledger, services
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
-from governance.scoping import business_units_for, is_coe, scope
+from governance.scoping import is_coe
 
 __all__ = [
     "AuditEntryAdmin",
@@ -30,18 +30,11 @@ __all__ = [
 
 class CoeAdminMixin:
     """COE staff may view, add and change; nobody deletes unless an admin says so.
-
-    `scope_field` names the path to the business unit that scopes the rows ("pk" for
-    business units themselves); None means a global model such as agent roles.
-    """
-
-    scope_field: str | None = "business_unit"
+    COE staff see every row of every business unit; anyone else none."""
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         queryset = super().get_queryset(request)
-        if self.scope_field is None:
-            return queryset if is_coe(request.user) else queryset.none()
-        return scope(queryset, request.user, field=self.scope_field)
+        return queryset if is_coe(request.user) else queryset.none()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_coe(request.user)
@@ -153,7 +146,6 @@ class BusinessUnitAdmin(CoeHistoryAdmin):
     memberships, and granting them by hand would skip both the membership and the ledger.
     """
 
-    scope_field = "pk"
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug", "description")
     inlines = [MembershipInline]
@@ -198,7 +190,7 @@ class MembershipAdmin(CoeHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            kwargs["queryset"] = business_units_for(request.user)
+            kwargs["queryset"] = BusinessUnit.objects.for_person(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -269,7 +261,6 @@ class AuditEntryAdmin(LedgerReadOnlyAdmin):
 
 @admin.register(LedgerSeal)
 class LedgerSealAdmin(LedgerReadOnlyAdmin):
-    scope_field = "entry__business_unit"
     list_display = ("seq", "entry_id", "entry_verb", "short_chain_hash", "sealed_at")
     list_filter = ("entry__verb", "entry__actor_kind", "entry__business_unit")
     search_fields = ("=seq", "=entry__id", "chain_hash", "content_hash", "entry__verb")

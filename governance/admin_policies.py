@@ -21,9 +21,16 @@ from governance import pdp, policies
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
 from governance.condition_variables import condition_variables
 from governance.forms import RuleForm
-from governance.models import DecisionRecord, KillSwitch, Policy, PolicyVersion, Rule
+from governance.models import (
+    BusinessUnit,
+    DecisionRecord,
+    KillSwitch,
+    Policy,
+    PolicyVersion,
+    Rule,
+)
 from governance.policy_diff import diff_versions, shown
-from governance.scoping import business_units_for, is_coe, scope
+from governance.scoping import is_coe
 
 __all__ = [
     "DecisionRecordAdmin",
@@ -96,7 +103,7 @@ class PolicyAdmin(CoeHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            kwargs["queryset"] = business_units_for(request.user)
+            kwargs["queryset"] = BusinessUnit.objects.for_person(request.user)
             kwargs["help_text"] = "Empty: a COE policy, applying to every business unit."
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -170,7 +177,6 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     through a confirmation page that shows the diff against the published version.
     Versions are never added here: "new draft" starts one."""
 
-    scope_field = "policy__business_unit"
     change_form_template = "admin/governance/policyversion/change_form.html"
     list_display = ("policy", "number", "state", "rule_count", "published_at", "published_by")
     list_filter = ("state", "policy")
@@ -288,7 +294,6 @@ class RuleAdmin(CoeHistoryAdmin):
     end), changed, moved and removed only while the version is a draft, each through the
     services (validated, on the ledger). The condition is checked as you type."""
 
-    scope_field = "version__policy__business_unit"
     form = RuleForm
     change_form_template = "admin/governance/rule/change_form.html"
     list_display = ("name", "version", "position", "action_pattern", "effect")
@@ -346,7 +351,7 @@ class RuleAdmin(CoeHistoryAdmin):
     def _draft_from(self, request: HttpRequest) -> PolicyVersion:
         """The draft a new rule joins, named by ?version=<id>; 404 unless it is one."""
         version_id = request.GET.get("version", "")
-        drafts = scope(PolicyVersion.objects.all(), request.user, field="policy__business_unit")
+        drafts = PolicyVersion.objects.for_person(request.user)
         draft = (
             drafts.select_related("policy").filter(pk=version_id, state=State.DRAFT).first()
             if version_id.isdigit()
@@ -489,7 +494,6 @@ class ReadOnlyHistoryAdmin(CoeHistoryAdmin):
 @admin.register(KillSwitch)
 class KillSwitchAdmin(ReadOnlyHistoryAdmin):
     # Switches on action patterns have no business unit: COE staff see them all.
-    scope_field = None
     list_display = ("__str__", "kind", "active", "engaged_by", "engaged_at", "released_at")
     list_filter = ("active", "kind", "business_unit")
     search_fields = ("action_pattern", "reason", "release_reason")

@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from governance.models import AuditEntry, BusinessUnit
-from governance.scoping import AUDIT, business_units_for, is_coe
+from governance.scoping import AUDIT, is_coe
 
 __all__ = [
     "AuditEntryFilterForm",
@@ -26,7 +26,7 @@ def _audited_units(request) -> QuerySet[BusinessUnit]:
     """Only the business units the requester audits are offered as choices."""
     if request is None:
         return BusinessUnit.objects.none()
-    return business_units_for(request.user, AUDIT).order_by("name")
+    return BusinessUnit.objects.for_person(request.user, AUDIT).order_by("name")
 
 
 class AuditEntryFilterForm(forms.Form):

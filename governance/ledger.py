@@ -17,9 +17,10 @@ content hash and every seal's chain hash, and continuity wherever consecutive se
 Its header names the chain head at export time, to compare with the live chain later
 (`verify_ledger --expect-head`).
 
-Auditors: `entries_for()` is what a person may read (their audited business units; COE
-staff everything, entries without a business unit included); `request_verification()`
-queues a whole-chain check that a Celery task runs (`run_verification()`).
+Auditors: `AuditEntry.objects.for_person()` is what a person may read (their audited
+business units; COE staff everything, entries without a business unit included);
+`request_verification()` queues a whole-chain check that a Celery task runs
+(`run_verification()`).
 """
 
 import hashlib
@@ -35,8 +36,8 @@ from django.utils import timezone
 
 from autonomy.db import insert
 from autonomy.request_context import current_request_id
-from governance.models import AuditEntry, LedgerSeal, LedgerVerification
-from governance.scoping import AUDIT, business_units_for, is_coe, scope
+from governance.models import AuditEntry, BusinessUnit, LedgerSeal, LedgerVerification
+from governance.scoping import AUDIT, is_coe
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -48,7 +49,6 @@ __all__ = [
     "check_links_from",
     "contains_chain_hash",
     "content_hash",
-    "entries_for",
     "entry",
     "entry_document",
     "export_bundle",
@@ -58,7 +58,6 @@ __all__ = [
     "request_verification",
     "run_verification",
     "seal_pending",
-    "verifications_for",
     "verify_bundle",
     "verify_database",
 ]
@@ -516,25 +515,7 @@ class NotAllowed(Exception):
 
 def may_audit(user) -> bool:
     """Auditors of at least one business unit and COE staff may read and verify the ledger."""
-    return is_coe(user) or business_units_for(user, AUDIT).exists()
-
-
-def entries_for(user) -> QuerySet[AuditEntry]:
-    """The entries a person may read: those of the business units they audit.
-
-    Entries with no business unit (system and COE-wide facts) are COE staff's only.
-    """
-    return scope(AuditEntry.objects.select_related("seal", "business_unit"), user, AUDIT)
-
-
-def verifications_for(user) -> QuerySet[LedgerVerification]:
-    """Verification runs a person may read: COE staff all of them, auditors their own."""
-    runs = LedgerVerification.objects.select_related("requested_by")
-    if is_coe(user):
-        return runs
-    if not may_audit(user):
-        return runs.none()
-    return runs.filter(requested_by=user)
+    return is_coe(user) or BusinessUnit.objects.for_person(user, AUDIT).exists()
 
 
 def _run_window() -> timedelta:

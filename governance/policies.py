@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from governance import epochs, ledger, pdp
@@ -37,7 +37,7 @@ from governance.limits import LimitSpec
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.models.policies import Effect
 from governance.pdp.types import COE
-from governance.scoping import BUILD, business_units_for, has_bu_perm, is_coe
+from governance.scoping import BUILD, has_bu_perm, is_coe
 
 __all__ = [
     "BU_ALLOW_MESSAGE",
@@ -60,7 +60,6 @@ __all__ = [
     "limit_specs",
     "may_edit",
     "move_rule",
-    "policies_for",
     "publish",
     "request_publication",
     "rules_digest",
@@ -118,18 +117,6 @@ class InvalidState(Exception):
 
 
 # --- who may see and change policies -------------------------------------------------------
-
-
-def policies_for(principal) -> QuerySet[Policy]:
-    """The policies `principal` may see: every one for COE staff; for anyone else the COE's
-    (read-only) and those of the business units they belong to."""
-    queryset = Policy.objects.select_related("business_unit")
-    if is_coe(principal):
-        return queryset
-    return queryset.filter(
-        Q(business_unit__isnull=True)
-        | Q(business_unit__in=business_units_for(principal).values("pk"))
-    )
 
 
 def _is_system(actor) -> bool:

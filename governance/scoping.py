@@ -1,40 +1,47 @@
 """The one place that decides what a person or an agent may see.
 
-Every queryset that serves a person or an agent is built from `scope()`: lists,
-details, counts, form choice fields and the admin. Anything outside is a 404.
-Memberships grant guardian object permissions on business units; COE staff (the
-"COE" group, or superusers) see every business unit.
+Every model served to people or agents takes its manager from a `ScopedQuerySet`, and
+views, viewsets, forms, filtersets and consumers build their querysets from its
+`for_person(user, action)` or `for_agent(agent)` (`for_principal` where an API serves
+both). Anything outside is a 404. Memberships grant guardian object permissions on
+business units; COE staff (the "COE" group, or superusers) see every business unit. The
+actions a person may take in a business unit are VIEW, BUILD, SUPERVISE and AUDIT. The
+shared catalogue (agent roles, action types) is not scoped: every signed-in person sees it.
 """
 
+from typing import Self
+
+from django.apps import apps
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
-
-from governance.models import BusinessUnit, MemberRole
 
 __all__ = [
+    "AUDIT",
+    "BUILD",
     "COE_GROUP",
-    "PERMS",
-    "business_units_for",
+    "PERMISSION",
+    "SUPERVISE",
+    "VIEW",
+    "ScopedQuerySet",
     "coe_group",
     "has_bu_perm",
+    "is_agent",
     "is_coe",
-    "scope",
-    "scope_for_principal",
 ]
 
 COE_GROUP = "COE"
 
-VIEW = "governance.view_businessunit"
-BUILD = "governance.build_in_businessunit"
-SUPERVISE = "governance.supervise_businessunit"
-AUDIT = "governance.audit_businessunit"
+VIEW = "view"
+BUILD = "build"
+SUPERVISE = "supervise"
+AUDIT = "audit"
 
-# The object permissions a membership role grants on its business unit.
-PERMS = {
-    MemberRole.BUILDER: [VIEW, BUILD],
-    MemberRole.SUPERVISOR: [VIEW, SUPERVISE],
-    MemberRole.AUDITOR: [VIEW, AUDIT],
+# The guardian object permission on a business unit that each action takes.
+PERMISSION = {
+    VIEW: "governance.view_businessunit",
+    BUILD: "governance.build_in_businessunit",
+    SUPERVISE: "governance.supervise_businessunit",
+    AUDIT: "governance.audit_businessunit",
 }
 
 
@@ -59,44 +66,41 @@ def is_coe(user) -> bool:
     return cached
 
 
-def business_units_for(principal, perm: str = VIEW) -> QuerySet[BusinessUnit]:
-    """The business units on which `principal` holds `perm` (an agent: only its own, to view)."""
-    if principal is None or not principal.is_authenticated:
-        return BusinessUnit.objects.none()
-    if is_agent(principal):
-        if perm != VIEW:
-            return BusinessUnit.objects.none()
-        return BusinessUnit.objects.filter(pk=principal.business_unit_id)
-    if not principal.is_active:
-        return BusinessUnit.objects.none()
-    if is_coe(principal):
-        return BusinessUnit.objects.all()
-    return get_objects_for_user(
-        principal, perm, klass=BusinessUnit, accept_global_perms=False, with_superuser=False
-    )
+def _business_units():
+    """BusinessUnit's manager, whose `for_person` holds the rule every scoped model follows."""
+    # Looked up, not imported: the models import this module for ScopedQuerySet.
+    return apps.get_model("governance", "BusinessUnit").objects
 
 
-def has_bu_perm(principal, perm: str, business_unit_id: int | None) -> bool:
-    """Whether `principal` holds `perm` on that business unit."""
+def has_bu_perm(principal, action: str, business_unit_id: int | None) -> bool:
+    """Whether `principal` may take `action` in that business unit."""
     if business_unit_id is None:
         return is_coe(principal)
-    return business_units_for(principal, perm).filter(pk=business_unit_id).exists()
+    return _business_units().for_person(principal, action).filter(pk=business_unit_id).exists()
 
 
-def scope(
-    queryset: QuerySet, principal, perm: str = VIEW, field: str = "business_unit"
-) -> QuerySet:
-    """`queryset` narrowed to the rows `principal` may see through `field`'s business unit."""
-    if principal is not None and is_coe(principal):
-        return queryset
-    if field == "pk" and queryset.model is BusinessUnit:
-        return queryset.filter(pk__in=business_units_for(principal, perm).values("pk"))
-    return queryset.filter(**{f"{field}__in": business_units_for(principal, perm).values("pk")})
+class ScopedQuerySet(QuerySet):
+    """Rows scoped by the business unit at `unit_path` ("pk" for business units); an
+    agent's rows are those whose `agent_path` is the agent. A model with another rule
+    overrides `for_person` or `for_agent`; callers never filter by scope themselves."""
 
+    unit_path = "business_unit"
+    agent_path = "agent"
 
-def scope_for_principal(queryset: QuerySet, principal, agent_field: str = "agent") -> QuerySet:
-    """`queryset` as `principal` may see it: an agent only the rows that are its own (whose
-    `agent_field` is the agent; "pk" for agents themselves), a person scope()'s."""
-    if is_agent(principal):
-        return queryset.filter(**{agent_field: principal.agent.pk})
-    return scope(queryset, principal)
+    def for_person(self, user, action: str = VIEW) -> Self:
+        """The rows `user` may take `action` on: COE staff all of them, anyone else those
+        of the business units where they may (an agent's key: its own unit's, to view)."""
+        if user is not None and is_coe(user):
+            return self
+        units = _business_units().for_person(user, action).values("pk")
+        return self.filter(**{f"{self.unit_path}__in": units})
+
+    def for_agent(self, agent) -> Self:
+        """The rows that are `agent`'s own."""
+        return self.filter(**{self.agent_path: agent.pk})
+
+    def for_principal(self, principal, action: str = VIEW) -> Self:
+        """`for_agent` for an agent's key, `for_person` for anyone else."""
+        if is_agent(principal):
+            return self.for_agent(principal.agent)
+        return self.for_person(principal, action)

@@ -5,12 +5,19 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from governance import ledger
-from governance.models import BusinessUnit, Membership
-from governance.scoping import PERMS, coe_group
+from governance.models import BusinessUnit, MemberRole, Membership
+from governance.scoping import AUDIT, BUILD, PERMISSION, SUPERVISE, VIEW, coe_group
 
 __all__ = ["add_membership", "create_business_unit", "make_coe", "remove_membership"]
 
 User = get_user_model()
+
+# The object permissions a membership role grants on its business unit.
+PERMS = {
+    MemberRole.BUILDER: [PERMISSION[VIEW], PERMISSION[BUILD]],
+    MemberRole.SUPERVISOR: [PERMISSION[VIEW], PERMISSION[SUPERVISE]],
+    MemberRole.AUDITOR: [PERMISSION[VIEW], PERMISSION[AUDIT]],
+}
 
 
 @transaction.atomic

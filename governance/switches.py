@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from governance import epochs, ledger
 from governance.models import BusinessUnit, KillSwitch
 from governance.pdp import is_valid_pattern, pattern_matches
-from governance.scoping import SUPERVISE, business_units_for, has_bu_perm, is_agent, is_coe
+from governance.scoping import SUPERVISE, has_bu_perm, is_agent, is_coe
 
 __all__ = [
     "ActiveSwitch",
@@ -39,7 +38,6 @@ __all__ = [
     "may_freeze",
     "may_release",
     "release",
-    "visible_switches",
 ]
 
 REASON_MAX = 2000
@@ -113,18 +111,6 @@ def may_release(user, switch: KillSwitch) -> bool:
     if switch.engaged_by is None or is_coe(switch.engaged_by):
         return False
     return has_bu_perm(user, SUPERVISE, switch.business_unit_id)
-
-
-def visible_switches(user) -> QuerySet[KillSwitch]:
-    """The switches a person may see: freezes of their business units, and every block
-    (blocks apply to all units). Outside that, a switch is a 404."""
-    units = business_units_for(user)
-    rows = KillSwitch.objects.select_related("business_unit", "engaged_by", "released_by")
-    if is_coe(user):
-        return rows
-    if not _is_person(user):
-        return rows.none()
-    return rows.filter(Q(business_unit__isnull=True) | Q(business_unit__in=units.values("pk")))
 
 
 def _reason(reason: str | None, field: str = "reason") -> str:

@@ -5,7 +5,6 @@ and (through governance.links) its action, escalation and queue."""
 import json
 from decimal import Decimal
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -13,7 +12,6 @@ from django.shortcuts import get_object_or_404, render
 from governance import links
 from governance.durations import human_duration
 from governance.models import AuditEntry, DecisionRecord, PolicyVersion, Rule
-from governance.scoping import scope
 
 __all__ = ["decision_detail"]
 
@@ -66,10 +64,9 @@ def _limits(record: DecisionRecord) -> list[dict]:
     return rows
 
 
-@login_required
 def decision_detail(request: HttpRequest, decision_id) -> HttpResponse:
     record = get_object_or_404(
-        scope(DecisionRecord.objects.select_related("business_unit"), request.user),
+        DecisionRecord.objects.select_related("business_unit").for_person(request.user),
         pk=decision_id,
     )
     # A what-if decision has an entry of its own; the gateway records its decision in the

@@ -2,7 +2,7 @@
 filtered export, "verify now".
 
 Only auditors (of at least one business unit) and COE staff get these pages; everyone
-else gets a 404. Entries come from `ledger.entries_for()`: an auditor sees only the
+else gets a 404. Entries come from `AuditEntry.objects.for_person()`: an auditor sees only the
 entries of the units they audit, so a foreign entry is a 404 like a missing one.
 """
 
@@ -10,7 +10,6 @@ import csv
 import json
 from datetime import datetime, timedelta
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -69,18 +68,17 @@ def _list_context(request: HttpRequest, filterset: AuditEntryFilterSet) -> dict:
         "filters_valid": valid,
         "page": page,
         "export_query": export_query.urlencode(),
-        "verification": ledger.verifications_for(request.user).first(),
+        "verification": LedgerVerification.objects.for_person(request.user).first(),
     }
 
 
-@login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def ledger_list(request: HttpRequest) -> HttpResponse:
     """Search the entries this person audits, newest first; htmx refreshes the results."""
     _require_auditor(request)
     filterset = AuditEntryFilterSet(
-        request.GET, queryset=ledger.entries_for(request.user), request=request
+        request.GET, queryset=AuditEntry.objects.for_person(request.user), request=request
     )
     context = _list_context(request, filterset)
     template = "governance/ledger_list.html"
@@ -99,7 +97,9 @@ def _neighbours(entry_seq: int, user) -> list[dict]:
         for seal in LedgerSeal.objects.filter(seq__in=[entry_seq - 1, entry_seq + 1])
     }
     visible = set(
-        ledger.entries_for(user).filter(pk__in=seals.values()).values_list("pk", flat=True)
+        AuditEntry.objects.for_person(user)
+        .filter(pk__in=seals.values())
+        .values_list("pk", flat=True)
     )
     return [
         {
@@ -112,12 +112,11 @@ def _neighbours(entry_seq: int, user) -> list[dict]:
     ]
 
 
-@login_required
 @require_GET
 def ledger_entry(request: HttpRequest, pk: int) -> HttpResponse:
     """One entry with all its fields, its data, and its chain position."""
     _require_auditor(request)
-    entry = get_object_or_404(ledger.entries_for(request.user), pk=pk)
+    entry = get_object_or_404(AuditEntry.objects.for_person(request.user), pk=pk)
     try:
         seal = entry.seal
     except LedgerSeal.DoesNotExist:
@@ -134,13 +133,12 @@ def ledger_entry(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "governance/ledger_entry.html", context)
 
 
-@login_required
 @require_GET
 def ledger_export(request: HttpRequest) -> HttpResponse:
     """The filtered window as a verifiable JSON Lines bundle (entries sealed first)."""
     _require_auditor(request)
     filterset = AuditEntryFilterSet(
-        request.GET, queryset=ledger.entries_for(request.user), request=request
+        request.GET, queryset=AuditEntry.objects.for_person(request.user), request=request
     )
     if not filterset.is_valid():
         return render(
@@ -166,7 +164,6 @@ def _verification_response(request: HttpRequest, verification: LedgerVerificatio
     return render(request, template, {"verification": verification})
 
 
-@login_required
 @require_POST
 def verify_now(request: HttpRequest) -> HttpResponse:
     """Queue a check of the whole chain; the result appears on the run's card."""
@@ -177,13 +174,12 @@ def verify_now(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("governance:ledger-verification", args=[verification.pk]))
 
 
-@login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def verification_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A verification run: state, entries checked, head hash and the first problem only."""
     _require_auditor(request)
-    verification = get_object_or_404(ledger.verifications_for(request.user), pk=pk)
+    verification = get_object_or_404(LedgerVerification.objects.for_person(request.user), pk=pk)
     return _verification_response(request, verification)
 
 
@@ -194,7 +190,7 @@ def _summary_context(request: HttpRequest, kind: str) -> dict:
     if kind not in ledger_summaries.KINDS:
         raise Http404("No such summary.")
     filterset = LedgerSummaryFilterSet(
-        request.GET, queryset=ledger.entries_for(request.user), request=request
+        request.GET, queryset=AuditEntry.objects.for_person(request.user), request=request
     )
     context = {"filterset": filterset, "kind": kind, "kinds": _SUMMARY_TABS, "summary": None}
     if not filterset.is_valid():
@@ -211,7 +207,6 @@ def _summary_context(request: HttpRequest, kind: str) -> dict:
     return context
 
 
-@login_required
 @require_GET
 def ledger_summary(request: HttpRequest, kind: str) -> HttpResponse:
     """Decisions per person, policy rule or agent over a time window (default: 7 days)."""
@@ -227,7 +222,6 @@ def _csv_cell(value) -> str | int:
     return value
 
 
-@login_required
 @require_GET
 def ledger_summary_csv(request: HttpRequest, kind: str) -> HttpResponse:
     """The same summary as CSV: a header row, one row each, the total row last."""

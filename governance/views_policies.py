@@ -1,15 +1,14 @@
 """Policy pages: the policies a person may read, a policy's versions and rules, and the
 impact preview of a draft (COE staff and the owning unit's builders)."""
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from governance.models import DecisionRecord, PolicyVersion
-from governance.policies import may_edit, policies_for
-from governance.scoping import is_coe, scope
+from governance.models import DecisionRecord, Policy, PolicyVersion
+from governance.policies import may_edit
+from governance.scoping import is_coe
 from governance.simulation import simulate
 
 __all__ = ["policy_detail", "policy_impact", "policy_list"]
@@ -17,16 +16,16 @@ __all__ = ["policy_detail", "policy_impact", "policy_list"]
 DAY_CHOICES = (1, 7, 14, 30)
 
 
-@login_required
 def policy_list(request: HttpRequest) -> HttpResponse:
     versions = PolicyVersion.objects.order_by("-number")
-    policies = policies_for(request.user).prefetch_related(Prefetch("versions", queryset=versions))
+    policies = Policy.objects.for_person(request.user).prefetch_related(
+        Prefetch("versions", queryset=versions)
+    )
     return render(request, "governance/policy_list.html", {"policies": policies})
 
 
-@login_required
 def policy_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    policy = get_object_or_404(policies_for(request.user), slug=slug)
+    policy = get_object_or_404(Policy.objects.for_person(request.user), slug=slug)
     versions = policy.versions.prefetch_related("rules").order_by("-number")
     return render(
         request,
@@ -35,13 +34,11 @@ def policy_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
 def policy_impact(request: HttpRequest, version_id: int) -> HttpResponse:
     """Re-decide the recent recorded requests with this draft and show what would change."""
     version = get_object_or_404(
-        PolicyVersion.objects.select_related("policy__business_unit"),
+        PolicyVersion.objects.select_related("policy__business_unit").for_person(request.user),
         pk=version_id,
-        policy__in=policies_for(request.user),
     )
     if not may_edit(request.user, version.policy):
         raise Http404
@@ -50,7 +47,7 @@ def policy_impact(request: HttpRequest, version_id: int) -> HttpResponse:
     except ValueError:
         days = 7
     days = days if days in DAY_CHOICES else 7
-    records = scope(DecisionRecord.objects.all(), request.user)
+    records = DecisionRecord.objects.for_person(request.user)
     impact = simulate(version, records, days=days)
     return render(
         request,

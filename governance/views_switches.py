@@ -1,6 +1,6 @@
 """Kill switch pages: the switches in scope, and forms to engage and release them (htmx).
 
-Rows come from governance.switches.visible_switches (freezes of the person's units and every
+Rows come from KillSwitch.objects.for_person (freezes of the person's units and every
 block); anything else is a 404. Changes go through governance.switches, which decides who
 may act; a business unit or switch outside scope is a 404, one in scope but not the
 person's to change is a 403.
@@ -8,7 +8,6 @@ person's to change is a 403.
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from governance import switches
 from governance.models import BusinessUnit, KillSwitch
-from governance.scoping import SUPERVISE, business_units_for
+from governance.scoping import SUPERVISE
 
 __all__ = ["BlockForm", "FreezeForm", "ReleaseForm", "block", "freeze", "release", "switch_list"]
 
@@ -71,12 +70,12 @@ def _htmx_partial(request: HttpRequest) -> bool:
 
 def _freeze_units(user) -> QuerySet[BusinessUnit]:
     """The units this person may freeze (all of them for COE staff)."""
-    return business_units_for(user, SUPERVISE)
+    return BusinessUnit.objects.for_person(user, SUPERVISE)
 
 
 def _context(request: HttpRequest, release_errors: dict | None = None, **extra) -> dict:
     user = request.user
-    rows = switches.visible_switches(user)
+    rows = KillSwitch.objects.for_person(user)
     active = list(rows.filter(active=True))
     for switch in active:
         switch.can_release = switches.may_release(user, switch)
@@ -112,21 +111,19 @@ def _done(request: HttpRequest, notice: str) -> HttpResponse:
     return redirect("governance:switches")
 
 
-@login_required
 @vary_on_headers("HX-Request")
 def switch_list(request: HttpRequest) -> HttpResponse:
     """Active and recently released switches in scope, with the forms this person may use."""
     return _answer(request)
 
 
-@login_required
 @require_POST
 def freeze(request: HttpRequest) -> HttpResponse:
     """Freeze a business unit: 404 outside scope, 403 if the person may not freeze it."""
     user = request.user
     slug = request.POST.get("business_unit", "")
     if slug:
-        unit = business_units_for(user).filter(slug=slug).first()
+        unit = BusinessUnit.objects.for_person(user).filter(slug=slug).first()
         if unit is None:
             raise Http404("No such business unit.")
         if not switches.may_freeze(user, unit):
@@ -148,7 +145,6 @@ def freeze(request: HttpRequest) -> HttpResponse:
     return _done(request, f"{unit.name} is frozen: its agents' actions are refused.")
 
 
-@login_required
 @require_POST
 def block(request: HttpRequest) -> HttpResponse:
     """Block an action pattern everywhere (COE staff only, else 403)."""
@@ -168,11 +164,10 @@ def block(request: HttpRequest) -> HttpResponse:
     return _done(request, f"{pattern} is blocked in every business unit.")
 
 
-@login_required
 @require_POST
 def release(request: HttpRequest, pk: int) -> HttpResponse:
     """Release a switch with a reason: 404 outside scope, 403 if not the person's to release."""
-    switch: KillSwitch = get_object_or_404(switches.visible_switches(request.user), pk=pk)
+    switch: KillSwitch = get_object_or_404(KillSwitch.objects.for_person(request.user), pk=pk)
     if not switches.may_release(request.user, switch):
         raise PermissionDenied("You may not release this switch.")
     form = ReleaseForm(request.POST)

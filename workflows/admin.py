@@ -108,7 +108,6 @@ class ConnectorForm(forms.ModelForm):
 class ConnectorAdmin(CoeHistoryAdmin):
     """Connectors; disabled ones say why (a permanent error may have disabled them)."""
 
-    scope_field = None
     form = ConnectorForm
     list_display = ("name", "slug", "kind", "enabled", "disabled_reason", "stored_secrets")
     list_filter = ("kind", "enabled")
@@ -151,7 +150,6 @@ class ConnectorAdmin(CoeHistoryAdmin):
 class ActionTypeAdmin(CoeHistoryAdmin):
     """Action types; the payload schema must be a valid JSON Schema to be saved."""
 
-    scope_field = None
     list_display = ("name", "title", "kind", "risk_tier", "data_classification", "connector")
     list_filter = ("kind", "risk_tier", "data_classification", "connector")
     search_fields = ("name", "title", "description")
@@ -221,7 +219,6 @@ class QueueForm(forms.ModelForm):
 class QueueAdmin(CoeHistoryAdmin):
     """Queues: where escalations wait, their SLA, where they go at expiry, who works them."""
 
-    scope_field = None
     form = QueueForm
     list_display = ("name", "slug", "business_unit", "parent", "sla", "warn_before")
     list_filter = ("business_unit",)
@@ -275,7 +272,6 @@ class LogAdmin(CoeAdminMixin, admin.ModelAdmin):
 
 @admin.register(ConnectorAttempt)
 class ConnectorAttemptAdmin(LogAdmin):
-    scope_field = "action__business_unit"
     list_display = (
         "started_at",
         "action",
@@ -303,7 +299,6 @@ class SandboxEffectAdmin(LogAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(LogAdmin):
-    scope_field = "action__business_unit"
     list_display = (
         "created_at",
         "event",

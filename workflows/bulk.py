@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 from workflows import inbox
 from workflows.models import Escalation
-from workflows.queues import escalations_for
 
 __all__ = ["BULK_MAX", "DECISIONS", "Outcome", "decide_each"]
 
@@ -46,7 +45,7 @@ def decide_each(user, ids: list[uuid.UUID], decision: str, note: str = "") -> li
     transaction (as views are), each row commits, or is refused, before the next starts."""
     if decision not in DECISIONS:
         raise ValueError(f"Unknown decision {decision!r}.")
-    visible = escalations_for(user).select_related("queue").in_bulk(ids)
+    visible = Escalation.objects.for_person(user).select_related("queue").in_bulk(ids)
     service = inbox.approve if decision == "approve" else inbox.reject
     outcomes = []
     for pk in ids:

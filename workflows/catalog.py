@@ -27,7 +27,7 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 
 from governance import epochs, ledger
 from workflows.connectors import kind_class
-from workflows.models import ActionType, Connector, Queue
+from workflows.models import WORK_QUEUE, ActionType, Connector, Queue
 
 __all__ = [
     "ACTION_TYPE_FIELDS",
@@ -84,7 +84,6 @@ QUEUE_FIELDS = (
     "sla_seconds",
     "warn_before_seconds",
 )
-WORK_QUEUE = "workflows.work_queue"
 
 # Re-read the catalogue at least this often even when no epoch change was seen.
 _MAX_AGE_SECONDS = 60.0

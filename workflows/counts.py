@@ -5,16 +5,17 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from workflows.filtersets import at_risk, waiting
-from workflows.queues import escalations_for, may_use_inbox
+from workflows.models import Escalation
+from workflows.queues import may_use_inbox
 
 __all__ = ["inbox_counts"]
 
 
 def inbox_counts(user) -> dict[str, int] | None:
     """`{"open": waiting escalations, "at_risk": those of them at risk}` in the queues `user`
-    works (workflows.queues.escalations_for), or None for someone who works no inbox."""
+    works (Escalation.objects.for_person), or None for someone who works no inbox."""
     if not may_use_inbox(user):
         return None
-    mine = waiting(escalations_for(user))
+    mine = waiting(Escalation.objects.for_person(user))
     risky = at_risk(mine, timezone.now()).values("pk")
     return mine.aggregate(open=Count("pk"), at_risk=Count("pk", filter=Q(pk__in=risky)))

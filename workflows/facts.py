@@ -18,10 +18,16 @@ from governance.durations import human_duration
 from governance.links import DecisionFact
 from governance.models import DecisionRecord, Effect
 from governance.pdp import pattern_matches
-from governance.scoping import scope
 from workflows.catalog import queue_with_slug
-from workflows.models import ActionRequest, ActionState, ActionType, EscalationState, RiskTier
-from workflows.queues import workable_queues
+from workflows.models import (
+    WORK,
+    ActionRequest,
+    ActionState,
+    ActionType,
+    EscalationState,
+    Queue,
+    RiskTier,
+)
 
 __all__ = ["decision_facts", "reachable_actions"]
 
@@ -55,7 +61,8 @@ def decision_facts(record: DecisionRecord, user) -> list[DecisionFact]:
     """The action and escalations of `record` that `user` may see (each linked only when
     its page would answer them), or the queue its route names."""
     action = (
-        scope(ActionRequest.objects.filter(decision=record), user)
+        ActionRequest.objects.filter(decision=record)
+        .for_person(user)
         .select_related("action_type")
         .first()
     )
@@ -74,7 +81,7 @@ def decision_facts(record: DecisionRecord, user) -> list[DecisionFact]:
     ]
     escalations = list(action.escalations.select_related("queue").order_by("created_at"))
     workable = set(
-        workable_queues(user)
+        Queue.objects.for_person(user, WORK)
         .filter(pk__in=[escalation.queue_id for escalation in escalations])
         .values_list("pk", flat=True)
     )

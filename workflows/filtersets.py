@@ -2,7 +2,7 @@
 
 ActionFilterSet filters `GET /api/v1/actions/`, the activity feed and an agent's actions.
 EscalationFilterSet filters the inbox page (/workflows/inbox/) and `GET /api/v1/escalations/`
-alike. It filters a queryset the caller has already scoped (workflows.queues.escalations_for),
+alike. It filters a queryset the caller has already scoped (Escalation.objects.for_person),
 and its choices (queues, action types, agents) are only what the requester may see.
 """
 
@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from agents.models import Agent
 from governance.models import BusinessUnit
-from governance.scoping import business_units_for, scope_for_principal
 from workflows.inbox import ACTIVE
 from workflows.models import (
+    WORK,
     ActionRequest,
     ActionState,
     ActionType,
@@ -26,7 +26,6 @@ from workflows.models import (
     EscalationState,
     Queue,
 )
-from workflows.queues import escalations_for, workable_queues
 
 __all__ = ["ActionFilterSet", "EscalationFilterSet", "at_risk", "overdue", "waiting"]
 
@@ -126,18 +125,18 @@ def _requester(request):
 
 def _queues(request) -> QuerySet[Queue]:
     """The queues the requester works."""
-    return workable_queues(_requester(request)).order_by("name")
+    return Queue.objects.for_person(_requester(request), WORK).order_by("name")
 
 
 def _action_types(request) -> QuerySet[ActionType]:
     """The action types of escalations in the requester's queues."""
-    seen = escalations_for(_requester(request)).values("action__action_type")
+    seen = Escalation.objects.for_person(_requester(request)).values("action__action_type")
     return ActionType.objects.filter(pk__in=seen).order_by("name")
 
 
 def _agents(request) -> QuerySet[Agent]:
     """The agents with escalations in the requester's queues."""
-    seen = escalations_for(_requester(request)).values("action__agent")
+    seen = Escalation.objects.for_person(_requester(request)).values("action__agent")
     return Agent.objects.filter(pk__in=seen).order_by("name")
 
 
@@ -249,7 +248,7 @@ def _units(request) -> QuerySet[BusinessUnit]:
     principal = _requester(request)
     if principal is None:
         return BusinessUnit.objects.none()
-    return business_units_for(principal).order_by("name")
+    return BusinessUnit.objects.for_principal(principal).order_by("name")
 
 
 def _visible_agents(request) -> QuerySet[Agent]:
@@ -257,7 +256,7 @@ def _visible_agents(request) -> QuerySet[Agent]:
     principal = _requester(request)
     if principal is None or not principal.is_authenticated:
         return Agent.objects.none()
-    return scope_for_principal(Agent.objects.order_by("name"), principal, agent_field="pk")
+    return Agent.objects.order_by("name").for_principal(principal)
 
 
 class TimeWindowForm(forms.Form):

@@ -36,10 +36,10 @@ row, and one hand-over of all its messages to the channel layer (workflows.push)
 from django.db import transaction
 from django.db.models import QuerySet
 
-from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from governance.models import BusinessUnit
+from governance.scoping import SUPERVISE, VIEW, is_agent, is_coe
 from workflows import push, rows
-from workflows.models import ActionRequest, Escalation
-from workflows.queues import workable_queues
+from workflows.models import WORK, ActionRequest, Escalation, Queue
 
 __all__ = [
     "activity_queryset",
@@ -72,11 +72,13 @@ def groups_for(user) -> list[str]:
         return []
     if is_coe(user):
         return [group_name("inbox"), group_name("activity")]
-    supervised = set(business_units_for(user, SUPERVISE).values_list("pk", flat=True))
+    supervised = set(BusinessUnit.objects.for_person(user, SUPERVISE).values_list("pk", flat=True))
     groups = [group_name("inbox", pk) for pk in sorted(supervised)]
-    granted = workable_queues(user).exclude(business_unit__in=supervised).order_by("pk")
+    granted = (
+        Queue.objects.for_person(user, WORK).exclude(business_unit__in=supervised).order_by("pk")
+    )
     groups += [group_name("queue", pk) for pk in granted.values_list("pk", flat=True)]
-    seen = business_units_for(user, VIEW).order_by("pk").values_list("pk", flat=True)
+    seen = BusinessUnit.objects.for_person(user, VIEW).order_by("pk").values_list("pk", flat=True)
     groups += [group_name("activity", pk) for pk in seen]
     return groups
 

@@ -6,40 +6,31 @@ unit's people). Otherwise the action type's approval queue (same condition), oth
 unit's own queue "<unit>-approvals", created on first use with the COE queue
 "coe-approvals" as its parent (where escalations go when the SLA runs out).
 
-Who may work a queue: COE staff; supervisors of the queue's business unit; and people
-(directly or through a group) holding guardian's `workflows.work_queue` on the queue, who,
-for a business unit's queue, must also be members of that unit. COE queues: COE staff and
-holders of `work_queue` only.
+Who may work a queue is `Queue.objects.for_person(user, WORK)` (workflows.models.inbox).
 """
 
 from django.db.models import Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from governance.ledger import Actor
 from governance.models import BusinessUnit
-from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from governance.scoping import SUPERVISE, is_agent, is_coe
 from workflows.catalog import ensure_queue, queue_with_slug
-from workflows.models import ActionRequest, Escalation, Queue
+from workflows.models import WORK, ActionRequest, Escalation, Queue
 
 __all__ = [
     "COE_QUEUE_SLUG",
-    "WORK_QUEUE",
     "coe_queue",
-    "escalations_for",
     "may_use_inbox",
     "may_work",
     "queue_fits",
     "reassign_targets",
     "route_queue",
     "unit_queue",
-    "visible_queues",
-    "workable_queues",
 ]
 
 COE_QUEUE_SLUG = "coe-approvals"
 # Queues made on first use are the system's doing, recorded as such in the ledger.
 QUEUE_MAKER = Actor.system("inbox")
-WORK_QUEUE = "workflows.work_queue"
 
 
 def coe_queue() -> Queue:
@@ -79,45 +70,9 @@ def route_queue(action: ActionRequest, route: str) -> Queue:
     return unit_queue(action.business_unit)
 
 
-def _granted_queues(user) -> QuerySet[Queue]:
-    """Queues on which `user` (or one of their groups) holds `work_queue` as an object perm."""
-    return get_objects_for_user(
-        user, WORK_QUEUE, klass=Queue, accept_global_perms=False, with_superuser=False
-    )
-
-
-def workable_queues(user) -> QuerySet[Queue]:
-    """The queues whose escalations `user` may claim and decide."""
-    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
-        return Queue.objects.none()
-    if is_coe(user):
-        return Queue.objects.all()
-    supervised = business_units_for(user, SUPERVISE).values("pk")
-    member_of = business_units_for(user, VIEW).values("pk")
-    granted = _granted_queues(user).filter(
-        Q(business_unit__isnull=True) | Q(business_unit__in=member_of)
-    )
-    return Queue.objects.filter(
-        Q(business_unit__in=supervised) | Q(pk__in=granted.values("pk"))
-    ).distinct()
-
-
-def visible_queues(user) -> QuerySet[Queue]:
-    """The queues `user` may read: those they may work, and those of the business units
-    they belong to (COE staff: all of them)."""
-    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
-        return Queue.objects.none()
-    if is_coe(user):
-        return Queue.objects.all()
-    return Queue.objects.filter(
-        Q(pk__in=workable_queues(user).values("pk"))
-        | Q(business_unit__in=business_units_for(user, VIEW).values("pk"))
-    )
-
-
 def may_work(user, queue: Queue) -> bool:
     """Whether `user` may claim and decide escalations waiting in `queue`."""
-    return workable_queues(user).filter(pk=queue.pk).exists()
+    return Queue.objects.for_person(user, WORK).filter(pk=queue.pk).exists()
 
 
 def may_use_inbox(user) -> bool:
@@ -127,14 +82,9 @@ def may_use_inbox(user) -> bool:
         return False
     return (
         is_coe(user)
-        or business_units_for(user, SUPERVISE).exists()
-        or workable_queues(user).exists()
+        or BusinessUnit.objects.for_person(user, SUPERVISE).exists()
+        or Queue.objects.for_person(user, WORK).exists()
     )
-
-
-def escalations_for(user) -> QuerySet[Escalation]:
-    """Every escalation (any state) in the queues `user` may work; anything else is a 404."""
-    return Escalation.objects.filter(queue__in=workable_queues(user).values("pk"))
 
 
 def reassign_targets(escalation: Escalation) -> QuerySet[Queue]:

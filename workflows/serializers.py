@@ -83,7 +83,7 @@ class RedactedResultField(RedactedMixin, serializers.JSONField):
 
 class LatestEscalationField(serializers.UUIDField):
     """The id of the action's latest escalation, or null: read from the annotation the
-    API's visible_actions() adds, or else looked up."""
+    API's with_latest_escalation() adds, or else looked up."""
 
     def __init__(self, **kwargs):
         super().__init__(source="*", allow_null=True, **kwargs)

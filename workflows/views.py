@@ -1,6 +1,5 @@
 """Workflows pages: the what-if check of a decision."""
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -13,7 +12,6 @@ from workflows.forms import WhatIfForm
 __all__ = ["what_if"]
 
 
-@login_required
 def what_if(request: HttpRequest) -> HttpResponse:
     """COE staff and builders try an action of an agent against the published policies
     (COE staff also against a draft); the decision is recorded (as a what-if) and nothing

@@ -1,13 +1,12 @@
 """Pages about actions: the activity feed (filtered, live) and one action's page.
 
-Actions come from `scope()` by their business unit: anything outside a person's units is a
-404. Payloads and results are shown with the action type's sensitive fields as keyed hashes.
+Actions come from `ActionRequest.objects.for_person()` by their business unit: anything
+outside a person's units is a 404. Payloads and results are shown with the action type's
+sensitive fields as keyed hashes.
 """
 
 import json
 
-from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -15,22 +14,15 @@ from django.views.decorators.vary import vary_on_headers
 
 from governance.htmx import htmx_partial
 from governance.redaction import redact
-from governance.scoping import scope
 from workflows import live
 from workflows.filtersets import ActionFilterSet
-from workflows.models import ActionRequest
-from workflows.queues import workable_queues
+from workflows.models import WORK, ActionRequest, Queue
 
 __all__ = ["ACTIVITY_LIMIT", "action_detail", "activity"]
 
 ACTIVITY_LIMIT = 50
 # The feed's filters a live row must match, by the row's data- attribute (workflows.rows).
 LIVE_MATCH = {"business_unit": "unit", "agent": "agent", "action": "action", "state": "state"}
-
-
-def _visible(user) -> QuerySet[ActionRequest]:
-    """The actions of the business units `user` may see (COE staff: all)."""
-    return scope(ActionRequest.objects.all(), user)
 
 
 def _limit(request: HttpRequest) -> int:
@@ -40,7 +32,6 @@ def _limit(request: HttpRequest) -> int:
         return ACTIVITY_LIMIT
 
 
-@login_required
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def activity(request: HttpRequest) -> HttpResponse:
@@ -49,7 +40,9 @@ def activity(request: HttpRequest) -> HttpResponse:
     socket; `?limit=` (at most 50) for smaller feeds such as a dashboard's. Filters that
     cannot be applied are shown as such (400; 200 to htmx, which swaps only 2xx)."""
     limit = _limit(request)
-    filterset = ActionFilterSet(request.GET, queryset=_visible(request.user), request=request)
+    filterset = ActionFilterSet(
+        request.GET, queryset=ActionRequest.objects.for_person(request.user), request=request
+    )
     valid = filterset.is_valid()
     actions = live.activity_queryset(filterset.qs).order_by("-created_at")[:limit] if valid else []
     applied = {
@@ -85,19 +78,18 @@ def _json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
 
 
-@login_required
 @require_GET
 def action_detail(request: HttpRequest, pk) -> HttpResponse:
     """One action for people: its state, decision, escalations, connector attempts and
     outcome (404 outside the person's business units)."""
     action = get_object_or_404(
-        _visible(request.user).select_related(
+        ActionRequest.objects.for_person(request.user).select_related(
             "agent__owner", "action_type", "business_unit", "decision", "approved_by"
         ),
         pk=pk,
     )
     sensitive = list(action.action_type.sensitive_fields or [])
-    workable = set(workable_queues(request.user).values_list("pk", flat=True))
+    workable = set(Queue.objects.for_person(request.user, WORK).values_list("pk", flat=True))
     escalations = list(
         action.escalations.select_related(
             "queue", "claimed_by", "decided_by", "assigned_to"

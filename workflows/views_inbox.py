@@ -1,6 +1,6 @@
 """The supervisors' inbox pages (htmx).
 
-Escalations come from workflows.queues.escalations_for(): anything outside the queues a
+Escalations come from Escalation.objects.for_person(): anything outside the queues a
 person may work is a 404. The list is filtered, searched, sorted and paged by
 workflows.filtersets.EscalationFilterSet (as the API's), and bulk decisions go row by row
 through workflows.bulk. An escalation's page knows the list it was opened from
@@ -21,7 +21,6 @@ from urllib.parse import urlencode, urlsplit
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -54,7 +53,7 @@ from workflows.models import (
     EscalationKind,
     EscalationState,
 )
-from workflows.queues import escalations_for, may_use_inbox
+from workflows.queues import may_use_inbox
 from workflows.reasons import plain_reason
 
 __all__ = [
@@ -81,14 +80,13 @@ DETAIL = "workflows/inbox_detail.html"
 
 
 def _visible(request: HttpRequest) -> QuerySet[Escalation]:
-    return live.escalation_queryset(escalations_for(request.user))
+    return live.escalation_queryset(Escalation.objects.for_person(request.user))
 
 
 def _get(request: HttpRequest, pk) -> Escalation:
     return get_object_or_404(_visible(request), pk=pk)
 
 
-@login_required
 @vary_on_headers("HX-Request")
 def inbox_list(request: HttpRequest) -> HttpResponse:
     """The escalations of the queues this person may work, filtered, searched, sorted and
@@ -122,7 +120,6 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
 @require_POST
 def inbox_bulk(request: HttpRequest) -> HttpResponse:
     """Approve or reject the selected escalations with one note, each on its own through the
@@ -155,7 +152,6 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@login_required
 def inbox_counts(request: HttpRequest) -> JsonResponse:
     """`{"open", "at_risk"}`: how many escalations wait in this person's queues, and how many
     of them are at risk (the menu and the home page fetch it again on live news); a 404 for
@@ -251,7 +247,7 @@ def _in_list(request: HttpRequest) -> QuerySet[Escalation]:
         if _NAV_VALUE.match(value := params.get(name, ""))
     }
     state = wanted.get("state", "")
-    listed = escalations_for(request.user).filter(
+    listed = Escalation.objects.for_person(request.user).filter(
         state=state if state in EscalationState.values else EscalationState.OPEN
     )
     if queue := wanted.get("queue"):
@@ -386,7 +382,6 @@ def _detail_context(request: HttpRequest, escalation: Escalation, **extra) -> di
     return context
 
 
-@login_required
 @vary_on_headers("HX-Request")
 def escalation_detail(request: HttpRequest, pk) -> HttpResponse:
     """Everything needed to decide one escalation: who, what, why, the diff, the agent's
@@ -477,7 +472,6 @@ def _post(
     return _done(request, escalation, notice)
 
 
-@login_required
 @require_POST
 def claim(request: HttpRequest, pk) -> HttpResponse:
     """Claim an open escalation."""
@@ -489,7 +483,6 @@ def claim(request: HttpRequest, pk) -> HttpResponse:
     return _post(request, pk, act)
 
 
-@login_required
 @require_POST
 def unclaim(request: HttpRequest, pk) -> HttpResponse:
     """Give a claimed escalation back to its queue."""
@@ -501,7 +494,6 @@ def unclaim(request: HttpRequest, pk) -> HttpResponse:
     return _post(request, pk, act)
 
 
-@login_required
 @require_POST
 def approve(request: HttpRequest, pk) -> HttpResponse:
     """Approve the action as submitted; it is queued for execution."""
@@ -513,7 +505,6 @@ def approve(request: HttpRequest, pk) -> HttpResponse:
     return _post(request, pk, act, NoteForm, "approve_form")
 
 
-@login_required
 @require_POST
 def edit_and_approve(request: HttpRequest, pk) -> HttpResponse:
     """Approve an edited payload (checked against the schema and decided again)."""
@@ -530,7 +521,6 @@ def edit_and_approve(request: HttpRequest, pk) -> HttpResponse:
     return _done(request, escalation, "Approved with your edits: the action is queued.")
 
 
-@login_required
 @require_POST
 def reject(request: HttpRequest, pk) -> HttpResponse:
     """Refuse the action with a reason."""
@@ -542,7 +532,6 @@ def reject(request: HttpRequest, pk) -> HttpResponse:
     return _post(request, pk, act, RejectForm, "reject_form")
 
 
-@login_required
 @require_POST
 def reassign(request: HttpRequest, pk) -> HttpResponse:
     """Move the escalation to another queue or hand it to a person; the page follows it
@@ -575,7 +564,6 @@ RECONCILED = {
 }
 
 
-@login_required
 @require_POST
 def reconcile(request: HttpRequest, pk) -> HttpResponse:
     """Resolve an unknown outcome after checking the system of record: it took effect
@@ -594,7 +582,6 @@ def reconcile(request: HttpRequest, pk) -> HttpResponse:
     return _post(request, pk, act, ReconcileForm, "reconcile_form")
 
 
-@login_required
 @require_POST
 def suspend_agent(request: HttpRequest, pk) -> HttpResponse:
     """Suspend the escalation's agent and cancel its queued and pending actions."""

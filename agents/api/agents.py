@@ -16,10 +16,9 @@ from agents.models import Agent, AgentAPIKey, AgentRole, validate_tags
 from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
-from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
-from governance.scoping import BUILD, business_units_for
+from governance.scoping import BUILD
 
 __all__ = [
     "AgentKeySerializer",
@@ -145,7 +144,7 @@ class AgentSerializer(StrictSerializerMixin, api_fields.ModelSerializer):
         fields = super().get_fields()
         request = self.context.get("request")
         if request is not None:
-            fields["business_unit"].queryset = business_units_for(request.user, BUILD)
+            fields["business_unit"].queryset = BusinessUnit.objects.for_person(request.user, BUILD)
         return fields
 
     def validate(self, attrs):
@@ -198,7 +197,6 @@ def _transition_schema(summary: str, name: str):
     ),
 )
 class AgentViewSet(
-    ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -213,6 +211,9 @@ class AgentViewSet(
     filterset_class = AgentFilterSet
     permission_classes = [IsPerson]
     lookup_field = "slug"
+
+    def get_queryset(self):
+        return super().get_queryset().for_person(self.request.user)
 
     def _transition(self, request: Request, name: str) -> Response:
         """Run one lifecycle transition: 403 if the caller may not, 409 if the state forbids."""

@@ -7,7 +7,6 @@ from agents.models import Agent, AutonomyLevel
 from autonomy import api_fields
 from governance.api.permissions import IsAgent
 from governance.api.serializers import errors
-from governance.scoping import scope
 
 __all__ = ["MeSerializer", "MeView"]
 
@@ -94,4 +93,4 @@ class MeView(generics.RetrieveAPIView):
 
     def get_object(self) -> Agent:
         principal = self.request.user
-        return scope(self.get_queryset(), principal).get(pk=principal.agent.pk)
+        return self.get_queryset().for_agent(principal.agent).get()

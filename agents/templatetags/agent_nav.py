@@ -3,7 +3,8 @@
 from django import template
 
 from agents.models import Agent, AgentState
-from governance.scoping import BUILD, business_units_for, is_coe
+from governance.models import BusinessUnit
+from governance.scoping import BUILD, is_coe
 
 __all__ = ["agent_nav"]
 
@@ -18,7 +19,7 @@ def agent_nav(context) -> dict:
         return {"can_register": False, "pending_review": None}
     coe = is_coe(user)
     return {
-        "can_register": coe or business_units_for(user, BUILD).exists(),
+        "can_register": coe or BusinessUnit.objects.for_person(user, BUILD).exists(),
         "pending_review": (
             Agent.objects.filter(state=AgentState.PENDING_REVIEW).count() if coe else None
         ),

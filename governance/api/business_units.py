@@ -7,7 +7,6 @@ from rest_framework import mixins, serializers, viewsets
 from autonomy import api_fields
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
-from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
 
@@ -50,7 +49,6 @@ _errors = errors(401, 403)
     ),
 )
 class BusinessUnitViewSet(
-    ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -62,4 +60,6 @@ class BusinessUnitViewSet(
     serializer_class = BusinessUnitSerializer
     permission_classes = [IsPerson, IsCOEOrReadOnly]
     lookup_field = "slug"
-    scope_field = "pk"
+
+    def get_queryset(self):
+        return super().get_queryset().for_person(self.request.user)

@@ -181,7 +181,7 @@ class LedgerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return ledger.entries_for(self.request.user)
+        return AuditEntry.objects.for_person(self.request.user)
 
     @extend_schema(
         summary="Export the filtered entries as a verifiable JSON Lines bundle",
@@ -242,4 +242,4 @@ class LedgerVerificationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewS
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return ledger.verifications_for(self.request.user)
+        return LedgerVerification.objects.for_person(self.request.user)

@@ -23,7 +23,6 @@ from governance import policies
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
-from governance.scoping import business_units_for
 
 __all__ = [
     "DraftSerializer",
@@ -171,7 +170,7 @@ class PolicySerializer(StrictSerializerMixin, api_fields.ModelSerializer):
         fields = super().get_fields()
         request = self.context.get("request")
         if request is not None:
-            fields["business_unit"].queryset = business_units_for(request.user)
+            fields["business_unit"].queryset = BusinessUnit.objects.for_person(request.user)
         return fields
 
     def _version(self, policy: Policy, state: str) -> int | None:
@@ -243,7 +242,7 @@ class PolicyViewSet(
     lookup_field = "slug"
 
     def get_queryset(self):
-        return policies.policies_for(self.request.user).prefetch_related("versions")
+        return Policy.objects.for_person(self.request.user).prefetch_related("versions")
 
     @extend_schema(
         summary="A policy's versions, newest first",
@@ -296,7 +295,7 @@ class PolicyVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return (
-            PolicyVersion.objects.filter(policy__in=policies.policies_for(self.request.user))
+            PolicyVersion.objects.for_person(self.request.user)
             .select_related("policy", "created_by", "published_by", "publish_requested_by")
             .prefetch_related("rules")
         )

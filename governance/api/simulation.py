@@ -10,9 +10,8 @@ from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
-from governance.models import DecisionRecord, PolicyVersion
-from governance.policies import may_edit, policies_for
-from governance.scoping import scope
+from governance.models import DecisionRecord, Policy, PolicyVersion
+from governance.policies import may_edit
 from governance.simulation import simulate
 
 __all__ = ["SimulateView"]
@@ -68,7 +67,7 @@ class SimulateView(APIView):
         operation_id="policies_simulate",
     )
     def post(self, request, slug):
-        policy = policies_for(request.user).filter(slug=slug).first()
+        policy = Policy.objects.for_person(request.user).filter(slug=slug).first()
         if policy is None:
             raise Http404
         if not may_edit(request.user, policy):
@@ -94,7 +93,7 @@ class SimulateView(APIView):
             if version is None:
                 raise APIError(409, "no_draft", "This policy has no draft to preview.")
         days = body.validated_data["days"]
-        impact = simulate(version, scope(DecisionRecord.objects.all(), request.user), days=days)
+        impact = simulate(version, DecisionRecord.objects.for_person(request.user), days=days)
         return Response(
             {
                 "version": impact.version_id,

@@ -16,8 +16,7 @@ from autonomy.api_errors import APIError
 from governance import switches
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
-from governance.models import KillSwitch
-from governance.scoping import business_units_for
+from governance.models import BusinessUnit, KillSwitch
 
 __all__ = [
     "EngageSerializer",
@@ -135,7 +134,7 @@ class KillSwitchViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Kill switches in the caller's scope (governance.switches.visible_switches)."""
+    """Kill switches in the caller's scope (KillSwitch.objects.for_person)."""
 
     serializer_class = KillSwitchSerializer
     filterset_class = KillSwitchFilterSet
@@ -143,7 +142,7 @@ class KillSwitchViewSet(
     queryset = KillSwitch.objects.none()  # for the schema; rows come from get_queryset
 
     def get_queryset(self):
-        return switches.visible_switches(self.request.user)
+        return KillSwitch.objects.for_person(self.request.user)
 
     def create(self, request: Request) -> Response:
         body = EngageSerializer(data=request.data)
@@ -151,7 +150,11 @@ class KillSwitchViewSet(
         data = body.validated_data
         try:
             if data["kind"] == KillSwitch.Kind.FREEZE_BUSINESS_UNIT:
-                unit = business_units_for(request.user).filter(slug=data["business_unit"]).first()
+                unit = (
+                    BusinessUnit.objects.for_person(request.user)
+                    .filter(slug=data["business_unit"])
+                    .first()
+                )
                 if unit is None:
                     raise APIError(status.HTTP_404_NOT_FOUND, "not_found", "No such business unit.")
                 switch = switches.engage_freeze(request.user, unit, data["reason"])

@@ -5,8 +5,16 @@ from django.db import models
 from django.db.models import Q
 
 from governance.models.tenancy import BusinessUnit
+from governance.scoping import AUDIT, ScopedQuerySet, is_coe
 
-__all__ = ["AppendOnlyQuerySet", "AuditEntry", "LedgerSeal", "LedgerVerification"]
+__all__ = [
+    "AppendOnlyQuerySet",
+    "AuditEntry",
+    "AuditEntryQuerySet",
+    "LedgerSeal",
+    "LedgerVerification",
+    "LedgerVerificationQuerySet",
+]
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -17,6 +25,29 @@ class AppendOnlyQuerySet(models.QuerySet):
 
     def delete(self):
         raise PermissionError(f"{self.model.__name__} rows are append-only.")
+
+
+class AuditEntryQuerySet(AppendOnlyQuerySet, ScopedQuerySet):
+    """Entries with their seal and unit, read by auditors: a person reads those of the
+    business units they audit. Entries with no business unit (system and COE-wide facts)
+    are COE staff's only."""
+
+    def for_person(self, user, action: str = AUDIT):
+        # Reading an entry takes the audit permission on its unit, whatever is asked.
+        return super().for_person(user, AUDIT).select_related("seal", "business_unit")
+
+
+class LedgerVerificationQuerySet(ScopedQuerySet):
+    """Verification runs with who asked: COE staff read all of them, auditors their own,
+    anyone else none."""
+
+    def for_person(self, user, action: str = AUDIT):
+        runs = self.select_related("requested_by")
+        if is_coe(user):
+            return runs
+        if not BusinessUnit.objects.for_person(user, AUDIT).exists():
+            return runs.none()
+        return runs.filter(requested_by=user)
 
 
 class AuditEntry(models.Model):
@@ -52,7 +83,7 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -128,6 +159,8 @@ class LedgerVerification(models.Model):
     checked = models.BigIntegerField(default=0)
     head_hash = models.CharField(max_length=64, blank=True)
     problem = models.TextField(blank=True)
+
+    objects = LedgerVerificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-requested_at"]

@@ -15,14 +15,65 @@ from django.db.models import Q
 
 from governance.history import History
 from governance.models.tenancy import BusinessUnit
+from governance.scoping import VIEW, ScopedQuerySet, is_agent, is_coe
 
-__all__ = ["DecisionRecord", "Effect", "KillSwitch", "Policy", "PolicyVersion", "Rule"]
+__all__ = [
+    "DecisionRecord",
+    "DecisionRecordQuerySet",
+    "Effect",
+    "KillSwitch",
+    "KillSwitchQuerySet",
+    "Policy",
+    "PolicyQuerySet",
+    "PolicyVersion",
+    "PolicyVersionQuerySet",
+    "Rule",
+]
 
 
 class Effect(models.TextChoices):
     ALLOW = "allow", "Allow"
     DENY = "deny", "Deny"
     REQUIRE_APPROVAL = "require_approval", "Require approval"
+
+
+class PolicyQuerySet(ScopedQuerySet):
+    """Policies with their business unit: COE staff see every one; anyone else the COE's
+    (read-only) and those of the business units they belong to."""
+
+    def for_person(self, user, action: str = VIEW):
+        policies = self.select_related("business_unit")
+        if is_coe(user):
+            return policies
+        units = BusinessUnit.objects.for_person(user, action).values("pk")
+        return policies.filter(Q(business_unit__isnull=True) | Q(business_unit__in=units))
+
+
+class PolicyVersionQuerySet(ScopedQuerySet):
+    """Versions of the policies the person may see (PolicyQuerySet.for_person)."""
+
+    def for_person(self, user, action: str = VIEW):
+        return self.filter(policy__in=Policy.objects.for_person(user, action))
+
+
+class KillSwitchQuerySet(ScopedQuerySet):
+    """Switches with who engaged and released them: COE staff see all; other people the
+    freezes of their business units and every block (blocks apply to all units); agents none."""
+
+    def for_person(self, user, action: str = VIEW):
+        rows = self.select_related("business_unit", "engaged_by", "released_by")
+        if is_coe(user):
+            return rows
+        if user is None or not user.is_authenticated or is_agent(user):
+            return rows.none()
+        units = BusinessUnit.objects.for_person(user, action).values("pk")
+        return rows.filter(Q(business_unit__isnull=True) | Q(business_unit__in=units))
+
+
+class DecisionRecordQuerySet(ScopedQuerySet):
+    """Decisions by their business unit; an agent's are those made for it."""
+
+    agent_path = "agent_id"
 
 
 class Policy(models.Model):
@@ -36,6 +87,8 @@ class Policy(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = History()
+
+    objects = PolicyQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -92,6 +145,8 @@ class PolicyVersion(models.Model):
     publish_requested_at = models.DateTimeField(null=True, blank=True)
     publish_request_digest = models.CharField(max_length=64, blank=True)
     history = History()
+
+    objects = PolicyVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["policy__name", "-number"]
@@ -206,6 +261,8 @@ class KillSwitch(models.Model):
     release_reason = models.TextField(blank=True)
     history = History()
 
+    objects = KillSwitchQuerySet.as_manager()
+
     class Meta:
         ordering = ["-engaged_at"]
         verbose_name_plural = "kill switches"
@@ -255,6 +312,8 @@ class DecisionRecord(models.Model):
     sla_seconds = models.PositiveIntegerField(null=True, blank=True)
     policy_version_ids = models.JSONField(default=list, blank=True)
     duration_us = models.FloatField(default=0)
+
+    objects = DecisionRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

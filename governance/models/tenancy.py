@@ -2,10 +2,38 @@
 
 from django.conf import settings
 from django.db import models
+from guardian.shortcuts import get_objects_for_user
 
 from governance.history import History
+from governance.scoping import PERMISSION, VIEW, ScopedQuerySet, is_agent, is_coe
 
-__all__ = ["BusinessUnit", "MemberRole", "Membership"]
+__all__ = ["BusinessUnit", "BusinessUnitQuerySet", "MemberRole", "Membership"]
+
+
+class BusinessUnitQuerySet(ScopedQuerySet):
+    """The business units on which someone may take an action, the rule every other scoped
+    model follows: COE staff all of them; a person those where a membership grants the
+    action (guardian object permissions); an agent's key its own unit, to view only."""
+
+    def for_person(self, user, action: str = VIEW):
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if is_agent(user):
+            return self.filter(pk=user.business_unit_id) if action == VIEW else self.none()
+        if not user.is_active:
+            return self.none()
+        if is_coe(user):
+            return self
+        return get_objects_for_user(
+            user,
+            PERMISSION[action],
+            klass=self,
+            accept_global_perms=False,
+            with_superuser=False,
+        )
+
+    def for_agent(self, agent):
+        return self.filter(pk=agent.business_unit_id)
 
 
 class BusinessUnit(models.Model):
@@ -16,6 +44,8 @@ class BusinessUnit(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = History()
+
+    objects = BusinessUnitQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

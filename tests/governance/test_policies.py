@@ -111,7 +111,7 @@ def test_people_see_coe_policies_and_their_own_units_policies(world):
     policies.create_policy(SYSTEM, "b-po", "B", business_unit=world.unit_b)
 
     def visible(user):
-        return sorted(policies.policies_for(user).values_list("slug", flat=True))
+        return sorted(Policy.objects.for_person(user).values_list("slug", flat=True))
 
     assert visible(world.coe) == ["a-po", "b-po", "coe-po"]
     assert visible(world.builder_a) == ["a-po", "coe-po"]

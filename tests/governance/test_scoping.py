@@ -1,4 +1,5 @@
-"""Who sees which business units and rows: business_units_for() and scope() per persona."""
+"""Who sees which business units and rows: the scoped querysets' for_person(), for_agent()
+and for_principal() per persona."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -12,10 +13,7 @@ from governance.scoping import (
     BUILD,
     SUPERVISE,
     VIEW,
-    business_units_for,
     is_coe,
-    scope,
-    scope_for_principal,
 )
 from tests.factories import SYSTEM, make_user
 
@@ -49,29 +47,29 @@ def units(world, letters: str) -> set[BusinessUnit]:
     ("persona", "perm"),
     [(persona, perm) for persona, perms in EXPECTED.items() for perm in perms],
 )
-def test_business_units_for_each_persona_and_permission(world, persona, perm):
-    found = set(business_units_for(principal(world, persona), perm))
+def test_business_units_for_each_persona_and_action(world, persona, perm):
+    found = set(BusinessUnit.objects.for_person(principal(world, persona), perm))
     assert found == units(world, EXPECTED[persona][perm])
 
 
 @pytest.mark.parametrize("persona", list(EXPECTED))
-def test_scope_narrows_agents_and_units_to_what_each_persona_may_view(world, persona):
+def test_for_person_narrows_agents_and_units_to_what_each_persona_may_view(world, persona):
     who = principal(world, persona)
     visible = units(world, EXPECTED[persona][VIEW])
-    assert set(scope(BusinessUnit.objects.all(), who, field="pk")) == visible
+    assert set(BusinessUnit.objects.for_person(who)) == visible
     expected_agents = {a for a in (world.agent_a, world.agent_b) if a.business_unit in visible}
-    assert set(scope(Agent.objects.all(), who)) == expected_agents
-    assert scope(Agent.objects.all(), who).count() == len(expected_agents)
+    assert set(Agent.objects.for_person(who)) == expected_agents
+    assert Agent.objects.for_person(who).count() == len(expected_agents)
 
 
-def test_scope_follows_a_path_to_the_business_unit(world):
-    keys = scope(AgentAPIKey.objects.all(), world.supervisor_b, field="agent__business_unit")
+def test_for_person_follows_a_path_to_the_business_unit(world):
+    keys = AgentAPIKey.objects.for_person(world.supervisor_b)
     assert [key.agent for key in keys] == [world.agent_b]
 
 
-def test_scope_with_a_stronger_permission_narrows_further(world):
-    assert list(scope(Agent.objects.all(), world.auditor, SUPERVISE)) == []
-    assert list(scope(Agent.objects.all(), world.supervisor_a, SUPERVISE)) == [world.agent_a]
+def test_for_person_with_a_stronger_action_narrows_further(world):
+    assert list(Agent.objects.for_person(world.auditor, SUPERVISE)) == []
+    assert list(Agent.objects.for_person(world.supervisor_a, SUPERVISE)) == [world.agent_a]
 
 
 def test_only_superusers_and_the_coe_group_are_coe(world):
@@ -86,31 +84,31 @@ def test_only_superusers_and_the_coe_group_are_coe(world):
 
 def test_a_superuser_outside_the_coe_group_sees_every_unit(world):
     root = make_user("root", is_superuser=True)
-    assert set(business_units_for(root, SUPERVISE)) == units(world, "ab")
+    assert set(BusinessUnit.objects.for_person(root, SUPERVISE)) == units(world, "ab")
 
 
 def test_staff_status_alone_grants_nothing(world):
     staff = make_user("staff", is_staff=True)
-    assert list(business_units_for(staff)) == []
-    assert list(scope(Agent.objects.all(), staff)) == []
+    assert list(BusinessUnit.objects.for_person(staff)) == []
+    assert list(Agent.objects.for_person(staff)) == []
 
 
 def test_an_inactive_user_sees_nothing(world):
     world.builder_a.is_active = False
     world.builder_a.save(update_fields=["is_active"])
-    assert list(business_units_for(world.builder_a)) == []
+    assert list(BusinessUnit.objects.for_person(world.builder_a)) == []
     world.coe.is_active = False
     world.coe.save(update_fields=["is_active"])
     world.coe._autonomy_is_coe = None
-    assert list(business_units_for(world.coe)) == []
+    assert list(BusinessUnit.objects.for_person(world.coe)) == []
 
 
 def test_removing_a_membership_removes_its_scope(world):
     membership = world.supervisor_a.memberships.get(business_unit=world.unit_a)
     services.remove_membership(SYSTEM, membership)
     fresh = type(world.supervisor_a).objects.get(pk=world.supervisor_a.pk)
-    assert list(business_units_for(fresh)) == []
-    assert list(scope(Agent.objects.all(), fresh)) == []
+    assert list(BusinessUnit.objects.for_person(fresh)) == []
+    assert list(Agent.objects.for_person(fresh)) == []
 
 
 def test_a_second_role_keeps_view_when_the_first_is_removed(world):
@@ -118,15 +116,14 @@ def test_a_second_role_keeps_view_when_the_first_is_removed(world):
     membership = world.builder_a.memberships.get(role=MemberRole.BUILDER)
     services.remove_membership(SYSTEM, membership)
     fresh = type(world.builder_a).objects.get(pk=world.builder_a.pk)
-    assert set(business_units_for(fresh)) == {world.unit_a}
-    assert set(business_units_for(fresh, AUDIT)) == {world.unit_a}
-    assert list(business_units_for(fresh, BUILD)) == []
+    assert set(BusinessUnit.objects.for_person(fresh)) == {world.unit_a}
+    assert set(BusinessUnit.objects.for_person(fresh, AUDIT)) == {world.unit_a}
+    assert list(BusinessUnit.objects.for_person(fresh, BUILD)) == []
 
 
-def test_scope_for_principal_gives_an_agent_only_its_own_rows_and_a_person_their_units(world):
+def test_for_principal_gives_an_agent_only_its_own_rows_and_a_person_their_units(world):
     key = AgentAPIKey.objects.filter(agent=world.agent_a).first()
     agent_a = AgentPrincipal(world.agent_a, key)
-    agents = Agent.objects.all()
-    assert list(scope_for_principal(agents, agent_a, agent_field="pk")) == [world.agent_a]
-    assert set(scope_for_principal(agents, world.supervisor_b, agent_field="pk")) == {world.agent_b}
-    assert scope_for_principal(agents, world.coe, agent_field="pk").count() == 2
+    assert list(Agent.objects.for_principal(agent_a)) == [world.agent_a]
+    assert set(Agent.objects.for_principal(world.supervisor_b)) == {world.agent_b}
+    assert Agent.objects.for_principal(world.coe).count() == 2

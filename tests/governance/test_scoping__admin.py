@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from governance.models import AuditEntry, BusinessUnit, MemberRole, Membership
-from governance.scoping import BUILD, SUPERVISE, business_units_for
+from governance.scoping import BUILD, SUPERVISE
 from tests.factories import PASSWORD, make_user
 
 OUR_MODELS = [
@@ -154,7 +154,7 @@ def test_adding_a_membership_grants_its_permissions_and_is_recorded(client, worl
         {"user": newcomer.pk, "business_unit": world.unit_b.pk, "role": MemberRole.SUPERVISOR},
     )
     assert response.status_code == 302
-    assert list(business_units_for(newcomer, SUPERVISE)) == [world.unit_b]
+    assert list(BusinessUnit.objects.for_person(newcomer, SUPERVISE)) == [world.unit_b]
     entry = last_entry()
     assert entry.verb == "membership.added"
     assert entry.data == {"user": "newcomer", "role": "supervisor"}
@@ -178,7 +178,7 @@ def test_deleting_a_membership_takes_its_permissions_away(client, world):
     url = reverse("admin:governance_membership_delete", args=[membership.pk])
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not Membership.objects.filter(pk=membership.pk).exists()
-    assert list(business_units_for(world.builder_a, BUILD)) == []
+    assert list(BusinessUnit.objects.for_person(world.builder_a, BUILD)) == []
     assert last_entry().verb == "membership.removed"
 
 
@@ -196,8 +196,8 @@ def test_deleting_memberships_in_bulk_goes_through_the_service_for_each(client, 
     )
     assert response.status_code == 302
     assert AuditEntry.objects.count() == before + len(memberships)
-    assert list(business_units_for(world.builder_a)) == []
-    assert list(business_units_for(world.auditor)) == []
+    assert list(BusinessUnit.objects.for_person(world.builder_a)) == []
+    assert list(BusinessUnit.objects.for_person(world.auditor)) == []
 
 
 def test_a_membership_cannot_be_changed_in_place(client, world):

@@ -176,7 +176,7 @@ def test_people_see_freezes_of_their_units_and_every_block(world):
     block = switches.engage_block(world.coe, "erp.*", "All")
 
     def seen(user):
-        return set(switches.visible_switches(user))
+        return set(KillSwitch.objects.for_person(user))
 
     assert seen(world.coe) == {freeze_a, freeze_b, block}
     assert seen(world.supervisor_a) == {freeze_a, block}

@@ -3,7 +3,7 @@
 import pytest
 
 from governance import policies
-from governance.models import AuditEntry, DecisionRecord
+from governance.models import AuditEntry, DecisionRecord, Policy
 
 URL = "/api/v1/policies/decide/"
 
@@ -67,7 +67,7 @@ def test_agents_and_supervisors_cannot_ask(world, as_agent, as_user):
 @pytest.fixture
 def draft_denying_big_pos(world, allow_all_pos):
     draft = policies.create_draft(
-        world.coe, policies.policies_for(world.coe).get(slug="purchasing")
+        world.coe, Policy.objects.for_person(world.coe).get(slug="purchasing")
     )
     policies.add_rule(
         world.coe,

@@ -30,7 +30,6 @@ from workflows.models import (
 from workflows.queues import (
     COE_QUEUE_SLUG,
     coe_queue,
-    escalations_for,
     may_work,
     route_queue,
     unit_queue,
@@ -249,10 +248,10 @@ def test_coe_queues_are_worked_by_coe_staff_and_grant_holders_only(world, govern
 def test_each_person_sees_only_the_escalations_of_queues_they_work(world, governed):
     mine = submit(world.agent_a, {"amount": 5000})
     theirs = submit(world.agent_b, {"amount": 5000})
-    assert list(escalations_for(world.supervisor_a)) == [mine]
-    assert list(escalations_for(world.supervisor_b)) == [theirs]
-    assert set(escalations_for(world.coe)) == {mine, theirs}
-    assert list(escalations_for(world.builder_a)) == []
+    assert list(Escalation.objects.for_person(world.supervisor_a)) == [mine]
+    assert list(Escalation.objects.for_person(world.supervisor_b)) == [theirs]
+    assert set(Escalation.objects.for_person(world.coe)) == {mine, theirs}
+    assert list(Escalation.objects.for_person(world.builder_a)) == []
 
 
 def test_nobody_acts_on_an_escalation_outside_their_queues(world, governed):
@@ -445,7 +444,7 @@ def test_reassigning_to_a_queue_opens_a_linked_escalation_there(world, governed)
     assert successor.action_id == old.action_id
     assert verbs(escalation)[-1] == "escalation.reassigned"
     # Unit A's supervisors do not work the COE queue: it has left their inbox.
-    assert list(escalations_for(world.supervisor_a).filter(state="open")) == []
+    assert list(Escalation.objects.for_person(world.supervisor_a).filter(state="open")) == []
 
 
 def test_reassigning_to_a_person_keeps_the_queue_and_the_sla(world, governed):

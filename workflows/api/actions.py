@@ -23,7 +23,6 @@ from autonomy.api_errors import APIError, not_a_fault
 from autonomy.api_pagination import BoundedCursorPagination
 from governance.api.permissions import IsAgent
 from governance.api.serializers import StrictSerializerMixin, errors
-from governance.scoping import scope_for_principal
 from workflows.filtersets import ActionFilterSet
 from workflows.gateway import submit
 from workflows.models import ActionRequest, Escalation
@@ -35,7 +34,7 @@ from workflows.serializers import (
     SubmittedActionSerializer,
 )
 
-__all__ = ["ActionDetailView", "ActionsView", "visible_actions"]
+__all__ = ["ActionDetailView", "ActionsView", "with_latest_escalation"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -102,14 +101,13 @@ class ActionPagination(BoundedCursorPagination):
             ) from exc
 
 
-def visible_actions(principal) -> QuerySet[ActionRequest]:
-    """Agents see their own actions; people those of the business units they may see.
-    Each action carries the id of its latest escalation (`latest_escalation_id`)."""
+def with_latest_escalation(actions: QuerySet[ActionRequest]) -> QuerySet[ActionRequest]:
+    """`actions` with what the API's answer shows, each carrying the id of its latest
+    escalation (`latest_escalation_id`)."""
     latest = Escalation.objects.filter(action=OuterRef("pk")).order_by("-created_at")
-    actions = ActionRequest.objects.select_related("agent", "action_type", "decision").annotate(
+    return actions.select_related("agent", "action_type", "decision").annotate(
         latest_escalation_id=Subquery(latest.values("pk")[:1])
     )
-    return scope_for_principal(actions, principal)
 
 
 class ActionsView(GenericAPIView):
@@ -132,7 +130,8 @@ class ActionsView(GenericAPIView):
         return [IsAgent()] if self.request.method == "POST" else [IsAuthenticated()]
 
     def get_queryset(self) -> QuerySet[ActionRequest]:
-        return visible_actions(self.request.user)
+        # Agents see their own actions; people those of the business units they may see.
+        return with_latest_escalation(ActionRequest.objects.for_principal(self.request.user))
 
     @extend_schema(
         summary="List the actions you may see, newest first (agents: their own; people: "
@@ -203,7 +202,8 @@ class ActionDetailView(APIView):
         operation_id="actions_retrieve",
     )
     def get(self, request, action_id):
-        action = visible_actions(request.user).filter(pk=action_id).first()
+        actions = ActionRequest.objects.for_principal(request.user)
+        action = with_latest_escalation(actions).filter(pk=action_id).first()
         if action is None:
             raise Http404
         return Response(ACTION_BODY.to_representation(action))

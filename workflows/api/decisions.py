@@ -11,8 +11,8 @@ from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
-from governance.models import DecisionRecord, Effect, PolicyVersion
-from governance.scoping import BUILD, business_units_for, is_coe, scope
+from governance.models import BusinessUnit, DecisionRecord, Effect, PolicyVersion
+from governance.scoping import BUILD, is_coe
 from workflows.decisions import decide_action
 
 __all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if", "may_use_what_if"]
@@ -59,13 +59,12 @@ class DecisionSerializer(serializers.Serializer):
 def may_use_what_if(user) -> bool:
     """Whether a person may try actions out at all (the what-if page; others get 404): COE
     staff and the builders of some business unit, as the navigation offers it."""
-    return is_coe(user) or business_units_for(user, BUILD).exists()
+    return is_coe(user) or BusinessUnit.objects.for_person(user, BUILD).exists()
 
 
 def agents_for_what_if(user):
     """Agents whose actions a person may try out: COE all, builders their units' agents."""
-    agents = Agent.objects.select_related("role", "business_unit")
-    return agents if is_coe(user) else scope(agents, user, BUILD)
+    return Agent.objects.select_related("role", "business_unit").for_person(user, BUILD)
 
 
 def drafts_for_what_if(user):

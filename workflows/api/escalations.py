@@ -1,7 +1,7 @@
 """Escalations over the API: the supervisors' inbox for other systems (a ticketing or chat
 tool that lists a person's escalations and relays their decisions).
 
-People only. Escalations come from workflows.queues.escalations_for(): anything outside
+People only. Escalations come from Escalation.objects.for_person(): anything outside
 the queues the person may work is a 404, as in the inbox pages. Every change goes through
 workflows.inbox, which decides who may act, locks, writes the ledger and tells the live
 inbox; its refusals are answered as `{"error": {"code", "message", "fields"}}`: 409 when
@@ -25,7 +25,7 @@ from governance.redaction import redact
 from workflows import bulk, inbox, live
 from workflows.filtersets import EscalationFilterSet
 from workflows.models import Escalation
-from workflows.queues import escalations_for, reassign_targets
+from workflows.queues import reassign_targets
 
 __all__ = ["EscalationViewSet"]
 
@@ -215,7 +215,7 @@ def _change(summary: str, request_serializer=None):
     ),
 )
 class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The inbox (workflows.queues.escalations_for, filtered by
+    """The inbox (Escalation.objects.for_person, filtered by
     workflows.filtersets.EscalationFilterSet like the inbox page) and its decisions
     (workflows.inbox, workflows.bulk)."""
 
@@ -226,7 +226,7 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         # escalation_queryset joins everything a row shows: one query for any page.
-        escalations = live.escalation_queryset(escalations_for(self.request.user))
+        escalations = live.escalation_queryset(Escalation.objects.for_person(self.request.user))
         return escalations.order_by("priority", "sla_due_at", "pk")
 
     def filter_queryset(self, queryset):

@@ -12,8 +12,7 @@ from rest_framework import mixins, serializers, viewsets
 from governance.api.permissions import IsPerson
 from governance.api.serializers import errors
 from governance.durations import human_duration
-from workflows.models import Queue
-from workflows.queues import visible_queues, workable_queues
+from workflows.models import WORK, Queue
 
 __all__ = ["QueueSerializer", "QueueViewSet"]
 
@@ -86,7 +85,7 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self):
         return (
-            visible_queues(self.request.user)
+            Queue.objects.for_person(self.request.user)
             .select_related("business_unit", "parent")
             .order_by("name", "pk")
         )
@@ -94,5 +93,5 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_serializer_context(self) -> dict:
         context = super().get_serializer_context()
         user = getattr(self.request, "user", None)
-        context["workable"] = set(workable_queues(user).values_list("pk", flat=True))
+        context["workable"] = set(Queue.objects.for_person(user, WORK).values_list("pk", flat=True))
         return context

@@ -6,19 +6,32 @@ from workflows.models.actions import (
     CLAIM,
     TERMINAL_STATES,
     ActionRequest,
+    ActionRequestQuerySet,
     ActionState,
     ActionTransition,
     InvalidActionTransition,
     WebhookDelivery,
 )
 from workflows.models.connectors import Connector, ConnectorAttempt, SandboxEffect
-from workflows.models.inbox import Escalation, EscalationKind, EscalationState, Queue
+from workflows.models.inbox import (
+    WORK,
+    WORK_QUEUE,
+    Escalation,
+    EscalationKind,
+    EscalationQuerySet,
+    EscalationState,
+    Queue,
+    QueueQuerySet,
+)
 
 __all__ = [
     "ACTION_TRANSITIONS",
     "CLAIM",
     "TERMINAL_STATES",
+    "WORK",
+    "WORK_QUEUE",
     "ActionRequest",
+    "ActionRequestQuerySet",
     "ActionState",
     "ActionTransition",
     "ActionType",
@@ -26,9 +39,11 @@ __all__ = [
     "ConnectorAttempt",
     "Escalation",
     "EscalationKind",
+    "EscalationQuerySet",
     "EscalationState",
     "InvalidActionTransition",
     "Queue",
+    "QueueQuerySet",
     "RiskTier",
     "SandboxEffect",
     "WebhookDelivery",

@@ -13,11 +13,14 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 
+from governance.scoping import ScopedQuerySet
+
 __all__ = [
     "ACTION_TRANSITIONS",
     "CLAIM",
     "NEW",
     "ActionRequest",
+    "ActionRequestQuerySet",
     "ActionState",
     "ActionTransition",
     "InvalidActionTransition",
@@ -129,6 +132,10 @@ _ENDING = {
 _BY_EFFECT = {"allow": "allow", "require_approval": "hold_for_approval", "deny": "deny"}
 
 
+class ActionRequestQuerySet(ScopedQuerySet):
+    """Actions by their business unit; an agent's are those it asked for."""
+
+
 class ActionRequest(models.Model):
     """One governed action. `(agent, idempotency_key)` is unique; the first response is kept
     for replays. The payload is kept in clear only here, for the connector; everything
@@ -184,6 +191,8 @@ class ActionRequest(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ActionRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

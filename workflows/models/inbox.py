@@ -12,19 +12,75 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from guardian.shortcuts import get_objects_for_user
 
 from governance.history import History
+from governance.models import BusinessUnit
+from governance.scoping import (
+    SUPERVISE,
+    VIEW,
+    ScopedQuerySet,
+    is_agent,
+    is_coe,
+)
 
 __all__ = [
     "ACTIVE",
+    "WORK",
+    "WORK_QUEUE",
     "Change",
     "Escalation",
     "EscalationKind",
+    "EscalationQuerySet",
     "EscalationState",
     "InvalidTransition",
     "Queue",
+    "QueueQuerySet",
     "Transition",
 ]
+
+WORK = "work"  # the action of claiming and deciding a queue's escalations
+WORK_QUEUE = "workflows.work_queue"  # guardian's object permission that grants it
+
+
+class QueueQuerySet(ScopedQuerySet):
+    """Who may work a queue: COE staff; supervisors of the queue's business unit; and people
+    (directly or through a group) holding `work_queue` on the queue, who, for a business
+    unit's queue, must also be members of that unit. COE queues: COE staff and holders of
+    `work_queue` only. A person reads the queues they may work and those of the business
+    units they belong to; agents and anonymous people none."""
+
+    def for_person(self, user, action: str = VIEW):
+        if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
+            return self.none()
+        if is_coe(user):
+            return self
+        if action == WORK:
+            return self._workable(user)
+        return self.filter(
+            Q(pk__in=self.model.objects.for_person(user, WORK).values("pk"))
+            | Q(business_unit__in=BusinessUnit.objects.for_person(user, action).values("pk"))
+        )
+
+    def _workable(self, user):
+        supervised = BusinessUnit.objects.for_person(user, SUPERVISE).values("pk")
+        member_of = BusinessUnit.objects.for_person(user, VIEW).values("pk")
+        granted = get_objects_for_user(
+            user, WORK_QUEUE, klass=self.model, accept_global_perms=False, with_superuser=False
+        ).filter(Q(business_unit__isnull=True) | Q(business_unit__in=member_of))
+        return self.filter(
+            Q(business_unit__in=supervised) | Q(pk__in=granted.values("pk"))
+        ).distinct()
+
+
+class EscalationQuerySet(ScopedQuerySet):
+    """Every escalation (any state) in the queues a person may work; anything else is a 404."""
+
+    agent_path = "action__agent"
+
+    def for_person(self, user, action: str = WORK):
+        return self.filter(queue__in=Queue.objects.for_person(user, WORK).values("pk"))
 
 
 class Queue(models.Model):
@@ -46,6 +102,8 @@ class Queue(models.Model):
     sla_seconds = models.PositiveIntegerField(default=4 * 3600)
     warn_before_seconds = models.PositiveIntegerField(default=900)
     history = History()
+
+    objects = QueueQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -172,6 +230,8 @@ class Escalation(models.Model):
         help_text="The escalation this one took over from (reassignment or SLA expiry)",
     )
     created_at = models.DateTimeField(db_index=True)
+
+    objects = EscalationQuerySet.as_manager()
 
     class Meta:
         ordering = ["priority", "sla_due_at"]
