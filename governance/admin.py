@@ -11,7 +11,8 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance import ledger, services
+from governance import services
+from governance.changes import diff, record_change, stamp
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
 from governance.scoping import business_units_for, is_coe, scope
 
@@ -23,7 +24,6 @@ __all__ = [
     "LedgerSealAdmin",
     "MembershipAdmin",
     "adopt",
-    "field_changes",
     "save_tracked_change",
 ]
 
@@ -75,22 +75,8 @@ class CoeHistoryAdmin(CoeAdminMixin, SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-def _plain(value):
-    """A JSON-safe form of a field value for the ledger."""
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
-
-
-def field_changes(before: models.Model, after: models.Model, names) -> dict:
-    """{field: {"before": old, "after": new}} for the named fields whose values differ."""
-    changes = {}
-    for name in names:
-        field = before._meta.get_field(name)
-        old, new = field.value_from_object(before), field.value_from_object(after)
-        if old != new:
-            changes[name] = {"before": _plain(old), "after": _plain(new)}
-    return changes
+def _values(obj: models.Model, names) -> dict:
+    return {name: obj._meta.get_field(name).value_from_object(obj) for name in names}
 
 
 def adopt(obj: models.Model, saved: models.Model) -> None:
@@ -107,20 +93,21 @@ def save_tracked_change(request: HttpRequest, obj: models.Model, form, verb: str
     names = [name for name in form.changed_data if name in {f.name for f in obj._meta.fields}]
     with transaction.atomic():
         current = type(obj).objects.select_for_update().get(pk=obj.pk)
-        changes = field_changes(current, obj, names)
+        changes = diff(_values(current, names), _values(obj, names))
         if not changes:
             return
         for name in changes:
             field = obj._meta.get_field(name)
             setattr(current, field.attname, getattr(obj, field.attname))
-        current._history_user = request.user
+        stamp(current, request.user)
         current.save(update_fields=list(changes))
-        ledger.record(
+        record_change(
             verb,
-            ledger.Actor.of(request.user),
+            request.user,
             current,
+            changes,
             business_unit_id=current.pk if isinstance(current, BusinessUnit) else None,
-            data={"changes": changes, "via": "admin"},
+            via="admin",
         )
     adopt(obj, current)
 

@@ -32,6 +32,7 @@ from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from governance import epochs, ledger, pdp
+from governance.changes import diff, plain, record_change, stamp
 from governance.limits import LimitSpec
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.models.policies import Effect
@@ -154,20 +155,10 @@ def _require_edit(actor, policy: Policy) -> None:
         )
 
 
-def _stamp(obj, actor) -> None:
-    """Name the person in the row's history (simple-history), when a person acted."""
-    if isinstance(actor, get_user_model()):
-        obj._history_user = actor
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
-
-
 def _snapshot(rule: Rule) -> dict:
     """A rule as the ledger keeps it: its fields and its key (which limit counts it keeps
     across versions, see Rule.key)."""
-    return {"key": str(rule.key), **{name: _plain(getattr(rule, name)) for name in RULE_FIELDS}}
+    return {"key": str(rule.key), **{name: plain(getattr(rule, name)) for name in RULE_FIELDS}}
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -450,10 +441,10 @@ def create_policy(
     if slug in RESERVED_SLUGS:
         raise ValidationError({"slug": [f"{slug!r} is reserved for the API; choose another."]})
     policy.full_clean()
-    _stamp(policy, actor)
+    stamp(policy, actor)
     policy.save()
     version = PolicyVersion(policy=policy, number=1, created_by=_user_or_none(actor))
-    _stamp(version, actor)
+    stamp(version, actor)
     version.save()
     ledger.record(
         "policy.created",
@@ -472,19 +463,15 @@ def update_policy(actor, policy: Policy, **changes: Any) -> Policy:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     locked = Policy.objects.select_for_update().get(pk=policy.pk)
     _require_edit(actor, locked)
-    changed = {
-        name: {"before": getattr(locked, name), "after": value}
-        for name, value in changes.items()
-        if getattr(locked, name) != value
-    }
+    changed = diff({name: getattr(locked, name) for name in changes}, changes)
     if not changed:
         return locked
     for name in changed:
         setattr(locked, name, changes[name])
     locked.full_clean()
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=list(changed))
-    ledger.record("policy.updated", ledger.Actor.of(actor), locked, data={"changes": changed})
+    record_change("policy.updated", actor, locked, changed)
     return locked
 
 
@@ -509,7 +496,7 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
     version = PolicyVersion(
         policy=locked, number=number, notes=notes, created_by=_user_or_none(actor)
     )
-    _stamp(version, actor)
+    stamp(version, actor)
     version.save()
     copied = 0
     if published is not None:
@@ -520,7 +507,7 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
                 key=rule.key,
                 **{name: getattr(rule, name) for name in RULE_FIELDS},
             )
-            _stamp(copy, actor)
+            stamp(copy, actor)
             copy.save()
             copied += 1
     ledger.record(
@@ -573,7 +560,7 @@ def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
         fields["position"] = 0 if last is None else last + 1
     rule = Rule(version=locked, **fields)
     validate_rule(rule)
-    _stamp(rule, actor)
+    stamp(rule, actor)
     rule.save()
     ledger.record(
         "policy.rule_added",
@@ -594,24 +581,22 @@ def update_rule(actor, rule: Rule, **changes: Any) -> Rule:
     version = _lock_draft(actor, rule.version)
     current = Rule.objects.select_for_update().get(pk=rule.pk)
     current.version = version
-    changed = {
-        name: {"before": _plain(getattr(current, name)), "after": _plain(value)}
-        for name, value in changes.items()
-        if getattr(current, name) != value
-    }
+    changed = diff({name: getattr(current, name) for name in changes}, changes)
     if not changed:
         return current
     for name in changed:
         setattr(current, name, changes[name])
     validate_rule(current)
-    _stamp(current, actor)
+    stamp(current, actor)
     current.save(update_fields=list(changed))
-    ledger.record(
+    record_change(
         "policy.rule_updated",
-        ledger.Actor.of(actor),
+        actor,
         current,
+        changed,
         business_unit_id=version.policy.business_unit_id,
-        data={"policy": version.policy.slug, "version": version.number, "changes": changed},
+        policy=version.policy.slug,
+        version=version.number,
     )
     return current
 
@@ -634,7 +619,7 @@ def move_rule(actor, rule: Rule, position: int) -> Rule:
     for number, item in enumerate(ordered):
         if item.position != number:
             item.position = number
-            _stamp(item, actor)
+            stamp(item, actor)
             item.save(update_fields=["position"])
     ledger.record(
         "policy.rule_moved",
@@ -665,7 +650,7 @@ def delete_rule(actor, rule: Rule) -> None:
         business_unit_id=version.policy.business_unit_id,
         data={"policy": version.policy.slug, "version": version.number, **snapshot},
     )
-    _stamp(current, actor)
+    stamp(current, actor)
     current.delete()
 
 
@@ -710,7 +695,7 @@ def request_publication(actor, version: PolicyVersion) -> PolicyVersion:
     locked.publish_requested_by = user
     locked.publish_requested_at = timezone.now()
     locked.publish_request_digest = rules_digest(locked)
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(
         update_fields=["publish_requested_by", "publish_requested_at", "publish_request_digest"]
     )
@@ -761,12 +746,12 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
     if previous is not None:
         previous.state = State.ARCHIVED
         previous.archived_at = now
-        _stamp(previous, actor)
+        stamp(previous, actor)
         previous.save(update_fields=["state", "archived_at"])
     locked.state = State.PUBLISHED
     locked.published_at = now
     locked.published_by = _user_or_none(actor)
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=["state", "published_at", "published_by"])
     ledger.record(
         "policy.published",
@@ -796,7 +781,7 @@ def archive(actor, version: PolicyVersion) -> PolicyVersion:
     was = locked.state
     locked.state = State.ARCHIVED
     locked.archived_at = timezone.now()
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=["state", "archived_at"])
     ledger.record(
         "policy.archived",
