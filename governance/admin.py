@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance import services
+from governance import ledger, services
 from governance.changes import diff, record_change, stamp
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
 from governance.scoping import business_units_for, is_coe, scope
@@ -23,6 +23,7 @@ __all__ = [
     "CoeHistoryAdmin",
     "LedgerSealAdmin",
     "MembershipAdmin",
+    "ReadOnlyAdmin",
     "adopt",
     "save_tracked_change",
 ]
@@ -200,8 +201,9 @@ class MembershipAdmin(CoeHistoryAdmin):
             services.remove_membership(request.user, membership)
 
 
-class LedgerReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
-    """The ledger in admin: searchable and filterable, never added to, changed or deleted."""
+class ReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
+    """A record kept by the system (the ledger, execution's logs): searched, filtered and
+    looked at in admin, never added to, changed or deleted there."""
 
     actions = None
 
@@ -216,7 +218,7 @@ class LedgerReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LedgerReadOnlyAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "created_at",
@@ -231,21 +233,7 @@ class AuditEntryAdmin(LedgerReadOnlyAdmin):
     search_fields = ("actor_name", "verb", "object_type", "object_id", "object_repr", "request_id")
     list_select_related = ("business_unit",)
     date_hierarchy = "created_at"
-    fields = (
-        "id",
-        "created_at",
-        "actor_kind",
-        "actor_id",
-        "actor_name",
-        "verb",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "business_unit",
-        "request_id",
-        "data",
-        "seal_position",
-    )
+    fields = (*ledger.ENTRY_FIELDS, "seal_position")
     readonly_fields = fields
 
     @admin.display(description="chain position")
@@ -255,7 +243,7 @@ class AuditEntryAdmin(LedgerReadOnlyAdmin):
 
 
 @admin.register(LedgerSeal)
-class LedgerSealAdmin(LedgerReadOnlyAdmin):
+class LedgerSealAdmin(ReadOnlyAdmin):
     scope_field = "entry__business_unit"
     list_display = ("seq", "entry_id", "entry_verb", "short_chain_hash", "sealed_at")
     list_filter = ("entry__verb", "entry__actor_kind", "entry__business_unit")

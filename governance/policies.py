@@ -43,6 +43,7 @@ __all__ = [
     "BU_ALLOW_MESSAGE",
     "RESERVED_SLUGS",
     "RULE_FIELDS",
+    "VERSION_FIELDS",
     "InvalidState",
     "NotAllowed",
     "add_rule",
@@ -94,6 +95,20 @@ RULE_FIELDS = (
     "suspend_on_hard_limit",
 )
 POLICY_FIELDS = ("name", "description")
+# A version's fields as people read them (admin, API), in this order.
+VERSION_FIELDS = (
+    "policy",
+    "number",
+    "state",
+    "notes",
+    "created_by",
+    "created_at",
+    "publish_requested_by",
+    "publish_requested_at",
+    "published_by",
+    "published_at",
+    "archived_at",
+)
 LIMIT_ROUTE = "limits"
 # Slugs that name API routes beside /api/v1/policies/<slug>/, so no policy may take them.
 RESERVED_SLUGS = frozenset({"decide"})
@@ -458,21 +473,30 @@ def create_policy(
 @transaction.atomic
 def update_policy(actor, policy: Policy, **changes: Any) -> Policy:
     """Change a policy's name or description; its slug and owner are fixed."""
-    unknown = set(changes) - set(POLICY_FIELDS)
-    if unknown:
-        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    _only(changes, POLICY_FIELDS, "not editable")
     locked = Policy.objects.select_for_update().get(pk=policy.pk)
     _require_edit(actor, locked)
-    changed = diff({name: getattr(locked, name) for name in changes}, changes)
-    if not changed:
-        return locked
-    for name in changed:
-        setattr(locked, name, changes[name])
-    locked.full_clean()
-    stamp(locked, actor)
-    locked.save(update_fields=list(changed))
-    record_change("policy.updated", actor, locked, changed)
+    if changed := _save_changes(actor, locked, changes, Policy.full_clean):
+        record_change("policy.updated", actor, locked, changed)
     return locked
+
+
+def _only(fields, allowed, refusal: str) -> None:
+    if unknown := sorted(set(fields) - set(allowed)):
+        raise ValueError(f"{refusal}: {', '.join(unknown)}")
+
+
+def _save_changes(actor, obj, changes: dict, check) -> dict:
+    """Set on `obj` those of `changes` that differ, `check` it whole and save just those
+    fields; what changed, before and after (empty: nothing saved)."""
+    changed = diff({name: getattr(obj, name) for name in changes}, changes)
+    if changed:
+        for name in changed:
+            setattr(obj, name, changes[name])
+        check(obj)
+        stamp(obj, actor)
+        obj.save(update_fields=list(changed))
+    return changed
 
 
 def _user_or_none(actor):
@@ -551,9 +575,7 @@ def _lock_draft(actor, version: PolicyVersion) -> PolicyVersion:
 @transaction.atomic
 def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
     """Add a validated rule to a draft (at the end unless `position` is given)."""
-    unknown = set(fields) - set(RULE_FIELDS)
-    if unknown:
-        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    _only(fields, RULE_FIELDS, "not rule fields")
     locked = _lock_draft(actor, version)
     if "position" not in fields:
         last = locked.rules.aggregate(last=Max("position"))["last"]
@@ -575,29 +597,20 @@ def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
 @transaction.atomic
 def update_rule(actor, rule: Rule, **changes: Any) -> Rule:
     """Change a draft's rule; the result is validated as a whole before it is saved."""
-    unknown = set(changes) - set(RULE_FIELDS)
-    if unknown:
-        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    _only(changes, RULE_FIELDS, "not rule fields")
     version = _lock_draft(actor, rule.version)
     current = Rule.objects.select_for_update().get(pk=rule.pk)
     current.version = version
-    changed = diff({name: getattr(current, name) for name in changes}, changes)
-    if not changed:
-        return current
-    for name in changed:
-        setattr(current, name, changes[name])
-    validate_rule(current)
-    stamp(current, actor)
-    current.save(update_fields=list(changed))
-    record_change(
-        "policy.rule_updated",
-        actor,
-        current,
-        changed,
-        business_unit_id=version.policy.business_unit_id,
-        policy=version.policy.slug,
-        version=version.number,
-    )
+    if changed := _save_changes(actor, current, changes, validate_rule):
+        record_change(
+            "policy.rule_updated",
+            actor,
+            current,
+            changed,
+            business_unit_id=version.policy.business_unit_id,
+            policy=version.policy.slug,
+            version=version.number,
+        )
     return current
 
 

@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents.models import Agent
+from governance.filtersets import TimeWindowForm
 from governance.models import BusinessUnit
 from governance.scoping import business_units_for, scope_for_principal
 from workflows.inbox import ACTIVE
@@ -258,17 +259,6 @@ def _visible_agents(request) -> QuerySet[Agent]:
     if principal is None or not principal.is_authenticated:
         return Agent.objects.none()
     return scope_for_principal(Agent.objects.order_by("name"), principal, agent_field="pk")
-
-
-class TimeWindowForm(forms.Form):
-    """Refuses a time window that ends before it starts."""
-
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end of the window must not be before its start.")
-        return cleaned
 
 
 def _datetime_input() -> forms.DateTimeInput:

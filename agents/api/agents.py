@@ -4,7 +4,7 @@ transitions and keys. Every change goes through agents.services."""
 from django.db import IntegrityError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 from governance.scoping import BUILD, business_units_for
 
@@ -197,13 +198,7 @@ def _transition_schema(summary: str, name: str):
         responses={201: AgentSerializer, **errors(400), **_errors},
     ),
 )
-class AgentViewSet(
-    ScopedQuerysetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class AgentViewSet(ScopedQuerysetMixin, SlugViewSet):
     """Agents in the caller's scope, looked up by slug; outside scope is 404."""
 
     queryset = Agent.objects.select_related("business_unit", "role", "owner").prefetch_related(
@@ -212,7 +207,6 @@ class AgentViewSet(
     serializer_class = AgentSerializer
     filterset_class = AgentFilterSet
     permission_classes = [IsPerson]
-    lookup_field = "slug"
 
     def _transition(self, request: Request, name: str) -> Response:
         """Run one lifecycle transition: 403 if the caller may not, 409 if the state forbids."""

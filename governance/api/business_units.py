@@ -2,13 +2,14 @@
 
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import serializers
 
 from autonomy import api_fields
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 
 __all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]
@@ -49,17 +50,10 @@ _errors = errors(401, 403)
         responses={201: BusinessUnitSerializer, **errors(400), **_errors},
     ),
 )
-class BusinessUnitViewSet(
-    ScopedQuerysetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class BusinessUnitViewSet(ScopedQuerysetMixin, SlugViewSet):
     """Business units in the caller's scope, looked up by slug."""
 
     queryset = BusinessUnit.objects.all()
     serializer_class = BusinessUnitSerializer
     permission_classes = [IsPerson, IsCOEOrReadOnly]
-    lookup_field = "slug"
     scope_field = "pk"
