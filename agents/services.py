@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLevel
 from agents.signals import agent_stopped
 from governance import epochs, ledger
+from governance.changes import diff, record_change
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
 
 __all__ = [
@@ -362,8 +363,6 @@ def update_role(user, role: AgentRole, **fields) -> AgentRole:
         setattr(locked, name, value)
     locked.full_clean()
     locked.save()
-    after = _snapshot(locked)
-    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
-    if changed:
-        ledger.record("role.updated", ledger.Actor.of(user), locked, data={"changes": changed})
+    if changed := diff(before, _snapshot(locked)):
+        record_change("role.updated", user, locked, changed)
     return locked

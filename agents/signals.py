@@ -1,30 +1,17 @@
-"""Every saved or deleted agent, key, role or business unit bumps the AGENTS epoch after
-commit, so that each process's cached keys (agents.credentials) are re-read on the next
-request. Signals rather than calls in each service: the admin and data migrations change
-these rows too. (QuerySet.update() sends no signal: services that use it bump themselves.)
+"""Every saved or deleted agent, key, role or business unit bumps the AGENTS epoch (now, and
+again after commit), so that each process's cached keys (agents.credentials) are re-read on
+the next request; see governance.epochs.bump_when_changed.
 
 `agent_stopped` is this app's own signal: see its comment below.
 """
 
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import Signal, receiver
+from django.dispatch import Signal
 
 from agents.models import Agent, AgentAPIKey, AgentRole
 from governance import epochs
 from governance.models import BusinessUnit
 
-
-@receiver(post_save, sender=Agent)
-@receiver(post_save, sender=AgentAPIKey)
-@receiver(post_save, sender=AgentRole)
-@receiver(post_save, sender=BusinessUnit)
-@receiver(post_delete, sender=Agent)
-@receiver(post_delete, sender=AgentAPIKey)
-@receiver(post_delete, sender=AgentRole)
-@receiver(post_delete, sender=BusinessUnit)
-def agents_changed(sender, **kwargs) -> None:
-    epochs.bump_now_and_on_commit(epochs.AGENTS)
-
+epochs.bump_when_changed(epochs.AGENTS, Agent, AgentAPIKey, AgentRole, BusinessUnit)
 
 # Sent (sender=Agent) by agents.services each time an agent is suspended or retired, by a
 # person (the API, the agent's page, the admin, the inbox) or by the system (a hard limit),

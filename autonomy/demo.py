@@ -553,34 +553,32 @@ def point_connectors_at_demo_erp(actor: Actor, port: int) -> list[str]:
     return changed
 
 
+def _ensure_erp_connector(system: Actor, slug: str, name: str, method: str, **fields):
+    """The http connector `slug` to the demo ERP (its path in DEMO_ERP_PATHS), created when
+    missing."""
+    return catalog.ensure_connector(
+        system,
+        slug,
+        name=name,
+        kind=Connector.Kind.HTTP,
+        config={
+            "method": method,
+            "url": f"{demo_erp_url()}{DEMO_ERP_PATHS[slug]}",
+            "allowed_hosts": ["127.0.0.1"],
+            "allow_private_hosts": True,
+            "timeout_seconds": 5,
+        },
+        **fields,
+    )
+
+
 def _seed_governance(system: Actor, units: dict) -> None:
     """Queues, action types, connectors and published policies, created only when missing."""
-    erp_orders = catalog.ensure_connector(
-        system,
-        "demo-erp-orders",
-        name="Demo ERP: purchase orders",
-        kind=Connector.Kind.HTTP,
-        config={
-            "method": "POST",
-            "url": f"{demo_erp_url()}{DEMO_ERP_PATHS['demo-erp-orders']}",
-            "allowed_hosts": ["127.0.0.1"],
-            "allow_private_hosts": True,
-            "timeout_seconds": 5,
-        },
-        max_attempts=5,
+    erp_orders = _ensure_erp_connector(
+        system, "demo-erp-orders", "Demo ERP: purchase orders", "POST", max_attempts=5
     )
-    erp_suppliers = catalog.ensure_connector(
-        system,
-        "demo-erp-suppliers",
-        name="Demo ERP: supplier records",
-        kind=Connector.Kind.HTTP,
-        config={
-            "method": "GET",
-            "url": f"{demo_erp_url()}{DEMO_ERP_PATHS['demo-erp-suppliers']}",
-            "allowed_hosts": ["127.0.0.1"],
-            "allow_private_hosts": True,
-            "timeout_seconds": 5,
-        },
+    erp_suppliers = _ensure_erp_connector(
+        system, "demo-erp-suppliers", "Demo ERP: supplier records", "GET"
     )
     connectors = {"erp.purchase_order.create": erp_orders, "erp.supplier.read": erp_suppliers}
     queues = {}

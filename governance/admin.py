@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance import ledger, services
+from governance.changes import diff, record_change, stamp
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
 from governance.scoping import is_coe
 
@@ -22,8 +23,8 @@ __all__ = [
     "CoeHistoryAdmin",
     "LedgerSealAdmin",
     "MembershipAdmin",
+    "ReadOnlyAdmin",
     "adopt",
-    "field_changes",
     "save_tracked_change",
 ]
 
@@ -68,22 +69,8 @@ class CoeHistoryAdmin(CoeAdminMixin, SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-def _plain(value):
-    """A JSON-safe form of a field value for the ledger."""
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
-
-
-def field_changes(before: models.Model, after: models.Model, names) -> dict:
-    """{field: {"before": old, "after": new}} for the named fields whose values differ."""
-    changes = {}
-    for name in names:
-        field = before._meta.get_field(name)
-        old, new = field.value_from_object(before), field.value_from_object(after)
-        if old != new:
-            changes[name] = {"before": _plain(old), "after": _plain(new)}
-    return changes
+def _values(obj: models.Model, names) -> dict:
+    return {name: obj._meta.get_field(name).value_from_object(obj) for name in names}
 
 
 def adopt(obj: models.Model, saved: models.Model) -> None:
@@ -100,20 +87,21 @@ def save_tracked_change(request: HttpRequest, obj: models.Model, form, verb: str
     names = [name for name in form.changed_data if name in {f.name for f in obj._meta.fields}]
     with transaction.atomic():
         current = type(obj).objects.select_for_update().get(pk=obj.pk)
-        changes = field_changes(current, obj, names)
+        changes = diff(_values(current, names), _values(obj, names))
         if not changes:
             return
         for name in changes:
             field = obj._meta.get_field(name)
             setattr(current, field.attname, getattr(obj, field.attname))
-        current._history_user = request.user
+        stamp(current, request.user)
         current.save(update_fields=list(changes))
-        ledger.record(
+        record_change(
             verb,
-            ledger.Actor.of(request.user),
+            request.user,
             current,
+            changes,
             business_unit_id=current.pk if isinstance(current, BusinessUnit) else None,
-            data={"changes": changes, "via": "admin"},
+            via="admin",
         )
     adopt(obj, current)
 
@@ -205,8 +193,9 @@ class MembershipAdmin(CoeHistoryAdmin):
             services.remove_membership(request.user, membership)
 
 
-class LedgerReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
-    """The ledger in admin: searchable and filterable, never added to, changed or deleted."""
+class ReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
+    """A record kept by the system (the ledger, execution's logs): searched, filtered and
+    looked at in admin, never added to, changed or deleted there."""
 
     actions = None
 
@@ -221,7 +210,7 @@ class LedgerReadOnlyAdmin(CoeAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LedgerReadOnlyAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "created_at",
@@ -236,21 +225,7 @@ class AuditEntryAdmin(LedgerReadOnlyAdmin):
     search_fields = ("actor_name", "verb", "object_type", "object_id", "object_repr", "request_id")
     list_select_related = ("business_unit",)
     date_hierarchy = "created_at"
-    fields = (
-        "id",
-        "created_at",
-        "actor_kind",
-        "actor_id",
-        "actor_name",
-        "verb",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "business_unit",
-        "request_id",
-        "data",
-        "seal_position",
-    )
+    fields = (*ledger.ENTRY_FIELDS, "seal_position")
     readonly_fields = fields
 
     @admin.display(description="chain position")
@@ -260,7 +235,7 @@ class AuditEntryAdmin(LedgerReadOnlyAdmin):
 
 
 @admin.register(LedgerSeal)
-class LedgerSealAdmin(LedgerReadOnlyAdmin):
+class LedgerSealAdmin(ReadOnlyAdmin):
     list_display = ("seq", "entry_id", "entry_verb", "short_chain_hash", "sealed_at")
     list_filter = ("entry__verb", "entry__actor_kind", "entry__business_unit")
     search_fields = ("=seq", "=entry__id", "chain_hash", "content_hash", "entry__verb")

@@ -182,19 +182,7 @@ class PolicyVersionAdmin(CoeHistoryAdmin):
     list_filter = ("state", "policy")
     list_select_related = ("policy", "published_by")
     search_fields = ("policy__name", "policy__slug", "notes")
-    fields = (
-        "policy",
-        "number",
-        "state",
-        "notes",
-        "created_by",
-        "created_at",
-        "publish_requested_by",
-        "publish_requested_at",
-        "published_by",
-        "published_at",
-        "archived_at",
-    )
+    fields = policies.VERSION_FIELDS
     readonly_fields = fields
     actions = ["archive", "new_draft"]
 

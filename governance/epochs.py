@@ -18,6 +18,7 @@ import time
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 __all__ = [
     "AGENTS",
@@ -27,6 +28,7 @@ __all__ = [
     "SnapshotMiddleware",
     "bump_now_and_on_commit",
     "bump_on_commit",
+    "bump_when_changed",
     "current",
     "snapshot",
 ]
@@ -86,6 +88,21 @@ def bump_now_and_on_commit(name: str) -> None:
     between reads them anew)."""
     _bump(name)
     bump_on_commit(name)
+
+
+def bump_when_changed(name: str, *models) -> None:
+    """Bump `name` now and after commit (`bump_now_and_on_commit`) whenever a row of one of
+    `models` is saved or deleted: signals, since the admin and data migrations change such
+    rows too (QuerySet.update() sends none: services that use it bump themselves)."""
+
+    def changed(sender, **kwargs) -> None:
+        bump_now_and_on_commit(name)
+
+    for model in models:
+        for signal in (post_save, post_delete):
+            signal.connect(
+                changed, sender=model, weak=False, dispatch_uid=f"{name}:{model._meta.label}"
+            )
 
 
 @contextlib.contextmanager

@@ -10,9 +10,9 @@ from governance.models import AuditEntry, BusinessUnit
 from governance.scoping import AUDIT, is_coe
 
 __all__ = [
-    "AuditEntryFilterForm",
     "AuditEntryFilterSet",
     "LedgerSummaryFilterSet",
+    "TimeWindowForm",
     "applied_filters",
     "audited_unit_filter",
     "iso_datetime_filter",
@@ -29,8 +29,9 @@ def _audited_units(request) -> QuerySet[BusinessUnit]:
     return BusinessUnit.objects.for_person(request.user, AUDIT).order_by("name")
 
 
-class AuditEntryFilterForm(forms.Form):
-    """Refuses a time window that ends before it starts."""
+class TimeWindowForm(forms.Form):
+    """The form of a filter set with a `since`..`until` window: refuses a window that ends
+    before it starts."""
 
     def clean(self):
         cleaned = super().clean()
@@ -134,7 +135,7 @@ class AuditEntryFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = AuditEntry
-        form = AuditEntryFilterForm
+        form = TimeWindowForm
         fields = [
             "actor",
             "business_unit",
@@ -176,7 +177,7 @@ class LedgerSummaryFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = AuditEntry
-        form = AuditEntryFilterForm
+        form = TimeWindowForm
         fields = ["since", "until", "business_unit"]
 
 

@@ -41,6 +41,7 @@ from governance.scoping import AUDIT, is_coe
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "ENTRY_FIELDS",
     "FILTERED_BUNDLE_FORMAT",
     "GENESIS_HASH",
     "Actor",
@@ -65,6 +66,21 @@ __all__ = [
 GENESIS_HASH = "0" * 64
 BUNDLE_FORMAT = "autonomy-ledger/1"
 FILTERED_BUNDLE_FORMAT = "autonomy-ledger-filtered/1"
+# An entry's fields as people read them (admin, API), in this order.
+ENTRY_FIELDS = (
+    "id",
+    "created_at",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "verb",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "business_unit",
+    "request_id",
+    "data",
+)
 _SEALER_LOCK_KEY = 0x4C454447  # "LEDG": the PostgreSQL advisory lock of the sealer
 
 

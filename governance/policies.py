@@ -33,6 +33,7 @@ from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from governance import epochs, ledger, pdp
+from governance.changes import diff, plain, record_change, stamp
 from governance.limits import LimitSpec
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.models.policies import Effect
@@ -43,6 +44,7 @@ __all__ = [
     "BU_ALLOW_MESSAGE",
     "RESERVED_SLUGS",
     "RULE_FIELDS",
+    "VERSION_FIELDS",
     "InvalidState",
     "NotAllowed",
     "add_rule",
@@ -93,6 +95,20 @@ RULE_FIELDS = (
     "suspend_on_hard_limit",
 )
 POLICY_FIELDS = ("name", "description")
+# A version's fields as people read them (admin, API), in this order.
+VERSION_FIELDS = (
+    "policy",
+    "number",
+    "state",
+    "notes",
+    "created_by",
+    "created_at",
+    "publish_requested_by",
+    "publish_requested_at",
+    "published_by",
+    "published_at",
+    "archived_at",
+)
 LIMIT_ROUTE = "limits"
 # Slugs that name API routes beside /api/v1/policies/<slug>/, so no policy may take them.
 RESERVED_SLUGS = frozenset({"decide"})
@@ -142,20 +158,10 @@ def _require_edit(actor, policy: Policy) -> None:
         )
 
 
-def _stamp(obj, actor) -> None:
-    """Name the person in the row's history (simple-history), when a person acted."""
-    if isinstance(actor, get_user_model()):
-        obj._history_user = actor
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
-
-
 def _snapshot(rule: Rule) -> dict:
     """A rule as the ledger keeps it: its fields and its key (which limit counts it keeps
     across versions, see Rule.key)."""
-    return {"key": str(rule.key), **{name: _plain(getattr(rule, name)) for name in RULE_FIELDS}}
+    return {"key": str(rule.key), **{name: plain(getattr(rule, name)) for name in RULE_FIELDS}}
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -440,10 +446,10 @@ def create_policy(
     if slug in RESERVED_SLUGS:
         raise ValidationError({"slug": [f"{slug!r} is reserved for the API; choose another."]})
     policy.full_clean()
-    _stamp(policy, actor)
+    stamp(policy, actor)
     policy.save()
     version = PolicyVersion(policy=policy, number=1, created_by=_user_or_none(actor))
-    _stamp(version, actor)
+    stamp(version, actor)
     version.save()
     ledger.record(
         "policy.created",
@@ -457,25 +463,30 @@ def create_policy(
 @transaction.atomic
 def update_policy(actor, policy: Policy, **changes: Any) -> Policy:
     """Change a policy's name or description; its slug and owner are fixed."""
-    unknown = set(changes) - set(POLICY_FIELDS)
-    if unknown:
-        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    _only(changes, POLICY_FIELDS, "not editable")
     locked = Policy.objects.select_for_update().get(pk=policy.pk)
     _require_edit(actor, locked)
-    changed = {
-        name: {"before": getattr(locked, name), "after": value}
-        for name, value in changes.items()
-        if getattr(locked, name) != value
-    }
-    if not changed:
-        return locked
-    for name in changed:
-        setattr(locked, name, changes[name])
-    locked.full_clean()
-    _stamp(locked, actor)
-    locked.save(update_fields=list(changed))
-    ledger.record("policy.updated", ledger.Actor.of(actor), locked, data={"changes": changed})
+    if changed := _save_changes(actor, locked, changes, Policy.full_clean):
+        record_change("policy.updated", actor, locked, changed)
     return locked
+
+
+def _only(fields, allowed, refusal: str) -> None:
+    if unknown := sorted(set(fields) - set(allowed)):
+        raise ValueError(f"{refusal}: {', '.join(unknown)}")
+
+
+def _save_changes(actor, obj, changes: dict, check) -> dict:
+    """Set on `obj` those of `changes` that differ, `check` it whole and save just those
+    fields; what changed, before and after (empty: nothing saved)."""
+    changed = diff({name: getattr(obj, name) for name in changes}, changes)
+    if changed:
+        for name in changed:
+            setattr(obj, name, changes[name])
+        check(obj)
+        stamp(obj, actor)
+        obj.save(update_fields=list(changed))
+    return changed
 
 
 def _user_or_none(actor):
@@ -499,7 +510,7 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
     version = PolicyVersion(
         policy=locked, number=number, notes=notes, created_by=_user_or_none(actor)
     )
-    _stamp(version, actor)
+    stamp(version, actor)
     version.save()
     copied = 0
     if published is not None:
@@ -510,7 +521,7 @@ def create_draft(actor, policy: Policy, notes: str = "") -> PolicyVersion:
                 key=rule.key,
                 **{name: getattr(rule, name) for name in RULE_FIELDS},
             )
-            _stamp(copy, actor)
+            stamp(copy, actor)
             copy.save()
             copied += 1
     ledger.record(
@@ -554,16 +565,14 @@ def _lock_draft(actor, version: PolicyVersion) -> PolicyVersion:
 @transaction.atomic
 def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
     """Add a validated rule to a draft (at the end unless `position` is given)."""
-    unknown = set(fields) - set(RULE_FIELDS)
-    if unknown:
-        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    _only(fields, RULE_FIELDS, "not rule fields")
     locked = _lock_draft(actor, version)
     if "position" not in fields:
         last = locked.rules.aggregate(last=Max("position"))["last"]
         fields["position"] = 0 if last is None else last + 1
     rule = Rule(version=locked, **fields)
     validate_rule(rule)
-    _stamp(rule, actor)
+    stamp(rule, actor)
     rule.save()
     ledger.record(
         "policy.rule_added",
@@ -578,31 +587,20 @@ def add_rule(actor, version: PolicyVersion, **fields: Any) -> Rule:
 @transaction.atomic
 def update_rule(actor, rule: Rule, **changes: Any) -> Rule:
     """Change a draft's rule; the result is validated as a whole before it is saved."""
-    unknown = set(changes) - set(RULE_FIELDS)
-    if unknown:
-        raise ValueError(f"not rule fields: {', '.join(sorted(unknown))}")
+    _only(changes, RULE_FIELDS, "not rule fields")
     version = _lock_draft(actor, rule.version)
     current = Rule.objects.select_for_update().get(pk=rule.pk)
     current.version = version
-    changed = {
-        name: {"before": _plain(getattr(current, name)), "after": _plain(value)}
-        for name, value in changes.items()
-        if getattr(current, name) != value
-    }
-    if not changed:
-        return current
-    for name in changed:
-        setattr(current, name, changes[name])
-    validate_rule(current)
-    _stamp(current, actor)
-    current.save(update_fields=list(changed))
-    ledger.record(
-        "policy.rule_updated",
-        ledger.Actor.of(actor),
-        current,
-        business_unit_id=version.policy.business_unit_id,
-        data={"policy": version.policy.slug, "version": version.number, "changes": changed},
-    )
+    if changed := _save_changes(actor, current, changes, validate_rule):
+        record_change(
+            "policy.rule_updated",
+            actor,
+            current,
+            changed,
+            business_unit_id=version.policy.business_unit_id,
+            policy=version.policy.slug,
+            version=version.number,
+        )
     return current
 
 
@@ -624,7 +622,7 @@ def move_rule(actor, rule: Rule, position: int) -> Rule:
     for number, item in enumerate(ordered):
         if item.position != number:
             item.position = number
-            _stamp(item, actor)
+            stamp(item, actor)
             item.save(update_fields=["position"])
     ledger.record(
         "policy.rule_moved",
@@ -655,7 +653,7 @@ def delete_rule(actor, rule: Rule) -> None:
         business_unit_id=version.policy.business_unit_id,
         data={"policy": version.policy.slug, "version": version.number, **snapshot},
     )
-    _stamp(current, actor)
+    stamp(current, actor)
     current.delete()
 
 
@@ -700,7 +698,7 @@ def request_publication(actor, version: PolicyVersion) -> PolicyVersion:
     locked.publish_requested_by = user
     locked.publish_requested_at = timezone.now()
     locked.publish_request_digest = rules_digest(locked)
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(
         update_fields=["publish_requested_by", "publish_requested_at", "publish_request_digest"]
     )
@@ -751,12 +749,12 @@ def publish(actor, version: PolicyVersion) -> PolicyVersion:
     if previous is not None:
         previous.state = State.ARCHIVED
         previous.archived_at = now
-        _stamp(previous, actor)
+        stamp(previous, actor)
         previous.save(update_fields=["state", "archived_at"])
     locked.state = State.PUBLISHED
     locked.published_at = now
     locked.published_by = _user_or_none(actor)
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=["state", "published_at", "published_by"])
     ledger.record(
         "policy.published",
@@ -786,7 +784,7 @@ def archive(actor, version: PolicyVersion) -> PolicyVersion:
     was = locked.state
     locked.state = State.ARCHIVED
     locked.archived_at = timezone.now()
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=["state", "archived_at"])
     ledger.record(
         "policy.archived",

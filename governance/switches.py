@@ -137,6 +137,19 @@ def _entry(verb: str, user, switch: KillSwitch, reason: str) -> None:
     )
 
 
+def _engage(user, reason: str, already: AlreadyDone, **what) -> KillSwitch:
+    """Engage the switch `what` describes (its kind and target), recorded in the ledger;
+    `already` is raised when the same switch is engaged."""
+    if KillSwitch.objects.filter(**what, active=True).exists():
+        raise already
+    switch = KillSwitch.objects.create(
+        **what, reason=reason, engaged_by=user, engaged_at=timezone.now()
+    )
+    _entry("kill_switch.engaged", user, switch, reason)
+    epochs.bump_on_commit(epochs.SWITCHES)
+    return switch
+
+
 @transaction.atomic
 def engage_freeze(user, business_unit: BusinessUnit, reason: str) -> KillSwitch:
     """Freeze a business unit: none of its agents' actions runs until released."""
@@ -145,20 +158,13 @@ def engage_freeze(user, business_unit: BusinessUnit, reason: str) -> KillSwitch:
     text = _reason(reason)
     # Lock the unit so that two people freezing it at once make one switch, not two.
     unit = BusinessUnit.objects.select_for_update().get(pk=business_unit.pk)
-    if KillSwitch.objects.filter(
-        kind=KillSwitch.Kind.FREEZE_BUSINESS_UNIT, business_unit=unit, active=True
-    ).exists():
-        raise AlreadyDone(f"{unit.name} is already frozen.", "business_unit")
-    switch = KillSwitch.objects.create(
+    return _engage(
+        user,
+        text,
+        AlreadyDone(f"{unit.name} is already frozen.", "business_unit"),
         kind=KillSwitch.Kind.FREEZE_BUSINESS_UNIT,
         business_unit=unit,
-        reason=text,
-        engaged_by=user,
-        engaged_at=timezone.now(),
     )
-    _entry("kill_switch.engaged", user, switch, text)
-    epochs.bump_on_commit(epochs.SWITCHES)
-    return switch
 
 
 @transaction.atomic
@@ -176,20 +182,13 @@ def engage_block(user, action_pattern: str, reason: str) -> KillSwitch:
     text = _reason(reason)
     # Two identical blocks engaged at the same instant are both kept: harmless, each stops
     # the same actions and each is released on its own.
-    if KillSwitch.objects.filter(
-        kind=KillSwitch.Kind.BLOCK_ACTION, action_pattern=pattern, active=True
-    ).exists():
-        raise AlreadyDone(f"{pattern} is already blocked.", "action_pattern")
-    switch = KillSwitch.objects.create(
+    return _engage(
+        user,
+        text,
+        AlreadyDone(f"{pattern} is already blocked.", "action_pattern"),
         kind=KillSwitch.Kind.BLOCK_ACTION,
         action_pattern=pattern,
-        reason=text,
-        engaged_by=user,
-        engaged_at=timezone.now(),
     )
-    _entry("kill_switch.engaged", user, switch, text)
-    epochs.bump_on_commit(epochs.SWITCHES)
-    return switch
 
 
 @transaction.atomic

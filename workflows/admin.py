@@ -16,9 +16,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 
-from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
+from governance.admin import CoeHistoryAdmin, ReadOnlyAdmin, adopt
 from governance.durations import DurationField, human_duration
 from workflows import catalog
 from workflows.catalog import ACTION_TYPE_FIELDS, CONNECTOR_FIELDS, QUEUE_FIELDS, secret_names
@@ -255,23 +254,8 @@ class QueueAdmin(CoeHistoryAdmin):
         """The grants were saved with the queue (catalog); the form has no m2m of its own."""
 
 
-class LogAdmin(CoeAdminMixin, admin.ModelAdmin):
-    """A log written by execution: looked at, never added to, changed or deleted here."""
-
-    actions = None
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(ConnectorAttempt)
-class ConnectorAttemptAdmin(LogAdmin):
+class ConnectorAttemptAdmin(ReadOnlyAdmin):
     list_display = (
         "started_at",
         "action",
@@ -289,7 +273,7 @@ class ConnectorAttemptAdmin(LogAdmin):
 
 
 @admin.register(SandboxEffect)
-class SandboxEffectAdmin(LogAdmin):
+class SandboxEffectAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "agent_slug", "action_name", "business_unit", "connector")
     list_filter = ("business_unit", "action_name")
     search_fields = ("agent_slug", "action_name", "action__id")
@@ -298,7 +282,7 @@ class SandboxEffectAdmin(LogAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(LogAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "event",

@@ -20,12 +20,12 @@ import copy
 import threading
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
 from governance import epochs, ledger
+from governance.changes import diff, plain, record_change, stamp
 from workflows.connectors import kind_class
 from workflows.models import WORK_QUEUE, ActionType, Connector, Queue
 
@@ -148,10 +148,7 @@ def _value(obj: models.Model, name: str):
     if field.is_relation:
         related = getattr(obj, name)
         return related.slug if related is not None else None
-    value = field.value_from_object(obj)
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
+    return plain(field.value_from_object(obj))
 
 
 def _only(fields: dict, allowed: tuple[str, ...]) -> None:
@@ -164,22 +161,12 @@ def _change(obj: models.Model, fields: dict) -> dict:
     before = {name: _value(obj, name) for name in fields}
     for name, value in fields.items():
         setattr(obj, name, value)
-    after = {name: _value(obj, name) for name in fields}
-    return {
-        name: {"before": before[name], "after": after[name]}
-        for name in fields
-        if before[name] != after[name]
-    }
+    return diff(before, {name: _value(obj, name) for name in fields})
 
 
-def _stamp(obj: models.Model, actor) -> None:
-    """Name the person in the row's history (simple-history), when a person acted."""
-    if isinstance(actor, get_user_model()):
-        obj._history_user = actor
-
-
-def _record(verb: str, actor, obj: models.Model, data: dict, via: str) -> None:
-    ledger.record(verb, ledger.Actor.of(actor), obj, data={**data, "via": via} if via else data)
+def _created(obj: models.Model, names) -> dict:
+    """The changes of a new row: every named field, from nothing to its value."""
+    return {name: {"before": None, "after": _value(obj, name)} for name in names}
 
 
 def _check_connector(connector: Connector) -> None:
@@ -200,16 +187,17 @@ def create_connector(actor, *, secrets: dict | None = None, via: str = "", **fie
     _only(fields, CONNECTOR_FIELDS)
     connector = Connector(**fields, secrets={} if secrets is None else secrets)
     _check_connector(connector)
-    _stamp(connector, actor)
+    stamp(connector, actor)
     connector.save()
-    data: dict = {
-        "changes": {
-            name: {"before": None, "after": _value(connector, name)} for name in CONNECTOR_FIELDS
-        }
-    }
-    if secrets is not None:
-        data["secrets"] = {"set": secret_names(secrets)}
-    _record("connector.created", actor, connector, data, via)
+    facts = {} if secrets is None else {"secrets": {"set": secret_names(secrets)}}
+    record_change(
+        "connector.created",
+        actor,
+        connector,
+        _created(connector, CONNECTOR_FIELDS),
+        via=via,
+        **facts,
+    )
     return connector
 
 
@@ -229,12 +217,10 @@ def update_connector(
     if secrets is not None:
         locked.secrets = secrets
     _check_connector(locked)
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=[*changes, *(["secrets"] if secrets is not None else [])])
-    data: dict = {"changes": changes}
-    if secrets is not None:
-        data["secrets"] = {"set": secret_names(secrets)}
-    _record("connector.updated", actor, locked, data, via)
+    facts = {} if secrets is None else {"secrets": {"set": secret_names(secrets)}}
+    record_change("connector.updated", actor, locked, changes, via=via, **facts)
     return locked
 
 
@@ -245,10 +231,12 @@ def create_action_type(actor, *, via: str = "", **fields) -> ActionType:
     _only(fields, ACTION_TYPE_FIELDS)
     action_type = ActionType(**fields)
     action_type.full_clean()
-    _stamp(action_type, actor)
+    stamp(action_type, actor)
     action_type.save()
     data = {"fields": {name: _value(action_type, name) for name in ACTION_TYPE_FIELDS}}
-    _record("action_type.created", actor, action_type, data, via)
+    if via:
+        data["via"] = via
+    ledger.record("action_type.created", ledger.Actor.of(actor), action_type, data=data)
     return action_type
 
 
@@ -262,9 +250,9 @@ def update_action_type(actor, action_type: ActionType, *, via: str = "", **field
     if not changes:
         return locked
     locked.full_clean()
-    _stamp(locked, actor)
+    stamp(locked, actor)
     locked.save(update_fields=list(changes))
-    _record("action_type.updated", actor, locked, {"changes": changes}, via)
+    record_change("action_type.updated", actor, locked, changes, via=via)
     return locked
 
 
@@ -332,14 +320,12 @@ def create_queue(actor, *, workers=None, worker_groups=None, via: str = "", **fi
     _only(fields, QUEUE_FIELDS)
     queue = Queue(**fields)
     check_queue(queue)
-    _stamp(queue, actor)
+    stamp(queue, actor)
     queue.save()
-    data: dict = {
-        "changes": {name: {"before": None, "after": _value(queue, name)} for name in QUEUE_FIELDS}
-    }
-    _grant(queue, [], workers, data, "workers")
-    _grant(queue, [], worker_groups, data, "worker_groups")
-    _record("queue.created", actor, queue, data, via)
+    granted: dict = {}
+    _grant(queue, [], workers, granted, "workers")
+    _grant(queue, [], worker_groups, granted, "worker_groups")
+    record_change("queue.created", actor, queue, _created(queue, QUEUE_FIELDS), via=via, **granted)
     return queue
 
 
@@ -355,14 +341,14 @@ def update_queue(
     changes = _change(locked, fields)
     if changes:
         check_queue(locked)
-        _stamp(locked, actor)
+        stamp(locked, actor)
         locked.save(update_fields=list(changes))
-    data: dict = {"changes": changes}
+    granted: dict = {}
     users, groups = workers_of(locked)
-    _grant(locked, users, workers, data, "workers")
-    _grant(locked, groups, worker_groups, data, "worker_groups")
-    if changes or len(data) > 1:
-        _record("queue.updated", actor, locked, data, via)
+    _grant(locked, users, workers, granted, "workers")
+    _grant(locked, groups, worker_groups, granted, "worker_groups")
+    if changes or granted:
+        record_change("queue.updated", actor, locked, changes, via=via, **granted)
     return locked
 
 

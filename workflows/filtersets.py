@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents.models import Agent
+from governance.filtersets import TimeWindowForm
 from governance.models import BusinessUnit
 from workflows.inbox import ACTIVE
 from workflows.models import (
@@ -257,17 +258,6 @@ def _visible_agents(request) -> QuerySet[Agent]:
     if principal is None or not principal.is_authenticated:
         return Agent.objects.none()
     return Agent.objects.order_by("name").for_principal(principal)
-
-
-class TimeWindowForm(forms.Form):
-    """Refuses a time window that ends before it starts."""
-
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end of the window must not be before its start.")
-        return cleaned
 
 
 def _datetime_input() -> forms.DateTimeInput:

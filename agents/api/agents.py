@@ -4,7 +4,7 @@ transitions and keys. Every change goes through agents.services."""
 from django.db import IntegrityError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from autonomy import api_fields
 from autonomy.api_errors import APIError
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 from governance.scoping import BUILD
 
@@ -196,12 +197,7 @@ def _transition_schema(summary: str, name: str):
         responses={201: AgentSerializer, **errors(400), **_errors},
     ),
 )
-class AgentViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class AgentViewSet(SlugViewSet):
     """Agents in the caller's scope, looked up by slug; outside scope is 404."""
 
     queryset = Agent.objects.select_related("business_unit", "role", "owner").prefetch_related(
@@ -210,7 +206,6 @@ class AgentViewSet(
     serializer_class = AgentSerializer
     filterset_class = AgentFilterSet
     permission_classes = [IsPerson]
-    lookup_field = "slug"
 
     def get_queryset(self):
         return super().get_queryset().for_person(self.request.user)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers
 
 from agents.api.schema import AutonomyLevelField
 from agents.models import AgentRole, DataClassification, validate_action_patterns
@@ -14,6 +14,7 @@ from agents.services import ROLE_FIELDS, create_role, update_role
 from autonomy import api_fields
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 
 __all__ = ["AgentRoleSerializer", "AgentRoleViewSet"]
 
@@ -91,16 +92,9 @@ _errors = errors(401, 403)
         responses={200: AgentRoleSerializer, **errors(400, 404), **_errors},
     ),
 )
-class AgentRoleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class AgentRoleViewSet(mixins.UpdateModelMixin, SlugViewSet):
     """Agent roles are global (COE standards), so every person may read all of them."""
 
     queryset = AgentRole.objects.all()
     serializer_class = AgentRoleSerializer
     permission_classes = [IsPerson, IsCOEOrReadOnly]
-    lookup_field = "slug"

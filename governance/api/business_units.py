@@ -2,12 +2,13 @@
 
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import serializers
 
 from autonomy import api_fields
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 
 __all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]
@@ -48,18 +49,12 @@ _errors = errors(401, 403)
         responses={201: BusinessUnitSerializer, **errors(400), **_errors},
     ),
 )
-class BusinessUnitViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class BusinessUnitViewSet(SlugViewSet):
     """Business units in the caller's scope, looked up by slug."""
 
     queryset = BusinessUnit.objects.all()
     serializer_class = BusinessUnitSerializer
     permission_classes = [IsPerson, IsCOEOrReadOnly]
-    lookup_field = "slug"
 
     def get_queryset(self):
         return super().get_queryset().for_person(self.request.user)

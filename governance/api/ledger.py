@@ -70,21 +70,7 @@ class AuditEntrySerializer(api_fields.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = [
-            "id",
-            "created_at",
-            "actor_kind",
-            "actor_id",
-            "actor_name",
-            "verb",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "business_unit",
-            "request_id",
-            "data",
-            "seal",
-        ]
+        fields = [*ledger.ENTRY_FIELDS, "seal"]
         read_only_fields = fields
 
     @extend_schema_field(LedgerSealSerializer(allow_null=True))

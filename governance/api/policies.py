@@ -22,6 +22,7 @@ from autonomy.api_errors import APIError
 from governance import policies
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors
+from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 
 __all__ = [
@@ -106,20 +107,7 @@ class PolicyVersionSummarySerializer(api_fields.ModelSerializer):
 
     class Meta:
         model = PolicyVersion
-        fields = [
-            "id",
-            "policy",
-            "number",
-            "state",
-            "notes",
-            "created_by",
-            "created_at",
-            "publish_requested_by",
-            "publish_requested_at",
-            "published_by",
-            "published_at",
-            "archived_at",
-        ]
+        fields = ["id", *policies.VERSION_FIELDS]
         read_only_fields = fields
 
 
@@ -228,18 +216,12 @@ _change_errors = errors(401, 403, 404, 400, 409)
         responses={201: PolicySerializer, **errors(400), **_errors},
     ),
 )
-class PolicyViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class PolicyViewSet(SlugViewSet):
     """Policies in the caller's scope, looked up by slug; outside scope is 404."""
 
     queryset = Policy.objects.all()
     serializer_class = PolicySerializer
     permission_classes = [IsPerson]
-    lookup_field = "slug"
 
     def get_queryset(self):
         return Policy.objects.for_person(self.request.user).prefetch_related("versions")

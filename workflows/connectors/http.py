@@ -26,7 +26,15 @@ from urllib.parse import quote, urlsplit
 
 from workflows.connectors.base import BaseConnector, ConnectorError, Result, excerpt, fill
 
-__all__ = ["HttpConnector", "Response", "check_url", "result_of", "send", "transport_options"]
+__all__ = [
+    "HttpConnector",
+    "Response",
+    "UrlConnector",
+    "check_url",
+    "result_of",
+    "send",
+    "transport_options",
+]
 
 MAX_BODY_BYTES = 64 * 1024
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -216,19 +224,37 @@ def _string_map_errors(value, name: str) -> list[str]:
     return []
 
 
-class HttpConnector(BaseConnector):
+class UrlConnector(BaseConnector):
+    """A connector that calls the URL of its config through `send()`: how that URL is
+    checked and how long one call may take."""
+
+    url_placeholders = True  # whether config.url may hold {payload...} placeholders
+
+    @classmethod
+    def url_errors(cls, config: dict) -> list[str]:
+        """What is wrong with config.url (empty when it can be called)."""
+        url = config.get("url")
+        if not isinstance(url, str) or not url:
+            return ["config.url is required."]
+        if not cls.url_placeholders and "{" in url:
+            return ["config.url is a fixed URL (no placeholders)."]
+        if problem := check_url(url):
+            return [f"config.url: {problem}"]
+        return []
+
+    def call_budget_seconds(self) -> float:
+        options = transport_options(self.config)
+        return options["connect_timeout"] + options["read_timeout"] + 10.0
+
+
+class HttpConnector(UrlConnector):
     """A REST call built from the action's payload (see the module docstring)."""
 
     kind = "http"
 
     @classmethod
     def config_errors(cls, config: dict, secrets: dict) -> list[str]:
-        errors = []
-        url = config.get("url")
-        if not isinstance(url, str) or not url:
-            errors.append("config.url is required.")
-        elif problem := check_url(url):
-            errors.append(f"config.url: {problem}")
+        errors = cls.url_errors(config)
         if str(config.get("method", "POST")).upper() not in METHODS:
             errors.append(f"config.method must be one of {', '.join(METHODS)}.")
         errors += _string_map_errors(config.get("headers"), "config.headers")
@@ -247,10 +273,6 @@ class HttpConnector(BaseConnector):
 
     def describe(self) -> str:
         return f"{self.method} {self.config.get('url', '')}"[:500]
-
-    def call_budget_seconds(self) -> float:
-        options = transport_options(self.config)
-        return options["connect_timeout"] + options["read_timeout"] + 10.0
 
     def execute(self, action, payload: dict, idempotency_key: str) -> Result:
         problems = self.config_errors(self.config, self.secrets)

@@ -14,8 +14,8 @@ import json
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from workflows.connectors.base import BaseConnector, ConnectorError, Result
-from workflows.connectors.http import check_url, result_of, send, transport_options
+from workflows.connectors.base import ConnectorError, Result
+from workflows.connectors.http import UrlConnector, result_of, send, transport_options
 
 __all__ = ["WebhookConnector", "signature_headers", "signing_secret_error"]
 
@@ -41,31 +41,21 @@ def signature_headers(secret: str, message_id: str, body: str) -> dict[str, str]
     }
 
 
-class WebhookConnector(BaseConnector):
+class WebhookConnector(UrlConnector):
     """A signed POST of the action to one URL."""
 
     kind = "webhook"
+    url_placeholders = False
 
     @classmethod
     def config_errors(cls, config: dict, secrets: dict) -> list[str]:
-        errors = []
-        url = config.get("url")
-        if not isinstance(url, str) or not url:
-            errors.append("config.url is required.")
-        elif "{" in url:
-            errors.append("config.url is a fixed URL (no placeholders).")
-        elif problem := check_url(url):
-            errors.append(f"config.url: {problem}")
+        errors = cls.url_errors(config)
         if problem := signing_secret_error(secrets.get("signing_secret")):
             errors.append(f"secrets.signing_secret: {problem}")
         return errors
 
     def describe(self) -> str:
         return f"POST {self.config.get('url', '')}"[:500]
-
-    def call_budget_seconds(self) -> float:
-        options = transport_options(self.config)
-        return options["connect_timeout"] + options["read_timeout"] + 10.0
 
     def execute(self, action, payload: dict, idempotency_key: str) -> Result:
         problems = self.config_errors(self.config, self.secrets)
