@@ -14,8 +14,9 @@ from rest_framework_api_key.models import APIKey
 
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole
+from autonomy.core.principals import is_coe
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt, save_tracked_change
-from governance.scoping import business_units_for, is_coe
+from governance.scoping import business_units_for
 
 __all__ = ["AgentAPIKeyAdmin", "AgentAdmin", "AgentRoleAdmin"]
 

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentRole, AutonomyLevel, validate_tags
 from agents.services import level_refusal
-from governance.scoping import BUILD, business_units_for, is_coe
+from autonomy.core.principals import is_coe
+from governance.scoping import BUILD, business_units_for
 
 __all__ = ["AgentRegistrationForm", "IssueKeyForm", "TransitionForm", "parse_tags"]
 

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLevel
 from agents.signals import agent_stopped
+from autonomy.core.principals import is_coe
 from governance import epochs, ledger
-from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
+from governance.scoping import BUILD, SUPERVISE, has_bu_perm
 
 __all__ = [
     "BUILDER_MAX_LEVEL",

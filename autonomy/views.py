@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views import defaults
 
 from agents.models import Agent, AgentState
-from autonomy.api_errors import error_body
+from autonomy.core.api_errors import error_body
 from governance.scoping import business_units_for, scope
 from workflows import live
 from workflows.models import ActionRequest

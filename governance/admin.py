@@ -11,9 +11,10 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from autonomy.core.principals import is_coe
 from governance import ledger, services
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
-from governance.scoping import business_units_for, is_coe, scope
+from governance.scoping import business_units_for, scope
 
 __all__ = [
     "AuditEntryAdmin",

@@ -17,13 +17,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from autonomy.core.principals import is_coe
 from governance import pdp, policies
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
 from governance.condition_variables import condition_variables
 from governance.forms import RuleForm
 from governance.models import DecisionRecord, KillSwitch, Policy, PolicyVersion, Rule
 from governance.policy_diff import diff_versions, shown
-from governance.scoping import business_units_for, is_coe, scope
+from governance.scoping import business_units_for, scope
 
 __all__ = [
     "DecisionRecordAdmin",

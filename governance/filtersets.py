@@ -6,8 +6,9 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
+from autonomy.core.principals import is_coe
 from governance.models import AuditEntry, BusinessUnit
-from governance.scoping import AUDIT, business_units_for, is_coe
+from governance.scoping import AUDIT, business_units_for
 
 __all__ = [
     "AuditEntryFilterForm",

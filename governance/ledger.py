@@ -33,10 +33,11 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from autonomy.db import insert
-from autonomy.request_context import current_request_id
+from autonomy.core.principals import is_coe
+from autonomy.core.request_context import current_request_id
+from autonomy.core.statements import insert
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
-from governance.scoping import AUDIT, business_units_for, is_coe, scope
+from governance.scoping import AUDIT, business_units_for, scope
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -122,7 +123,8 @@ def entry(
     object_repr: str = "",
 ) -> AuditEntry:
     """The entry `record()` would append, unsaved: for a caller that inserts it together
-    with the rows it describes (autonomy.db.insert_together), in the same transaction."""
+    with the rows it describes (autonomy.core.statements.insert_together), in the same
+    transaction."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)

@@ -31,12 +31,13 @@ from django.db import transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
+from autonomy.core.principals import is_coe
 from governance import epochs, ledger, pdp
 from governance.limits import LimitSpec
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.models.policies import Effect
 from governance.pdp.types import COE
-from governance.scoping import BUILD, business_units_for, has_bu_perm, is_coe
+from governance.scoping import BUILD, business_units_for, has_bu_perm
 
 __all__ = [
     "BU_ALLOW_MESSAGE",

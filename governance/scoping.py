@@ -6,24 +6,19 @@ Memberships grant guardian object permissions on business units; COE staff (the
 "COE" group, or superusers) see every business unit.
 """
 
-from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from autonomy.core.principals import is_agent, is_coe
 from governance.models import BusinessUnit, MemberRole
 
 __all__ = [
-    "COE_GROUP",
     "PERMS",
     "business_units_for",
-    "coe_group",
     "has_bu_perm",
-    "is_coe",
     "scope",
     "scope_for_principal",
 ]
-
-COE_GROUP = "COE"
 
 VIEW = "governance.view_businessunit"
 BUILD = "governance.build_in_businessunit"
@@ -36,27 +31,6 @@ PERMS = {
     MemberRole.SUPERVISOR: [VIEW, SUPERVISE],
     MemberRole.AUDITOR: [VIEW, AUDIT],
 }
-
-
-def coe_group() -> Group:
-    """The global group of Centre of Excellence staff."""
-    group, _ = Group.objects.get_or_create(name=COE_GROUP)
-    return group
-
-
-def is_agent(principal) -> bool:
-    return bool(getattr(principal, "is_agent", False))
-
-
-def is_coe(user) -> bool:
-    """COE staff: superusers and members of the COE group (cached on the user object)."""
-    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
-        return False
-    cached = getattr(user, "_autonomy_is_coe", None)
-    if cached is None:
-        cached = user.is_superuser or user.groups.filter(name=COE_GROUP).exists()
-        user._autonomy_is_coe = cached
-    return cached
 
 
 def business_units_for(principal, perm: str = VIEW) -> QuerySet[BusinessUnit]:

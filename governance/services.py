@@ -4,9 +4,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from autonomy.core.principals import coe_group
 from governance import ledger
 from governance.models import BusinessUnit, Membership
-from governance.scoping import PERMS, coe_group
+from governance.scoping import PERMS
 
 __all__ = ["add_membership", "create_business_unit", "make_coe", "remove_membership"]
 

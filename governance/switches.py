@@ -20,10 +20,11 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from autonomy.core.principals import is_agent, is_coe
 from governance import epochs, ledger
 from governance.models import BusinessUnit, KillSwitch
 from governance.pdp import is_valid_pattern, pattern_matches
-from governance.scoping import SUPERVISE, business_units_for, has_bu_perm, is_agent, is_coe
+from governance.scoping import SUPERVISE, business_units_for, has_bu_perm
 
 __all__ = [
     "ActiveSwitch",

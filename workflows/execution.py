@@ -43,7 +43,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import column_list, insert, select, update, write_together
+from autonomy.core.statements import column_list, insert, select, update, write_together
 from governance import epochs, ledger
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord, PolicyVersion
 from governance.redaction import fingerprint
@@ -112,7 +112,7 @@ RELATED = (
 
 # The executor's claim of the queued, due actions among some ids (see _claim_many), in
 # the SQL PostgreSQL and SQLite share; {ids} is one placeholder per id, {columns} the
-# action's columns (autonomy.db.column_list: named, not `*`).
+# action's columns (autonomy.core.statements.column_list: named, not `*`).
 CLAIM_SQL = """
 UPDATE "workflows_actionrequest" SET "state" = %s, "claimed_at" = %s
 WHERE "id" IN ({ids}) AND "state" = %s

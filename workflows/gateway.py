@@ -3,7 +3,8 @@
 `submit()` checks the payload against the action type's schema, decides the action
 (kill switches, limits, policy), and writes the action request, its decision record, the
 ledger entries and any escalation together, as one statement on PostgreSQL
-(autonomy.db.insert_together); execution is enqueued and the inbox told only after commit.
+(autonomy.core.statements.insert_together); execution is enqueued and the inbox told only
+after commit.
 `(agent, Idempotency-Key)` is unique: a replay returns the first answer, the same key with
 another body is refused, and a key still in flight is 409.
 """
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
-from autonomy.db import insert_together
+from autonomy.core.statements import insert_together
 from governance import ledger, limits, policies
 from governance.models import AuditEntry
 from governance.redaction import fingerprint, redact
@@ -220,7 +221,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
             return _escalate(action, record, outcome.ledger_data, decision.route or "")
         # The id is known before the insert, so the first answer is stored with it, and
         # the decision, the action and its ledger entry go in as one statement: one round
-        # trip and its own commit (autonomy.db), unless a callback row joins them.
+        # trip and its own commit (autonomy.core.statements), unless a callback row joins them.
         answer = _answer(action, effect, record, None)
         action.response_status, action.response_body = answer.status, answer.body
         entry = _action_entry(action, outcome.ledger_data, None)
@@ -246,7 +247,7 @@ def _govern(agent, action_type, idempotency_key, request_hash, body, now) -> Gat
 
 def _escalate(action: ActionRequest, record, ledger_data: dict, route: str) -> GatewayAnswer:
     """Insert an action that needs approval with its decision, its escalation and their
-    ledger entries, as one statement (autonomy.db); then announce it to the inbox."""
+    ledger entries, as one statement (autonomy.core.statements); then announce it to the inbox."""
     escalation, opened = inbox.planned_approval(action, record, route, now=action.created_at)
     answer = _answer(action, "require_approval", record, escalation)
     action.response_status, action.response_body = answer.status, answer.body

@@ -28,11 +28,12 @@ from django.utils import timezone
 
 from agents import services as agent_services
 from agents.models import Agent, AgentState
-from autonomy.db import insert_together
+from autonomy.core.principals import COE_GROUP, is_coe
+from autonomy.core.statements import insert_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import fingerprint, redact
-from governance.scoping import COE_GROUP, VIEW, has_bu_perm, is_coe
+from governance.scoping import VIEW, has_bu_perm
 from workflows import live, webhooks
 from workflows.decisions import decide_action
 from workflows.dispatch import enqueue_execution
@@ -222,7 +223,7 @@ def planned_approval(
     action: ActionRequest, decision_record: DecisionRecord, route: str, *, now=None
 ) -> tuple[Escalation, AuditEntry]:
     """The escalation `open_escalation` would open and its ledger entry, unsaved: for the
-    gateway, which inserts them with the action in one statement (autonomy.db) and then
+    gateway, which inserts them with the action in one statement (autonomy.core.statements) and then
     calls announce()."""
     now = now or timezone.now()
     queue = route_queue(action, route)

@@ -48,7 +48,8 @@ from django.db.models import QuerySet
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from autonomy.core.principals import is_agent, is_coe
+from governance.scoping import SUPERVISE, VIEW, business_units_for
 from workflows import rows
 from workflows.models import ActionRequest, Escalation
 from workflows.queues import workable_queues

@@ -15,9 +15,10 @@ holders of `work_queue` only.
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from autonomy.core.principals import is_agent, is_coe
 from governance.ledger import Actor
 from governance.models import BusinessUnit
-from governance.scoping import SUPERVISE, VIEW, business_units_for, is_agent, is_coe
+from governance.scoping import SUPERVISE, VIEW, business_units_for
 from workflows.catalog import ensure_queue, queue_with_slug
 from workflows.models import ActionRequest, Escalation, Queue
 

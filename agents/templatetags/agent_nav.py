@@ -3,7 +3,8 @@
 from django import template
 
 from agents.models import Agent, AgentState
-from governance.scoping import BUILD, business_units_for, is_coe
+from autonomy.core.principals import is_coe
+from governance.scoping import BUILD, business_units_for
 
 __all__ = ["agent_nav"]
 

@@ -4,11 +4,11 @@ from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from autonomy import api_fields
+from autonomy.core import api_fields
+from autonomy.core.api_permissions import IsCOEOrReadOnly, IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import services
-from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.scoping import ScopedQuerysetMixin
-from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit
 
 __all__ = ["BusinessUnitSerializer", "BusinessUnitViewSet"]

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from governance.history import History
+from autonomy.core.history import History
 from governance.models.tenancy import BusinessUnit
 
 __all__ = ["DecisionRecord", "Effect", "KillSwitch", "Policy", "PolicyVersion", "Rule"]

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from governance.history import History
+from autonomy.core.history import History
 
 __all__ = ["BusinessUnit", "MemberRole", "Membership"]
 

@@ -5,6 +5,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from agents.authentication import AgentPrincipal
 from agents.models import Agent, AgentAPIKey
+from autonomy.core.principals import is_coe
 from governance import services
 from governance.models import BusinessUnit, MemberRole
 from governance.scoping import (
@@ -13,7 +14,6 @@ from governance.scoping import (
     SUPERVISE,
     VIEW,
     business_units_for,
-    is_coe,
     scope,
     scope_for_principal,
 )

@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from governance.history import History
+from autonomy.core.history import History
 
 __all__ = ["Escalation", "EscalationState", "Queue"]
 
