@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from agents import credentials
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLevel
 from agents.signals import agent_stopped
 from autonomy.core.principals import is_coe
@@ -266,7 +267,8 @@ def _stopped(agent: Agent, actor, name: str, note: str) -> int:
 
 def _revoke_all(agent: Agent) -> int:
     """Revoke every live key of `agent` (the caller records it in its ledger entry)."""
-    epochs.bump_now_and_on_commit(epochs.AGENTS)  # update() sends no signal: see agents/signals.py
+    # update() sends no signal (see agents/signals.py): bump the epoch here.
+    epochs.bump_now_and_on_commit(credentials.EPOCH)
     return AgentAPIKey.objects.filter(agent=agent, revoked=False).update(
         revoked=True, revoked_at=timezone.now()
     )

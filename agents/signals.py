@@ -9,6 +9,7 @@ these rows too. (QuerySet.update() sends no signal: services that use it bump th
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal, receiver
 
+from agents import credentials
 from agents.models import Agent, AgentAPIKey, AgentRole
 from governance import epochs
 from governance.models import BusinessUnit
@@ -23,7 +24,7 @@ from governance.models import BusinessUnit
 @receiver(post_delete, sender=AgentRole)
 @receiver(post_delete, sender=BusinessUnit)
 def agents_changed(sender, **kwargs) -> None:
-    epochs.bump_now_and_on_commit(epochs.AGENTS)
+    epochs.bump_now_and_on_commit(credentials.EPOCH)
 
 
 # Sent (sender=Agent) by agents.services each time an agent is suspended or retired, by a

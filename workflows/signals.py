@@ -8,6 +8,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from governance import epochs
+from workflows import catalog
 from workflows.models import ActionType, Connector, Queue
 
 
@@ -18,4 +19,4 @@ from workflows.models import ActionType, Connector, Queue
 @receiver(post_save, sender=Queue)
 @receiver(post_delete, sender=Queue)
 def catalog_changed(sender, **kwargs) -> None:
-    epochs.bump_now_and_on_commit(epochs.CATALOG)
+    epochs.bump_now_and_on_commit(catalog.EPOCH)
