@@ -1,5 +1,6 @@
-"""What governance's pages link to in the apps above it (an agent's page, the what-if
-page, a decision's action, escalation and queue), without governance naming them.
+"""What governance's and agents' pages link to in the apps above them (an agent's page,
+an action's page, the what-if page, a decision's action, escalation and queue), without
+naming those apps.
 
 Imports point down (workflows → agents → governance), so the apps above register when
 they start (agents.apps, workflows.apps): the URL name of each page governance links to
@@ -16,7 +17,7 @@ from governance.models import DecisionRecord
 
 __all__ = ["DecisionFact", "facts_for", "page_url", "register", "register_page"]
 
-# A page governance links to ("agent", "what-if") -> the URL name its app gave it.
+# A page linked to from below ("agent", "action", "what-if") -> the URL name its app gave it.
 _pages: dict[str, str] = {}
 
 

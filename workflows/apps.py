@@ -12,7 +12,7 @@ class WorkflowsConfig(AppConfig):
         # escalations end in the same transaction (workflows.inbox.cancel_for_stopped_agent).
         # facts: a decision's page links to its action and escalations; the COE's review
         # queue lists the action types an agent's role reaches. links: the policies page
-        # links to the what-if page by this name.
+        # links to the what-if page, an agent's page to its actions, by these names.
         # rights: a person's open sockets hear when their rights change (workflows.live).
         from agents import review
         from agents.hooks import on_agent_stopped
@@ -22,4 +22,5 @@ class WorkflowsConfig(AppConfig):
         on_agent_stopped(inbox.cancel_for_stopped_agent)
         links.register(facts.decision_facts)
         links.register_page("what-if", "workflows:what-if")
+        links.register_page("action", "workflows:action-detail")
         review.register_reach(facts.reachable_actions)

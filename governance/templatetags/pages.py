@@ -1,5 +1,6 @@
-"""`{% page_url "agent" slug %}`: the address of a page an app above governance registered
-(governance.links.register_page), so governance templates name no other app's URLs."""
+"""`{% page_url "agent" slug %}`: the address of a page an app above registered
+(governance.links.register_page), so governance's and agents' templates name no URL of an
+app above them."""
 
 from django import template
 
