@@ -14,6 +14,7 @@ from rest_framework_api_key.models import APIKey
 
 from agents import services
 from agents.models import Agent, AgentAPIKey, AgentRole
+from autonomy.core.admin import ReadOnlyInline
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt, save_tracked_change
 from governance.models import BusinessUnit
 from governance.scoping import is_coe
@@ -48,22 +49,9 @@ class AgentRoleAdmin(CoeHistoryAdmin):
         adopt(obj, role)
 
 
-class AgentAPIKeyInline(admin.TabularInline):
+class AgentAPIKeyInline(ReadOnlyInline):
     model = AgentAPIKey
     fields = ("prefix", "name", "created", "expiry_date", "last_used_at", "revoked", "revoked_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_coe(request.user)
 
 
 class NoteActionForm(ActionForm):

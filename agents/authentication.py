@@ -12,7 +12,7 @@ from rest_framework import authentication, status
 
 from agents import credentials, key_throttle
 from agents.models import Agent, AgentAPIKey, AgentState
-from autonomy.api_errors import APIError
+from autonomy.core.api_errors import APIError
 from governance import ledger
 
 __all__ = ["AgentKeyAuthentication", "AgentPrincipal"]

@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from agents.models import AgentAPIKey
 from governance import epochs
 
-__all__ = ["MAX_AGE_SECONDS", "MAX_ENTRIES", "forget", "key_for_secret", "note_used"]
+__all__ = ["EPOCH", "MAX_AGE_SECONDS", "MAX_ENTRIES", "forget", "key_for_secret", "note_used"]
+
+# Bumped by every change to agents, their keys, roles and business units.
+EPOCH = epochs.kind("epoch:agents")
 
 MAX_AGE_SECONDS = 60.0
 MAX_ENTRIES = 10_000
@@ -53,7 +56,7 @@ def key_for_secret(secret: str) -> AgentAPIKey | None:
     if not dot or not prefix:
         return None
     digest = _digest(secret)
-    epoch = epochs.current(epochs.AGENTS)[epochs.AGENTS]
+    epoch = epochs.current(EPOCH)[EPOCH]
     found = _entries.get(digest)
     if (
         found is not None

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
 
-from autonomy.client_address import client_address
+from autonomy.core.client_address import client_address
 
 __all__ = ["WINDOW_SECONDS", "note_failure"]
 

@@ -3,8 +3,8 @@
 Callers (views, serializers, commands) pass the acting principal; these functions decide
 whether that principal may act and raise `NotAllowed` or `InvalidTransition` if not.
 
-Suspending or retiring an agent (`transition`, `suspend_automatically`) sends
-agents.signals.agent_stopped in the same transaction, after the state change and its ledger
+Suspending or retiring an agent (`transition`, `suspend_automatically`) calls
+agents.hooks.agent_stopped in the same transaction, after the state change and its ledger
 entry: workflows cancels the agent's queued and pending actions and ends their open
 escalations there, whichever path (API, pages, admin, inbox, a hard limit) stopped it.
 """
@@ -15,8 +15,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from agents import credentials, hooks
 from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLevel
-from agents.signals import agent_stopped
+from autonomy.core.principals import is_coe
 from governance import epochs, ledger
 from governance.changes import diff, record_change
 from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
@@ -116,7 +117,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-# States in which an agent acts no more: entering one sends `agent_stopped`.
+# States in which an agent acts no more: entering one runs the `agent_stopped` hook.
 STOPPED = (AgentState.SUSPENDED, AgentState.RETIRED)
 
 
@@ -251,22 +252,17 @@ def suspend_automatically(agent: Agent, reason: str, *, now=None) -> Agent:
 
 
 def _stopped(agent: Agent, actor, name: str, note: str) -> int:
-    """Send `agent_stopped` for `agent`, just suspended or retired and still locked, in the
-    caller's transaction; returns how many actions its receivers cancelled."""
-    responses = agent_stopped.send(
-        sender=Agent,
-        agent=agent,
-        actor=actor,
-        transition=name,
-        note=note,
-        now=agent.state_changed_at,
+    """Run the `agent_stopped` hook for `agent`, just suspended or retired and still locked,
+    in the caller's transaction; returns how many actions its handlers cancelled."""
+    return hooks.agent_stopped(
+        agent=agent, actor=actor, transition=name, note=note, now=agent.state_changed_at
     )
-    return sum(answer for _, answer in responses if isinstance(answer, int))
 
 
 def _revoke_all(agent: Agent) -> int:
     """Revoke every live key of `agent` (the caller records it in its ledger entry)."""
-    epochs.bump_now_and_on_commit(epochs.AGENTS)  # update() sends no signal: see agents/signals.py
+    # update() sends no signal (see agents/signals.py): bump the epoch here.
+    epochs.bump_now_and_on_commit(credentials.EPOCH)
     return AgentAPIKey.objects.filter(agent=agent, revoked=False).update(
         revoked=True, revoked_at=timezone.now()
     )

@@ -1,14 +1,14 @@
 """The admin site is for COE staff only.
 
 Django lets any `is_staff` user into /admin/; here only superusers and members of the
-COE group (governance.scoping.is_coe) get in. Everyone else sees the admin login page,
+COE group (autonomy.core.principals.is_coe) get in. Everyone else sees the admin login page,
 so a builder who happens to be staff is turned away like a stranger.
 """
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from governance.scoping import is_coe
+from autonomy.core.principals import is_coe
 
 __all__ = ["coe_only"]
 

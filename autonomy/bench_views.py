@@ -12,8 +12,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from autonomy.core.api_permissions import IsAgent
 from governance import ledger
-from governance.api.permissions import IsAgent
 
 __all__ = ["OneInsertView", "plain"]
 

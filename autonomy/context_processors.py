@@ -2,8 +2,8 @@
 
 import functools
 
+from autonomy.core.principals import is_coe
 from governance.ledger import may_audit
-from governance.scoping import is_coe
 from workflows.counts import inbox_counts
 
 

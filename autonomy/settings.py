@@ -63,8 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "autonomy.request_context.RequestIdMiddleware",
-    "autonomy.nul_guard.NulGuardMiddleware",
+    "autonomy.core.request_context.RequestIdMiddleware",
+    "autonomy.core.nul_guard.NulGuardMiddleware",
     "governance.epochs.SnapshotMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -110,7 +110,7 @@ if env.str("DATABASE_URL", default=""):
         "CONN_MAX_AGE", default=0
     )  # >0 only under WSGI (Procfile web)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The statements autonomy.db sends (the gateway's one statement per action, the
+    # The statements autonomy.core.statements sends (the gateway's one statement per action, the
     # executor's) use server-side binding, so PostgreSQL can keep them prepared: parsed and
     # planned once per connection, after a connection has sent one this many times. Django's
     # own queries (client-side binding) are never prepared. "none" turns it off, for a
@@ -207,12 +207,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AUTONOMY_LOGIN_COOLOFF_MINUTES", 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = "autonomy.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "autonomy.core.client_address.client_address"
 # Not axes' start banner and per-sign-in INFO lines (they bury the demo's own output);
 # lockouts are still logged as warnings.
 AXES_VERBOSE = False
 # Reverse proxies in front of the web servers that append to X-Forwarded-For (0: none,
-# the peer's address is the client's); see autonomy.client_address.
+# the peer's address is the client's); see autonomy.core.client_address.
 AUTONOMY_PROXY_COUNT = env.int("AUTONOMY_PROXY_COUNT", default=0)
 # Failed agent-key authentications per client address and minute before 429.
 AUTONOMY_KEY_FAILURE_LIMIT = env.int("AUTONOMY_KEY_FAILURE_LIMIT", default=20)
@@ -285,11 +285,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "autonomy.api_pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "autonomy.core.api_pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "autonomy.api_schema.AutoSchema",
-    "EXCEPTION_HANDLER": "autonomy.api_errors.exception_handler",
-    "DEFAULT_PARSER_CLASSES": ["autonomy.api_parsers.StorableJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "autonomy.core.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "autonomy.core.api_errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["autonomy.core.api_parsers.StorableJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -11,6 +11,8 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from autonomy.core.admin import ReadOnlyInline
+from autonomy.core.principals import is_coe
 from governance import ledger, services
 from governance.changes import diff, record_change, stamp
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
@@ -106,24 +108,11 @@ def save_tracked_change(request: HttpRequest, obj: models.Model, form, verb: str
     adopt(obj, current)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
     """Who holds which role in the business unit (changed on the membership page)."""
 
     model = Membership
     fields = ("user", "role", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_coe(request.user)
 
 
 @admin.register(BusinessUnit)

@@ -17,6 +17,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from autonomy.core.admin import ReadOnlyInline
+from autonomy.core.principals import is_coe
 from governance import pdp, policies
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt
 from governance.condition_variables import condition_variables
@@ -59,24 +61,11 @@ def _new_drafts(request: HttpRequest, policy_list) -> None:
             messages.success(request, f"{policy}: draft v{version.number} created.")
 
 
-class PolicyVersionInline(admin.TabularInline):
+class PolicyVersionInline(ReadOnlyInline):
     """A policy's versions, newest first; each opens on its own page."""
 
     model = PolicyVersion
     fields = ("number", "state", "created_at", "published_at", "archived_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_coe(request.user)
 
 
 @admin.register(Policy)

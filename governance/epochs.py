@@ -1,10 +1,11 @@
 """Cross-process invalidation: a counter per kind of configuration, kept in the shared cache.
 
 Publishing a policy, engaging a kill switch, changing an agent or its keys, or changing
-the action catalog bumps that kind's epoch after commit; every process compares the
-epochs it built its in-process caches from with the current ones and rebuilds what
-changed. With Redis as the cache this reaches every web and worker process on the very
-next request.
+the action catalog bumps that kind's epoch after commit (each app names its own kinds
+with `kind()`: governance's policies and switches here, agents' and the catalog's in
+their apps); every process compares the epochs it built its in-process caches from with
+the current ones and rebuilds what changed. With Redis as the cache this reaches every
+web and worker process on the very next request.
 
 Within one HTTP request (`SnapshotMiddleware`), or one `snapshot()` block (the executor's
 batch of actions claimed together), every epoch is read at most once, all together in
@@ -21,8 +22,6 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 __all__ = [
-    "AGENTS",
-    "CATALOG",
     "POLICIES",
     "SWITCHES",
     "SnapshotMiddleware",
@@ -30,14 +29,23 @@ __all__ = [
     "bump_on_commit",
     "bump_when_changed",
     "current",
+    "kind",
     "snapshot",
 ]
 
-POLICIES = "epoch:policies"
-SWITCHES = "epoch:switches"
-AGENTS = "epoch:agents"  # agents, their keys, roles and business units
-CATALOG = "epoch:catalog"  # action types and connectors
-ALL = (POLICIES, SWITCHES, AGENTS, CATALOG)
+# Every kind named so far: a request's first read fetches them all together.
+_kinds: list[str] = []
+
+
+def kind(name: str) -> str:
+    """Name a kind of configuration (its cache key), read with all the others; returns it."""
+    if name not in _kinds:
+        _kinds.append(name)
+    return name
+
+
+POLICIES = kind("epoch:policies")
+SWITCHES = kind("epoch:switches")
 
 # The current request's epochs: None outside a request, {} until first read.
 _snapshot: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
@@ -57,7 +65,7 @@ def current(*names: str) -> dict[str, int]:
     if snapshot is None:
         return _read(names)
     if not snapshot:
-        snapshot.update(_read(ALL))
+        snapshot.update(_read(_kinds))
     missing = [name for name in names if name not in snapshot]
     if missing:
         snapshot.update(_read(missing))

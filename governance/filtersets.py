@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
+from autonomy.core.principals import is_coe
 from governance.models import AuditEntry, BusinessUnit
 from governance.scoping import AUDIT, is_coe
 

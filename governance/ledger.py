@@ -137,7 +137,8 @@ def entry(
     object_repr: str = "",
 ) -> AuditEntry:
     """The entry `record()` would append, unsaved: for a caller that inserts it together
-    with the rows it describes (autonomy.db.insert_together), in the same transaction."""
+    with the rows it describes (autonomy.core.statements.insert_together), in the same
+    transaction."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)

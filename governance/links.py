@@ -1,17 +1,35 @@
-"""What a decision's page links to in the apps above governance (its action, escalation
-and queue), without governance importing them.
+"""What governance's and agents' pages link to in the apps above them (an agent's page,
+an action's page, the what-if page, a decision's action, escalation and queue), without
+naming those apps.
 
-Imports point down (workflows → agents → governance), so the app that owns actions and
-escalations registers a provider when it starts (workflows.apps); the decision page asks
-every provider for the facts it knows about a recorded decision, for the person looking.
+Imports point down (workflows → agents → governance), so the apps above register when
+they start (agents.apps, workflows.apps): the URL name of each page governance links to
+(`register_page`), and the providers of what a recorded decision led to (`register`),
+which the decision page asks for the person looking.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.urls import reverse
+
 from governance.models import DecisionRecord
 
-__all__ = ["DecisionFact", "facts_for", "register"]
+__all__ = ["DecisionFact", "facts_for", "page_url", "register", "register_page"]
+
+# A page linked to from below ("agent", "action", "what-if") -> the URL name its app gave it.
+_pages: dict[str, str] = {}
+
+
+def register_page(page: str, url_name: str) -> None:
+    """Say which URL name serves `page` (an app registers its own pages)."""
+    _pages[page] = url_name
+
+
+def page_url(page: str, *args) -> str:
+    """The address of a registered `page` with `args` (a KeyError for a page nobody
+    registered, a NoReverseMatch for arguments its URL does not take)."""
+    return reverse(_pages[page], args=args)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
+from autonomy.core.principals import is_coe
 from governance import epochs, ledger, pdp
 from governance.changes import diff, plain, record_change, stamp
 from governance.limits import LimitSpec

@@ -12,24 +12,19 @@ shared catalogue (agent roles, action types) is not scoped: every signed-in pers
 from typing import Self
 
 from django.apps import apps
-from django.contrib.auth.models import Group
 from django.db.models import QuerySet
+
+from autonomy.core.principals import is_agent, is_coe
 
 __all__ = [
     "AUDIT",
     "BUILD",
-    "COE_GROUP",
     "PERMISSION",
     "SUPERVISE",
     "VIEW",
     "ScopedQuerySet",
-    "coe_group",
     "has_bu_perm",
-    "is_agent",
-    "is_coe",
 ]
-
-COE_GROUP = "COE"
 
 VIEW = "view"
 BUILD = "build"
@@ -43,27 +38,6 @@ PERMISSION = {
     SUPERVISE: "governance.supervise_businessunit",
     AUDIT: "governance.audit_businessunit",
 }
-
-
-def coe_group() -> Group:
-    """The global group of Centre of Excellence staff."""
-    group, _ = Group.objects.get_or_create(name=COE_GROUP)
-    return group
-
-
-def is_agent(principal) -> bool:
-    return bool(getattr(principal, "is_agent", False))
-
-
-def is_coe(user) -> bool:
-    """COE staff: superusers and members of the COE group (cached on the user object)."""
-    if user is None or not user.is_authenticated or is_agent(user) or not user.is_active:
-        return False
-    cached = getattr(user, "_autonomy_is_coe", None)
-    if cached is None:
-        cached = user.is_superuser or user.groups.filter(name=COE_GROUP).exists()
-        user._autonomy_is_coe = cached
-    return cached
 
 
 def _business_units():

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from autonomy.core.principals import coe_group
 from governance import ledger
 from governance.models import BusinessUnit, MemberRole, Membership
 from governance.scoping import AUDIT, BUILD, PERMISSION, SUPERVISE, VIEW, coe_group

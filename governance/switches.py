@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from autonomy.core.principals import is_agent, is_coe
 from governance import epochs, ledger
 from governance.models import BusinessUnit, KillSwitch
 from governance.pdp import is_valid_pattern, pattern_matches

@@ -19,9 +19,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from autonomy.core.htmx import htmx_partial
 from governance import ledger, ledger_summaries
 from governance.filtersets import AuditEntryFilterSet, LedgerSummaryFilterSet, applied_filters
-from governance.htmx import htmx_partial
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 
 __all__ = [

@@ -32,6 +32,7 @@ from workflows.models import WORK_QUEUE, ActionType, Connector, Queue
 __all__ = [
     "ACTION_TYPE_FIELDS",
     "CONNECTOR_FIELDS",
+    "EPOCH",
     "QUEUE_FIELDS",
     "action_type_named",
     "action_type_with_id",
@@ -49,6 +50,9 @@ __all__ = [
     "update_queue",
     "workers_of",
 ]
+
+# Bumped by every change to action types and connectors.
+EPOCH = epochs.kind("epoch:catalog")
 
 # The fields the COE sets (a connector's secrets apart: they are write-only).
 CONNECTOR_FIELDS = (
@@ -95,7 +99,7 @@ def _current() -> tuple[dict[str | int, ActionType], dict[str, Queue]]:
     """This process's copy of the catalogue (action types by name and by id, queues by
     slug), read anew when the CATALOG epoch moved."""
     global _catalog
-    epoch = epochs.current(epochs.CATALOG)[epochs.CATALOG]
+    epoch = epochs.current(EPOCH)[EPOCH]
     found = _catalog
     if found is None or found[0] != epoch or time.monotonic() - found[1] >= _MAX_AGE_SECONDS:
         with _lock:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.forms.fields import InvalidJSONInput
 
 from agents.models import Agent
-from autonomy.api_parsers import json_storage_problem
+from autonomy.core.api_parsers import json_storage_problem
 from governance.models import PolicyVersion
 from workflows import bulk, inbox
 from workflows.models import ActionType, Escalation, Queue
@@ -102,7 +102,7 @@ class NoteForm(PanelForm):
 
 class PayloadField(forms.JSONField):
     """A JSON object edited as indented JSON, keys sorted; refused, like the API's bodies,
-    when it holds what cannot be stored and shown again (autonomy.api_parsers)."""
+    when it holds what cannot be stored and shown again (autonomy.core.api_parsers)."""
 
     def to_python(self, value):
         value = super().to_python(value)

@@ -11,6 +11,7 @@ Who may work a queue is `Queue.objects.for_person(user, WORK)` (workflows.models
 
 from django.db.models import Q, QuerySet
 
+from autonomy.core.principals import is_agent, is_coe
 from governance.ledger import Actor
 from governance.models import BusinessUnit
 from governance.scoping import SUPERVISE, is_agent, is_coe

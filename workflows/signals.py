@@ -4,6 +4,7 @@ re-read on its next request; see governance.epochs.bump_when_changed.
 """
 
 from governance import epochs
+from workflows import catalog
 from workflows.models import ActionType, Connector, Queue
 
-epochs.bump_when_changed(epochs.CATALOG, ActionType, Connector, Queue)
+epochs.bump_when_changed(catalog.EPOCH, ActionType, Connector, Queue)

@@ -3,7 +3,7 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from governance.htmx import htmx_partial
+from autonomy.core.htmx import htmx_partial
 from governance.models import DecisionRecord
 from workflows.api.decisions import agents_for_what_if, drafts_for_what_if, may_use_what_if
 from workflows.decisions import decide_action

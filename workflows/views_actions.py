@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from governance.htmx import htmx_partial
+from autonomy.core.htmx import htmx_partial
 from governance.redaction import redact
 from workflows import live
 from workflows.filtersets import ActionFilterSet

@@ -4,7 +4,9 @@ from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from autonomy import api_fields
+from autonomy.core import api_fields
+from autonomy.core.api_permissions import IsCOEOrReadOnly, IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import services
 from governance.api.permissions import IsCOEOrReadOnly, IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors

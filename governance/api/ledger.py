@@ -23,12 +23,12 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from autonomy import api_fields
-from autonomy.api_errors import APIError
-from autonomy.api_pagination import BoundedCursorPagination
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError
+from autonomy.core.api_pagination import BoundedCursorPagination
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.serializers import errors
 from governance import ledger
-from governance.api.permissions import IsPerson
-from governance.api.serializers import errors
 from governance.filtersets import AuditEntryFilterSet, applied_filters
 from governance.models import AuditEntry, LedgerSeal, LedgerVerification
 

@@ -11,8 +11,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from autonomy import api_fields
-from autonomy.api_errors import APIError
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import switches
 from governance.api.permissions import IsPerson
 from governance.api.serializers import StrictSerializerMixin, errors

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from governance.history import History
+from autonomy.core.history import History
 from governance.models.tenancy import BusinessUnit
 from governance.scoping import VIEW, ScopedQuerySet, is_agent, is_coe
 

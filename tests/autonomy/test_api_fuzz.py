@@ -1,7 +1,7 @@
 """Property-based fuzzing of the whole API from its own OpenAPI schema (schemathesis):
 whatever the input, no endpoint answers 5xx, and every answer of every operation keeps to
 the schema: a documented status, content type, headers and body (the schema is the
-contract; autonomy.api_schema makes the generic parts of it true).
+contract; autonomy.core.api_schema makes the generic parts of it true).
 
 Checks left out, each on purpose: `positive_data_acceptance` (a request valid by the
 schema may still be refused by a rule the schema cannot say: an unknown id is 404, a

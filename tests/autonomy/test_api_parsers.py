@@ -10,7 +10,7 @@ import pytest
 from django.test import Client, override_settings
 from rest_framework.exceptions import ParseError
 
-from autonomy.api_parsers import MAX_JSON_DEPTH, StorableJSONParser, json_storage_problem
+from autonomy.core.api_parsers import MAX_JSON_DEPTH, StorableJSONParser, json_storage_problem
 from governance import policies
 from governance.models import AuditEntry, DecisionRecord
 from workflows.models import ActionRequest, ActionType, Escalation, Queue

@@ -8,7 +8,7 @@ from django.urls import get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 
-from autonomy import api_fields
+from autonomy.core import api_fields
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_every_writable_text_field_of_the_api_refuses_non_strings(world):
         for name, field in fields:
             if not isinstance(field, api_fields.StrictTextMixin):
                 lenient.append(f"{cls.__module__}.{cls.__name__}.{name}")
-    assert lenient == [], "use autonomy.api_fields.StrictCharField (or its ModelSerializer)"
+    assert lenient == [], "use autonomy.core.api_fields.StrictCharField (or its ModelSerializer)"
 
 
 @pytest.mark.parametrize(

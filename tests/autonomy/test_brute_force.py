@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from agents import services as agent_services
-from autonomy.client_address import client_address
+from autonomy.core.client_address import client_address
 
 PASSWORD = "correct horse battery staple"
 HERE, ELSEWHERE = "192.0.2.10", "192.0.2.20"

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from agents.authentication import AgentPrincipal
 from agents.models import Agent, AgentAPIKey
+from autonomy.core.principals import is_coe
 from governance import services
 from governance.models import BusinessUnit, MemberRole
 from governance.scoping import (

@@ -55,7 +55,7 @@ def test_the_catalogue_copy_follows_a_change_made_by_another_process(world, gove
     # the database row and the epoch.
     ActionType.objects.filter(name=PO).update(risk_tier="critical")
     assert catalog.action_type_named(PO).risk_tier == "low"  # still this process's copy
-    epochs.bump_now_and_on_commit(epochs.CATALOG)
+    epochs.bump_now_and_on_commit(catalog.EPOCH)
     assert catalog.action_type_named(PO).risk_tier == "critical"
 
 

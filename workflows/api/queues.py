@@ -9,8 +9,8 @@ through workflows.catalog, which records each change in the ledger.
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from governance.api.permissions import IsPerson
-from governance.api.serializers import errors
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.serializers import errors
 from governance.durations import human_duration
 from workflows.models import WORK, Queue
 

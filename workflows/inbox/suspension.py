@@ -36,10 +36,8 @@ def suspend_agent(user, agent: Agent, note: str, *, now=None) -> int:
 _STOPPED_AS = {"suspend": "suspended", "retire": "retired"}
 
 
-def cancel_for_stopped_agent(
-    sender, *, agent: Agent, actor, transition: str, note: str = "", now=None, **kwargs
-) -> int:
-    """Receiver of agents.signals.agent_stopped (connected in WorkflowsConfig.ready()): the
+def cancel_for_stopped_agent(*, agent: Agent, actor, transition: str, note: str, now) -> int:
+    """Handler of agents.hooks.agent_stopped (registered in WorkflowsConfig.ready()): the
     agent was just suspended or retired, in this transaction, and its row is locked. Cancel
     its queued and pending actions and their open escalations, each recorded in the ledger
     by `actor` (a person, or the system for an automatic suspension); returns how many

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from agents.models import DataClassification
-from governance.history import History
+from autonomy.core.history import History
 
 __all__ = ["MAX_READ_TIMEOUT_SECONDS", "ActionType", "RiskTier", "field_classification_errors"]
 

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from governance.history import History
+from autonomy.core.history import History
 
 __all__ = ["Connector", "ConnectorAttempt", "SandboxEffect"]
 

@@ -7,7 +7,7 @@ PostgreSQL text cannot hold NUL, so a lookup or filter with one was a 500
 from django.core.exceptions import BadRequest
 from django.http import Http404, JsonResponse
 
-from autonomy.api_errors import error_body
+from autonomy.core.api_errors import error_body
 
 __all__ = ["NulGuardMiddleware"]
 

@@ -5,12 +5,12 @@ operation is said here once, so that every endpoint, new ones included, is docum
 - a read-only field whose source crosses a nullable column (`claimed_by` of an escalation
   nobody claimed, `business_unit` of a COE-wide ledger entry) is `nullable`;
 - an operation with query parameters may answer 400 (a filter or page parameter it cannot
-  take, a NUL character: autonomy.api_pagination, autonomy.nul_guard);
+  take, a NUL character: autonomy.core.api_pagination, autonomy.core.nul_guard);
 - an operation with path parameters may answer 404 (nothing there, or outside the caller's
   scope);
 - an operation that asks for credentials may answer 401 (none, or not valid), and one that
   changes something with a session may answer 403 (no CSRF token);
-- a keyset-paged list may answer 404 (an invalid cursor, autonomy.api_pagination);
+- a keyset-paged list may answer 404 (an invalid cursor, autonomy.core.api_pagination);
 - an operation that takes an agent's key may answer 429 `too_many_failed_authentications`
   to a bad key (agents.key_throttle);
 
@@ -73,6 +73,6 @@ class AutoSchema(openapi.AutoSchema):
         return operation
 
     def _error_response(self, code: str) -> dict:
-        from governance.api.serializers import ErrorSerializer  # the error shape's component
+        from autonomy.core.serializers import ErrorSerializer  # the error shape's component
 
         return self._get_response_for_code(ErrorSerializer, code)

@@ -14,7 +14,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 
-from autonomy.api_errors import APIError
+from autonomy.core.api_errors import APIError
 
 __all__ = ["BoundedCursorPagination", "Pagination"]
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from autonomy import api_fields
+from autonomy.core import api_fields
 
 __all__ = ["ErrorDetailSerializer", "ErrorSerializer", "StrictSerializerMixin", "errors"]
 

@@ -1,4 +1,4 @@
-"""The one htmx branch every page view takes (lives in the lowest app so all may import it)."""
+"""The one htmx branch every page view takes."""
 
 from django.http import HttpRequest
 

@@ -6,7 +6,7 @@ the kind of caller. Each refusal carries its own error code.
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from governance.scoping import is_agent, is_coe
+from autonomy.core.principals import is_agent, is_coe
 
 __all__ = ["IsAgent", "IsCOE", "IsCOEOrReadOnly", "IsPerson"]
 
