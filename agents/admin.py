@@ -17,7 +17,6 @@ from agents.models import Agent, AgentAPIKey, AgentRole
 from autonomy.core.admin import ReadOnlyInline
 from governance.admin import CoeAdminMixin, CoeHistoryAdmin, adopt, save_tracked_change
 from governance.models import BusinessUnit
-from governance.scoping import is_coe
 
 __all__ = ["AgentAPIKeyAdmin", "AgentAdmin", "AgentRoleAdmin"]
 

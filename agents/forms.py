@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentRole, AutonomyLevel, validate_tags
 from agents.services import level_refusal
+from autonomy.core.principals import is_coe
 from governance.models import BusinessUnit
-from governance.scoping import BUILD, is_coe
+from governance.scoping import BUILD
 
 __all__ = ["AgentRegistrationForm", "IssueKeyForm", "TransitionForm", "parse_tags"]
 

@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
-from governance.history import History
+from autonomy.core.history import History
 from governance.scoping import ScopedQuerySet
 
 __all__ = [

@@ -20,7 +20,7 @@ from agents.models import Agent, AgentAPIKey, AgentRole, AgentState, AutonomyLev
 from autonomy.core.principals import is_coe
 from governance import epochs, ledger
 from governance.changes import diff, record_change
-from governance.scoping import BUILD, SUPERVISE, has_bu_perm, is_coe
+from governance.scoping import BUILD, SUPERVISE, has_bu_perm
 
 __all__ = [
     "BUILDER_MAX_LEVEL",

@@ -3,7 +3,6 @@ again after commit), so that each process's cached keys (agents.credentials) are
 the next request; see governance.epochs.bump_when_changed.
 """
 
-
 from agents import credentials
 from agents.models import Agent, AgentAPIKey, AgentRole
 from governance import epochs

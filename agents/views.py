@@ -22,9 +22,10 @@ from agents import review, services
 from agents.filtersets import AgentFilterSet
 from agents.forms import AgentRegistrationForm, IssueKeyForm, TransitionForm
 from agents.models import Agent, AgentAPIKey, AgentState
-from governance.htmx import htmx_partial
+from autonomy.core.htmx import htmx_partial
+from autonomy.core.principals import is_coe
 from governance.models import AuditEntry, BusinessUnit
-from governance.scoping import BUILD, is_coe
+from governance.scoping import BUILD
 
 __all__ = [
     "agent_detail",

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views import defaults
 
 from agents.models import Agent, AgentState
-from autonomy.api_errors import error_body
+from autonomy.core.api_errors import error_body
 from governance.models import BusinessUnit
 from workflows import live
 from workflows.models import ActionRequest

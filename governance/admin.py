@@ -16,7 +16,6 @@ from autonomy.core.principals import is_coe
 from governance import ledger, services
 from governance.changes import diff, record_change, stamp
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, Membership
-from governance.scoping import is_coe
 
 __all__ = [
     "AuditEntryAdmin",

@@ -32,7 +32,6 @@ from governance.models import (
     Rule,
 )
 from governance.policy_diff import diff_versions, shown
-from governance.scoping import is_coe
 
 __all__ = [
     "DecisionRecordAdmin",

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from autonomy.core.principals import is_coe
 from governance.models import AuditEntry, BusinessUnit
-from governance.scoping import AUDIT, is_coe
+from governance.scoping import AUDIT
 
 __all__ = [
     "AuditEntryFilterSet",

@@ -34,10 +34,11 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from autonomy.db import insert
-from autonomy.request_context import current_request_id
+from autonomy.core.principals import is_coe
+from autonomy.core.request_context import current_request_id
+from autonomy.core.statements import insert
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, LedgerVerification
-from governance.scoping import AUDIT, is_coe
+from governance.scoping import AUDIT
 
 __all__ = [
     "BUNDLE_FORMAT",

@@ -39,7 +39,7 @@ from governance.limits import LimitSpec
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 from governance.models.policies import Effect
 from governance.pdp.types import COE
-from governance.scoping import BUILD, has_bu_perm, is_coe
+from governance.scoping import BUILD, has_bu_perm
 
 __all__ = [
     "BU_ALLOW_MESSAGE",

@@ -7,7 +7,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from autonomy.core.principals import coe_group
 from governance import ledger
 from governance.models import BusinessUnit, MemberRole, Membership
-from governance.scoping import AUDIT, BUILD, PERMISSION, SUPERVISE, VIEW, coe_group
+from governance.scoping import AUDIT, BUILD, PERMISSION, SUPERVISE, VIEW
 
 __all__ = ["add_membership", "create_business_unit", "make_coe", "remove_membership"]
 

@@ -23,7 +23,7 @@ from autonomy.core.principals import is_agent, is_coe
 from governance import epochs, ledger
 from governance.models import BusinessUnit, KillSwitch
 from governance.pdp import is_valid_pattern, pattern_matches
-from governance.scoping import SUPERVISE, has_bu_perm, is_agent, is_coe
+from governance.scoping import SUPERVISE, has_bu_perm
 
 __all__ = [
     "ActiveSwitch",

@@ -6,9 +6,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from autonomy.core.principals import is_coe
 from governance.models import DecisionRecord, Policy, PolicyVersion
 from governance.policies import may_edit
-from governance.scoping import is_coe
 from governance.simulation import simulate
 
 __all__ = ["policy_detail", "policy_impact", "policy_list"]

@@ -36,8 +36,9 @@ row, and one hand-over of all its messages to the channel layer (workflows.push)
 from django.db import transaction
 from django.db.models import QuerySet
 
+from autonomy.core.principals import is_agent, is_coe
 from governance.models import BusinessUnit
-from governance.scoping import SUPERVISE, VIEW, is_agent, is_coe
+from governance.scoping import SUPERVISE, VIEW
 from workflows import push, rows
 from workflows.models import WORK, ActionRequest, Escalation, Queue
 

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from autonomy.core.principals import is_agent, is_coe
 from governance.ledger import Actor
 from governance.models import BusinessUnit
-from governance.scoping import SUPERVISE, is_agent, is_coe
+from governance.scoping import SUPERVISE
 from workflows.catalog import ensure_queue, queue_with_slug
 from workflows.models import WORK, ActionRequest, Escalation, Queue
 

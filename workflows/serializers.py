@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from rest_framework import serializers
 
-from autonomy import api_fields
-from governance.api.serializers import ErrorSerializer
+from autonomy.core import api_fields
+from autonomy.core.serializers import ErrorSerializer
 from governance.models import Effect
 from governance.redaction import redact
 from workflows.models import ActionRequest, Escalation

@@ -1,7 +1,7 @@
 """The statements of the governed path, as named operations.
 
 The gateway, the executor and governed reads say what they record by calling these names;
-how each is written lives here, on the primitives of autonomy.db (a model's statement
+how each is written lives here, on the primitives of autonomy.core.statements (a model's statement
 compiled once per process, several rows as one statement on PostgreSQL, rows read back as
 model instances, no signals). The raw SQL of the executor's claim, which joins the agents'
 and governance's tables, is here and nowhere else, its table and column names taken from
@@ -19,7 +19,14 @@ from django.db import connection
 from django.db.models import Model
 
 from agents.models import Agent
-from autonomy.db import column_list, insert, insert_together, select, update, write_together
+from autonomy.core.statements import (
+    column_list,
+    insert,
+    insert_together,
+    select,
+    update,
+    write_together,
+)
 from governance.models import AuditEntry, BusinessUnit, DecisionRecord
 from workflows.models import ActionRequest, ActionState, ConnectorAttempt
 
@@ -73,7 +80,7 @@ def _placeholders(count: int) -> str:
 
 
 # lock_agents_of()'s statement: {ids} is one placeholder per action id, {columns} the
-# agent's columns (autonomy.db.column_list: named, not `*`).
+# agent's columns (autonomy.core.statements.column_list: named, not `*`).
 AGENTS_SQL = """
 SELECT {columns}, u."name" AS "business_unit_name", r."id" AS "action_id",
     r."action_type_id" AS "action_type_of_action", r."shadow" AS "action_is_shadow"

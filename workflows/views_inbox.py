@@ -32,7 +32,6 @@ from django.views.decorators.vary import vary_on_headers
 from agents.models import AgentState
 from agents.services import may as may_transition
 from autonomy.core.htmx import htmx_partial
-from autonomy.core.principals import is_coe
 from governance.models import AuditEntry, DecisionRecord
 from governance.redaction import redact
 from workflows import bulk, inbox, live, rows

@@ -13,10 +13,10 @@ from agents import services
 from agents.api.schema import AutonomyLevelField
 from agents.filtersets import AgentFilterSet
 from agents.models import Agent, AgentAPIKey, AgentRole, validate_tags
-from autonomy import api_fields
-from autonomy.api_errors import APIError
-from governance.api.permissions import IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 from governance.scoping import BUILD

@@ -4,9 +4,9 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from agents.models import Agent, AutonomyLevel
-from autonomy import api_fields
-from governance.api.permissions import IsAgent
-from governance.api.serializers import errors
+from autonomy.core import api_fields
+from autonomy.core.api_permissions import IsAgent
+from autonomy.core.serializers import errors
 
 __all__ = ["MeSerializer", "MeView"]
 

@@ -11,9 +11,9 @@ from rest_framework import mixins, serializers
 from agents.api.schema import AutonomyLevelField
 from agents.models import AgentRole, DataClassification, validate_action_patterns
 from agents.services import ROLE_FIELDS, create_role, update_role
-from autonomy import api_fields
-from governance.api.permissions import IsCOEOrReadOnly, IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
+from autonomy.core import api_fields
+from autonomy.core.api_permissions import IsCOEOrReadOnly, IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance.api.viewsets import SlugViewSet
 
 __all__ = ["AgentRoleSerializer", "AgentRoleViewSet"]

@@ -3,8 +3,9 @@
 from django import template
 
 from agents.models import Agent, AgentState
+from autonomy.core.principals import is_coe
 from governance.models import BusinessUnit
-from governance.scoping import BUILD, is_coe
+from governance.scoping import BUILD
 
 __all__ = ["agent_nav"]
 

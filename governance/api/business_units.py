@@ -8,8 +8,6 @@ from autonomy.core import api_fields
 from autonomy.core.api_permissions import IsCOEOrReadOnly, IsPerson
 from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import services
-from governance.api.permissions import IsCOEOrReadOnly, IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
 from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit
 

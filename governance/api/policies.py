@@ -22,8 +22,6 @@ from autonomy.core.api_errors import APIError
 from autonomy.core.api_permissions import IsPerson
 from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import policies
-from governance.api.permissions import IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
 from governance.api.viewsets import SlugViewSet
 from governance.models import BusinessUnit, Policy, PolicyVersion, Rule
 

@@ -6,10 +6,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from autonomy import api_fields
-from autonomy.api_errors import APIError
-from governance.api.permissions import IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance.models import DecisionRecord, Policy, PolicyVersion
 from governance.policies import may_edit
 from governance.simulation import simulate

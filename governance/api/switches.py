@@ -16,8 +16,6 @@ from autonomy.core.api_errors import APIError
 from autonomy.core.api_permissions import IsPerson
 from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance import switches
-from governance.api.permissions import IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit, KillSwitch
 
 __all__ = [

@@ -4,8 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from autonomy.core.principals import is_coe
 from governance.models.tenancy import BusinessUnit
-from governance.scoping import AUDIT, ScopedQuerySet, is_coe
+from governance.scoping import AUDIT, ScopedQuerySet
 
 __all__ = [
     "AppendOnlyQuerySet",

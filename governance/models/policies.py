@@ -14,8 +14,9 @@ from django.db import models
 from django.db.models import Q
 
 from autonomy.core.history import History
+from autonomy.core.principals import is_agent, is_coe
 from governance.models.tenancy import BusinessUnit
-from governance.scoping import VIEW, ScopedQuerySet, is_agent, is_coe
+from governance.scoping import VIEW, ScopedQuerySet
 
 __all__ = [
     "DecisionRecord",

@@ -4,8 +4,9 @@ from django.conf import settings
 from django.db import models
 from guardian.shortcuts import get_objects_for_user
 
-from governance.history import History
-from governance.scoping import PERMISSION, VIEW, ScopedQuerySet, is_agent, is_coe
+from autonomy.core.history import History
+from autonomy.core.principals import is_agent, is_coe
+from governance.scoping import PERMISSION, VIEW, ScopedQuerySet
 
 __all__ = ["BusinessUnit", "BusinessUnitQuerySet", "MemberRole", "Membership"]
 

@@ -9,13 +9,7 @@ from agents.models import Agent, AgentAPIKey
 from autonomy.core.principals import is_coe
 from governance import services
 from governance.models import BusinessUnit, MemberRole
-from governance.scoping import (
-    AUDIT,
-    BUILD,
-    SUPERVISE,
-    VIEW,
-    is_coe,
-)
+from governance.scoping import AUDIT, BUILD, SUPERVISE, VIEW
 from tests.factories import SYSTEM, make_user
 
 # persona -> {perm: business unit letters}

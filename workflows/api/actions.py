@@ -18,11 +18,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from autonomy import api_fields
-from autonomy.api_errors import APIError, not_a_fault
-from autonomy.api_pagination import BoundedCursorPagination
-from governance.api.permissions import IsAgent
-from governance.api.serializers import StrictSerializerMixin, errors
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError, not_a_fault
+from autonomy.core.api_pagination import BoundedCursorPagination
+from autonomy.core.api_permissions import IsAgent
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from workflows.filtersets import ActionFilterSet
 from workflows.gateway import submit
 from workflows.models import ActionRequest, Escalation

@@ -7,12 +7,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import Agent
-from autonomy import api_fields
-from autonomy.api_errors import APIError
-from governance.api.permissions import IsPerson
-from governance.api.serializers import StrictSerializerMixin, errors
+from autonomy.core import api_fields
+from autonomy.core.api_errors import APIError
+from autonomy.core.api_permissions import IsPerson
+from autonomy.core.principals import is_coe
+from autonomy.core.serializers import StrictSerializerMixin, errors
 from governance.models import BusinessUnit, DecisionRecord, Effect, PolicyVersion
-from governance.scoping import BUILD, is_coe
+from governance.scoping import BUILD
 from workflows.decisions import decide_action
 
 __all__ = ["DecideView", "agents_for_what_if", "drafts_for_what_if", "may_use_what_if"]

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from governance.scoping import COE_GROUP, VIEW, has_bu_perm, is_coe
+from autonomy.core.principals import COE_GROUP, is_coe
+from governance.scoping import VIEW, has_bu_perm
 from workflows import live
 from workflows.inbox.errors import InboxError
 from workflows.inbox.opening import insert_escalation

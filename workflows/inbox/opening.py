@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from autonomy.db import insert_together
+from autonomy.core.statements import insert_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from workflows import live
@@ -106,7 +106,7 @@ def planned_approval(
     action: ActionRequest, decision_record: DecisionRecord, route: str, *, now=None
 ) -> tuple[Escalation, AuditEntry]:
     """The escalation `open_escalation` would open and its ledger entry, unsaved: for the
-    gateway, which inserts them with the action in one statement (autonomy.db) and then
+    gateway, which inserts them with the action in one statement (autonomy.core.statements) and then
     calls announce()."""
     now = now or timezone.now()
     queue = route_queue(action, route)

@@ -11,7 +11,7 @@ no policy exception for that yet), and only an active agent's requests are appro
 from dataclasses import dataclass
 
 from agents.models import AgentState
-from governance.scoping import is_coe
+from autonomy.core.principals import is_coe
 from workflows.inbox.errors import (
     AlreadyDecided,
     ClaimedByOther,

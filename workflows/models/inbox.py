@@ -15,15 +15,10 @@ from django.db import models
 from django.db.models import Q
 from guardian.shortcuts import get_objects_for_user
 
-from governance.history import History
+from autonomy.core.history import History
+from autonomy.core.principals import is_agent, is_coe
 from governance.models import BusinessUnit
-from governance.scoping import (
-    SUPERVISE,
-    VIEW,
-    ScopedQuerySet,
-    is_agent,
-    is_coe,
-)
+from governance.scoping import SUPERVISE, VIEW, ScopedQuerySet
 
 __all__ = [
     "ACTIVE",
