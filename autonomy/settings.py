@@ -110,8 +110,8 @@ if env.str("DATABASE_URL", default=""):
         "CONN_MAX_AGE", default=0
     )  # >0 only under WSGI (Procfile web)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The statements autonomy.core.statements sends (the gateway's one statement per action, the
-    # executor's) use server-side binding, so PostgreSQL can keep them prepared: parsed and
+    # The statements autonomy.core.compiled_sql sends (the gateway's one statement per action,
+    # the executor's) use server-side binding, so PostgreSQL can keep them prepared: parsed and
     # planned once per connection, after a connection has sent one this many times. Django's
     # own queries (client-side binding) are never prepared. "none" turns it off, for a
     # transaction-pooling PgBouncer older than 1.21 (prepared statements live in one server

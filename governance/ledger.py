@@ -34,9 +34,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from autonomy.core.compiled_sql import insert
 from autonomy.core.principals import is_coe
 from autonomy.core.request_context import current_request_id
-from autonomy.core.statements import insert
 from governance.models import AuditEntry, BusinessUnit, LedgerSeal, LedgerVerification
 from governance.scoping import AUDIT
 
@@ -138,7 +138,7 @@ def entry(
     object_repr: str = "",
 ) -> AuditEntry:
     """The entry `record()` would append, unsaved: for a caller that inserts it together
-    with the rows it describes (autonomy.core.statements.insert_together), in the same
+    with the rows it describes (autonomy.core.compiled_sql.insert_together), in the same
     transaction."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower

@@ -1,8 +1,8 @@
 """The statements of the governed path, as named operations.
 
 The gateway, the executor and governed reads say what they record by calling these names;
-how each is written lives here, on the primitives of autonomy.core.statements (a model's statement
-compiled once per process, several rows as one statement on PostgreSQL, rows read back as
+how each is written lives here, on the primitives of autonomy.core.compiled_sql (a model's
+statement compiled once per process, several rows as one statement on PostgreSQL, rows read back as
 model instances, no signals). The raw SQL of the executor's claim, which joins the agents'
 and governance's tables, is here and nowhere else, its table and column names taken from
 the models' metadata.
@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Model
 
 from agents.models import Agent
-from autonomy.core.statements import (
+from autonomy.core.compiled_sql import (
     column_list,
     insert,
     insert_together,
@@ -80,7 +80,7 @@ def _placeholders(count: int) -> str:
 
 
 # lock_agents_of()'s statement: {ids} is one placeholder per action id, {columns} the
-# agent's columns (autonomy.core.statements.column_list: named, not `*`).
+# agent's columns (autonomy.core.compiled_sql.column_list: named, not `*`).
 AGENTS_SQL = """
 SELECT {columns}, u."name" AS "business_unit_name", r."id" AS "action_id",
     r."action_type_id" AS "action_type_of_action", r."shadow" AS "action_is_shadow"

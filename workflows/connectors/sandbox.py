@@ -9,7 +9,7 @@ payload is the query), newest first.
 
 from django.utils import timezone
 
-from autonomy.core.statements import insert
+from autonomy.core.compiled_sql import insert
 from governance.redaction import redact
 from workflows.connectors.base import BaseConnector, Result
 from workflows.models import ActionType, SandboxEffect

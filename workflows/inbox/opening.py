@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from autonomy.core.statements import insert_together
+from autonomy.core.compiled_sql import insert_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from workflows import live
@@ -106,8 +106,8 @@ def planned_approval(
     action: ActionRequest, decision_record: DecisionRecord, route: str, *, now=None
 ) -> tuple[Escalation, AuditEntry]:
     """The escalation `open_escalation` would open and its ledger entry, unsaved: for the
-    gateway, which inserts them with the action in one statement (autonomy.core.statements) and then
-    calls announce()."""
+    gateway, which inserts them with the action in one statement
+    (workflows.statements.record_governed_action) and then calls announce()."""
     now = now or timezone.now()
     queue = route_queue(action, route)
     sla_seconds = decision_record.sla_seconds or queue.sla_seconds

@@ -1,4 +1,4 @@
-"""autonomy.core.statements: several new rows in one statement, all or nothing; an insert
+"""autonomy.core.compiled_sql: several new rows in one statement, all or nothing; an insert
 that skips a conflicting row; an update of some fields; updates and inserts in one
 statement; rows of a hand-written statement read as model instances."""
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from autonomy.core.statements import insert, insert_together, select, update, write_together
+from autonomy.core.compiled_sql import insert, insert_together, select, update, write_together
 from governance import ledger
 from governance.models import AuditEntry, DecisionRecord
 from tests.conftest import requires_postgres
