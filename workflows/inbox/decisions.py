@@ -75,12 +75,7 @@ def _approve(
     **data,
 ) -> Escalation:
     """Bind what the approver saw (payload hash, policy versions) and queue the action."""
-    action.approved_payload_hash = action.payload_hash
-    action.approved_policy_version_ids = list(policy_version_ids)
-    action.approved_by = user
-    action.approved_at = now
-    action.state = ActionState.QUEUED
-    action.queued_at = now
+    action.approve(user, now, policy_version_ids)
     action.save(
         update_fields=[
             "payload",

@@ -144,11 +144,7 @@ def reconcile_retry(user, escalation: Escalation, note: str, *, now=None) -> Esc
             "again. Mark it failed instead.",
             {"outcome": ["The agent is not active."]},
         )
-    action.state = ActionState.QUEUED
-    action.queued_at = now
-    action.next_attempt_at = None
-    action.completed_at = None
-    action.error = ""
+    action.run_again(now)
     action.save(update_fields=["state", "queued_at", "next_attempt_at", "completed_at", "error"])
     enqueue_execution(action.pk)
     live.publish_activity(action.pk)

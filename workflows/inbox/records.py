@@ -58,10 +58,8 @@ def record_action(verb: str, actor, action: ActionRequest, **data) -> None:
 def finish(action: ActionRequest, state: str, error: str, now: datetime, *, result=None) -> None:
     """End the action (rejected, expired, cancelled, or settled by a reconciliation); the
     agent's callback and the activity feed hear of it after commit."""
-    action.state = state
-    action.completed_at = now
-    action.error = error
-    fields = ["state", "completed_at", "error"]
+    action.end(state, error, now)
+    fields = ["state", "completed_at", "error", "next_attempt_at"]
     if result is not None:
         action.result = result
         fields.append("result")

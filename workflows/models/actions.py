@@ -229,6 +229,19 @@ class ActionRequest(models.Model):
             self.completed_at = now
         return transition.verb
 
+    def approve(self, by, now: datetime, policy_version_ids) -> str:
+        """Approved by a person: bound to what they saw (its payload hash and the policy
+        versions) and queued."""
+        self.approved_payload_hash = self.payload_hash
+        self.approved_policy_version_ids = list(policy_version_ids)
+        self.approved_by, self.approved_at, self.queued_at = by, now, now
+        return self._move("approve").verb
+
+    def run_again(self, now: datetime) -> str:
+        """Queued once more: a person found in the system of record that it took no effect."""
+        self.queued_at, self.next_attempt_at, self.completed_at, self.error = now, None, None, ""
+        return self._move("run_again").verb
+
     def retry_later(self, error: str, due: datetime) -> str:
         """Back to the queue after a failed attempt, due again at `due`."""
         self.error, self.next_attempt_at = error, due
